@@ -1,5 +1,25 @@
-"""sklearn-tser: speech emotion recognition with learned emotion embeddings."""
+"""sklearn-tser: speech emotion recognition with learned emotion embeddings.
+
+The library implements the triplet-loss emotion embedding system of Kumar et al.
+as scikit-learn estimators:
+
+- :class:`LogMelTransformer` turns audio clips (waveforms of any length, or audio
+  files) into NaN-padded log-mel spectrograms;
+- :class:`EmotionEmbeddingClassifier` learns emotion embeddings with softmax
+  pre-training and triplet loss, and classifies a clip by the emotion centroid
+  that makes the smallest cosine angle with its embedding.
+
+Corpus loaders and a synthetic generator live in :mod:`sklearn_tser.datasets`.
+"""
 
 __version__ = "0.1.0.dev0"
 
-__all__ = ["__version__"]
+from ._classifier import EmotionEmbeddingClassifier
+from ._log_mel import LogMelTransformer, n_valid_frames
+
+__all__ = [
+    "EmotionEmbeddingClassifier",
+    "LogMelTransformer",
+    "__version__",
+    "n_valid_frames",
+]

@@ -1,0 +1,221 @@
+"""Audio input: decoding, resampling, mono downmix and per-clip validation.
+
+Every estimator and loader of sklearn-tser reads audio through :func:`check_audio`
+(many clips) or :func:`load_audio` (one file), so the rules for what counts as a
+valid clip, and the error messages for what does not, live in one place.
+
+A collection of clips ``X`` may be
+
+- a sequence (list, tuple, 1-D object array, pandas Series) whose items are each
+  either a 1-D array of samples at the target rate or a path (``str`` or
+  :class:`os.PathLike`) to an audio file;
+- a 2-D array ``(n_clips, n_samples)`` of equal-length clips.
+
+Files (WAV, FLAC, OGG and anything else libsndfile reads) are decoded to float,
+downmixed to mono by averaging the channels and resampled to the target rate with
+the soxr high-quality resampler (through :func:`librosa.resample`).
+
+Integer arrays are taken as PCM and scaled to ``[-1, 1)`` by their full range
+(``int16`` is divided by 32768), as soundfile and librosa do when decoding.
+"""
+
+import numbers
+import os
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["check_audio", "load_audio"]
+
+_PATH_TYPES = (str, os.PathLike)
+
+
+class AudioFileNotFoundError(FileNotFoundError, ValueError):
+    """A path given as a clip does not exist (also a :class:`ValueError`)."""
+
+
+def load_audio(path, *, sr=16000):
+    """Decode one audio file to a mono float32 waveform at ``sr`` Hz.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        Audio file in any format libsndfile reads (WAV, FLAC, OGG, ...), any sample
+        rate, mono or multichannel.
+    sr : int > 0, default=16000
+        Target sample rate in Hz; the file is resampled when its rate differs.
+
+    Returns
+    -------
+    y : ndarray of shape (n_samples,), dtype float32
+        The waveform, channels averaged.
+
+    Raises
+    ------
+    FileNotFoundError
+        If the file does not exist (the exception is also a ``ValueError``).
+    ValueError
+        If the file is empty or cannot be decoded, or decodes to no samples.
+    """
+    import soundfile as sf
+
+    path = Path(path)
+    if not path.is_file():
+        what = "is a directory" if path.is_dir() else "does not exist"
+        raise AudioFileNotFoundError(
+            f"Audio file {str(path)!r} {what}. Check the path, or pass the "
+            "waveform itself as a 1-D float array."
+        )
+    if path.stat().st_size == 0:
+        raise ValueError(f"Audio file {str(path)!r} is empty (0 bytes).")
+    try:
+        data, file_sr = sf.read(path, dtype="float32", always_2d=True)
+    except Exception as exc:  # libsndfile raises its own error types
+        raise ValueError(
+            f"Could not decode audio file {str(path)!r}: {exc}. Supported formats "
+            "are those of libsndfile (WAV, FLAC, OGG, ...); convert the file to "
+            "WAV or FLAC first."
+        ) from exc
+    if data.shape[0] == 0:
+        raise ValueError(f"Audio file {str(path)!r} holds no samples.")
+    y = data.mean(axis=1, dtype=np.float32) if data.shape[1] > 1 else data[:, 0]
+    if file_sr != sr:
+        import librosa
+
+        y = librosa.resample(y, orig_sr=file_sr, target_sr=sr, res_type="soxr_hq")
+    return np.ascontiguousarray(y, dtype=np.float32)
+
+
+def _as_float_samples(clip, where):
+    """Convert one in-memory clip to a 1-D float32 array or raise."""
+    if not isinstance(clip, np.ndarray):
+        try:
+            clip = np.asarray(clip)
+        except Exception as exc:
+            raise TypeError(
+                f"{where} could not be read as an array of samples: {exc}"
+            ) from exc
+    if clip.dtype == object:
+        try:
+            clip = clip.astype(np.float64)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(
+                f"{where} holds non-numeric values; a clip must be a 1-D array of "
+                "audio samples or a path to an audio file."
+            ) from exc
+    if clip.dtype.kind in "iu":
+        info = np.iinfo(clip.dtype)
+        clip = (clip.astype(np.float64) - (info.max + info.min + 1) / 2) / (
+            (info.max - info.min + 1) / 2
+        )
+    elif clip.dtype.kind == "b" or clip.dtype.kind not in "f":
+        raise TypeError(
+            f"{where} has dtype {clip.dtype}; audio samples must be floating-point "
+            "(or integer PCM)."
+        )
+    if clip.ndim != 1:
+        hint = (
+            " A 2-D clip looks like multichannel audio: downmix it first, e.g. "
+            "clip.mean(axis=0) for (channels, samples)."
+            if clip.ndim == 2
+            else ""
+        )
+        raise ValueError(
+            f"{where} has shape {clip.shape}; each clip must be a 1-D array of "
+            f"samples.{hint}"
+        )
+    return clip.astype(np.float32, copy=False)
+
+
+def _check_clip(y, where):
+    if y.size == 0:
+        raise ValueError(f"{where} is empty (0 samples).")
+    finite = np.isfinite(y)
+    if not finite.all():
+        n_bad = int(y.size - finite.sum())
+        first = int(np.flatnonzero(~finite)[0])
+        raise ValueError(
+            f"{where} holds {n_bad} NaN or infinite samples (first at sample "
+            f"{first}); audio must be finite everywhere."
+        )
+    return y
+
+
+def check_audio(X, *, sr=16000):
+    """Validate a collection of clips and return a list of mono float32 waveforms.
+
+    Parameters
+    ----------
+    X : sequence of (array-like of shape (n_samples,) or path), or ndarray of \
+shape (n_clips, n_samples)
+        The clips; see the module docstring for every accepted form.
+    sr : int > 0, default=16000
+        Sample rate of in-memory waveforms, and the rate files are resampled to.
+
+    Returns
+    -------
+    clips : list of ndarray of shape (n_samples_i,), dtype float32
+        One waveform per clip, in the order of ``X``.
+
+    Raises
+    ------
+    TypeError
+        If ``X`` is a single path or string, is not a sequence, or a clip is not
+        numeric.
+    ValueError
+        If ``X`` is empty or has 3 or more dimensions, or a clip is empty, not 1-D,
+        not finite, or a file is missing or cannot be decoded. The message names
+        the clip index and, for files, the path.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> clips = check_audio([np.zeros(800), np.ones(1600, dtype=np.int16)])
+    >>> [c.shape for c in clips]
+    [(800,), (1600,)]
+    """
+    if isinstance(X, _PATH_TYPES) or isinstance(X, bytes):
+        raise TypeError(
+            f"X must be a sequence of clips, got a single {type(X).__name__} "
+            f"{X!r}. Wrap it in a list: [path]."
+        )
+    if isinstance(X, numbers.Number) or X is None:
+        raise TypeError(
+            f"X must be a sequence of clips (waveforms or paths), got {X!r}."
+        )
+    if hasattr(X, "to_numpy") and not isinstance(X, np.ndarray):  # pandas
+        X = X.to_numpy()
+    if isinstance(X, np.ndarray) and X.dtype != object:
+        if X.ndim == 1:
+            raise ValueError(
+                f"X is a 1-D array of {X.shape[0]} numbers; pass a list of clips "
+                "(e.g. [y]) or a 2-D array (n_clips, n_samples)."
+            )
+        if X.ndim != 2:
+            raise ValueError(
+                f"X has {X.ndim} dimensions (shape {X.shape}); expected a 2-D array "
+                "(n_clips, n_samples) or a list of 1-D clips. Multichannel audio "
+                "must be downmixed to mono first."
+            )
+        items = list(X)
+    else:
+        try:
+            items = list(X)
+        except TypeError as exc:
+            raise TypeError(
+                f"X must be a sequence of clips, got {type(X).__name__}."
+            ) from exc
+    if len(items) == 0:
+        raise ValueError("X holds no clips; at least one clip is required.")
+    clips = []
+    for i, item in enumerate(items):
+        if isinstance(item, _PATH_TYPES):
+            try:
+                y = load_audio(item, sr=sr)
+            except ValueError as exc:
+                raise type(exc)(f"Clip {i}: {exc}") from exc
+            clips.append(_check_clip(y, f"Clip {i} ({str(item)!r})"))
+        else:
+            y = _as_float_samples(item, f"Clip {i}")
+            clips.append(_check_clip(y, f"Clip {i}"))
+    return clips

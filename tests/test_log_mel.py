@@ -1,0 +1,181 @@
+import pickle
+
+import librosa
+import numpy as np
+import pytest
+import soundfile as sf
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sklearn.base import clone
+
+from sklearn_tser import LogMelTransformer, n_valid_frames
+
+# The batched torch computation differs from librosa's float32 numpy one only by
+# rounding; on real clips the largest difference seen is 7e-4 dB.
+ATOL_DB = 2e-3
+
+
+def librosa_log_mel(y, tr):
+    S = librosa.feature.melspectrogram(
+        y=y,
+        sr=tr.sr,
+        n_fft=tr.n_fft,
+        win_length=tr.win_length,
+        hop_length=tr.hop_length,
+        window=tr.window,
+        center=tr.center,
+        pad_mode=tr.pad_mode,
+        power=tr.power,
+        n_mels=tr.n_mels,
+        fmin=tr.fmin,
+        fmax=tr.fmax,
+        htk=tr.htk,
+        norm=tr.norm,
+    )
+    return librosa.power_to_db(S, ref=1.0, amin=tr.amin, top_db=tr.top_db)
+
+
+@pytest.fixture(scope="module")
+def waveforms(ravdess_files):
+    return [sf.read(f, dtype="float32")[0] for f in ravdess_files]
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {},
+        {"n_mels": 40, "n_fft": 1024, "win_length": None, "hop_length": 256},
+        {"center": False, "power": 1.0, "top_db": None},
+        {"htk": True, "fmin": 60.0, "fmax": 7600.0, "pad_mode": "reflect"},
+        {"window": "hamming", "norm": None, "top_db": 40.0},
+    ],
+)
+def test_matches_librosa_on_real_clips(waveforms, params):
+    tr = LogMelTransformer(**params)
+    S = tr.fit_transform(waveforms)
+    lengths = n_valid_frames(S)
+    assert S.dtype == np.float32
+    assert S.shape == (len(waveforms), tr.n_mels, lengths.max())
+    for i, y in enumerate(waveforms):
+        ref = librosa_log_mel(y, tr)
+        assert lengths[i] == ref.shape[1] == tr.n_frames(len(y))
+        np.testing.assert_allclose(S[i, :, : lengths[i]], ref, atol=ATOL_DB, rtol=0)
+        # NaN appears only after the clip's last frame, and everywhere there.
+        assert np.isfinite(S[i, :, : lengths[i]]).all()
+        assert np.isnan(S[i, :, lengths[i] :]).all()
+
+
+def test_paths_give_the_same_features_as_waveforms(ravdess_files, waveforms):
+    tr = LogMelTransformer()
+    np.testing.assert_array_equal(
+        tr.transform(ravdess_files[:4]), tr.transform(waveforms[:4])
+    )
+
+
+def test_chunking_does_not_change_the_result(waveforms):
+    a = LogMelTransformer(batch_size=1).transform(waveforms)
+    b = LogMelTransformer(batch_size=5).transform(waveforms)
+    np.testing.assert_allclose(a, b, atol=1e-4, equal_nan=True)
+
+
+def test_max_frames_centre_crops_and_pads(waveforms):
+    full = LogMelTransformer().transform(waveforms[:2])
+    n = n_valid_frames(full)
+    k = int(n.min()) - 10
+    cropped = LogMelTransformer(max_frames=k).transform(waveforms[:2])
+    assert cropped.shape[2] == k
+    for i in range(2):
+        offset = (n[i] - k) // 2
+        np.testing.assert_array_equal(cropped[i], full[i, :, offset : offset + k])
+    padded = LogMelTransformer(max_frames=int(n.max()) + 7).transform(waveforms[:2])
+    assert padded.shape[2] == n.max() + 7
+    assert np.isnan(padded[:, :, n.max() :]).all()
+
+
+@pytest.mark.parametrize("center", [True, False])
+def test_clip_shorter_than_a_window_gives_one_finite_frame(center):
+    tr = LogMelTransformer(center=center)
+    S = tr.transform([np.full(100, 0.1, np.float32), np.zeros(5000, np.float32)])
+    assert n_valid_frames(S)[0] == (1 if not center else 1 + 100 // 160)
+    assert np.isfinite(S[0, :, 0]).all()
+    if not center:
+        ref = librosa_log_mel(np.pad(np.full(100, 0.1, np.float32), (0, 412)), tr)
+        np.testing.assert_allclose(S[0, :, :1], ref, atol=ATOL_DB)
+
+
+def test_silence_is_valid_and_finite():
+    S = LogMelTransformer().transform([np.zeros(16000)])
+    assert np.isfinite(S).all()
+    np.testing.assert_allclose(S, 10 * np.log10(1e-10))
+
+
+def test_one_sample_clip():
+    S = LogMelTransformer().transform([np.array([0.5])])
+    assert S.shape == (1, 64, 1) and np.isfinite(S).all()
+
+
+@pytest.mark.parametrize(
+    "params, match",
+    [
+        ({"win_length": 1024}, "win_length=1024 is longer than n_fft=512"),
+        ({"fmax": 9000}, "fmax=9000 is above the Nyquist"),
+        ({"fmin": 5000, "fmax": 4000}, "fmin=5000 must be below"),
+        ({"n_mels": 0}, "n_mels"),
+        ({"pad_mode": "wrap"}, "pad_mode"),
+        ({"device": "gpu7"}, "not a torch device"),
+    ],
+)
+def test_bad_parameters(params, match):
+    with pytest.raises(ValueError, match=match):
+        LogMelTransformer(**params).fit_transform([np.zeros(1000)])
+
+
+def test_cuda_without_cuda_is_a_clear_error():
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    with pytest.raises(ValueError, match="no CUDA device"):
+        LogMelTransformer(device="cuda").transform([np.zeros(1000)])
+    # "auto" falls back to the CPU.
+    assert LogMelTransformer(device="auto").transform([np.zeros(1000)]).shape[0] == 1
+
+
+def test_clone_and_pickle_keep_the_transform(waveforms):
+    tr = LogMelTransformer(n_mels=32).fit(waveforms)
+    expected = tr.transform(waveforms[:2])
+    for other in (clone(tr), pickle.loads(pickle.dumps(tr))):
+        np.testing.assert_array_equal(other.transform(waveforms[:2]), expected)
+
+
+def test_n_valid_frames_ignores_inner_nan_runs():
+    S = np.zeros((1, 2, 5), np.float32)
+    S[0, :, 1] = np.nan  # an all-NaN frame followed by valid ones is not padding
+    S[0, :, 4] = np.nan
+    assert n_valid_frames(S).tolist() == [4]
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(min_value=1, max_value=4000),
+            st.floats(min_value=0.0, max_value=1.0),
+            st.integers(min_value=0, max_value=2**31),
+        ),
+        min_size=1,
+        max_size=5,
+    )
+)
+def test_property_finite_features_nan_only_as_padding(specs):
+    clips = [
+        amp * np.random.default_rng(seed).uniform(-1, 1, n).astype(np.float32)
+        for n, amp, seed in specs
+    ]
+    tr = LogMelTransformer(n_mels=16, batch_size=2)
+    S = tr.transform(clips)
+    expected = tr.n_frames(np.array([len(c) for c in clips]))
+    np.testing.assert_array_equal(n_valid_frames(S), expected)
+    for i, n in enumerate(expected):
+        assert np.isfinite(S[i, :, :n]).all()
+        assert np.isnan(S[i, :, n:]).all()
