@@ -1,0 +1,493 @@
+r"""Triplet loss on cosine distances, triplet miners and a collapse diagnostic.
+
+The embedding network of Kumar et al. is trained with a triplet loss on
+L2-normalised embeddings: for an anchor ``a``, a positive ``p`` (same emotion)
+and a negative ``n`` (another emotion),
+
+.. math::
+
+    \ell(a, p, n) = \max(d(a, p) - d(a, n) + m, 0),
+    \qquad d(x, y) = 1 - \cos(x, y),
+
+with margin ``m``. Which triplets of a batch enter the loss is decided by a
+*miner*; the miners here are small callables in the style of
+pytorch-metric-learning: ``miner(distances, labels)`` returns the index
+tensors ``(anchor_idx, positive_idx, negative_idx)`` of the mined triplets.
+
+All miners break ties between equally hard candidates by taking the lowest
+index, so their output is a deterministic function of ``(distances, labels)``.
+"""
+
+import numbers
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+__all__ = [
+    "MINERS",
+    "BatchAllMiner",
+    "BatchHardMiner",
+    "SemiHardMiner",
+    "TripletLoss",
+    "cosine_distance_matrix",
+    "embedding_collapse_score",
+    "get_miner",
+    "is_collapsed",
+]
+
+# Added to the norm in ``F.normalize`` so that a zero embedding stays finite.
+_NORM_EPS = 1e-12
+
+
+def _check_margin(margin):
+    """Return ``margin`` as a float after checking it is a finite number > 0."""
+    if (
+        isinstance(margin, bool)
+        or not isinstance(margin, numbers.Real)
+        or not np.isfinite(margin)
+        or margin <= 0
+    ):
+        raise ValueError(f"margin must be a finite number > 0, got {margin!r}.")
+    return float(margin)
+
+
+def _check_distances_labels(distances, labels):
+    """Check shapes; return ``labels`` as a tensor on the device of distances."""
+    if distances.ndim != 2 or distances.shape[0] != distances.shape[1]:
+        raise ValueError(
+            "distances must be a square (n, n) matrix, got shape "
+            f"{tuple(distances.shape)}."
+        )
+    labels = torch.as_tensor(labels, device=distances.device)
+    if labels.ndim != 1 or labels.shape[0] != distances.shape[0]:
+        raise ValueError(
+            f"labels must have shape ({distances.shape[0]},) to match distances, "
+            f"got shape {tuple(labels.shape)}."
+        )
+    return labels
+
+
+def _pair_masks(labels):
+    """Boolean (n, n) masks of valid anchor-positive and anchor-negative pairs."""
+    same = labels[:, None] == labels[None, :]
+    eye = torch.eye(labels.shape[0], dtype=torch.bool, device=labels.device)
+    return same & ~eye, ~same
+
+
+def _first_index(mask):
+    """Lowest index along the last axis where ``mask`` is True.
+
+    Rows without any True value get ``mask.shape[-1]``; callers drop them.
+    """
+    size = mask.shape[-1]
+    positions = torch.arange(size, device=mask.device)
+    return torch.where(mask, positions, size).amin(dim=-1)
+
+
+def _empty_triplets(device):
+    empty = torch.empty(0, dtype=torch.long, device=device)
+    return empty, empty.clone(), empty.clone()
+
+
+def cosine_distance_matrix(embeddings):
+    """Pairwise cosine distances ``1 - cos(e_i, e_j)``.
+
+    Parameters
+    ----------
+    embeddings : torch.Tensor of shape (n_samples, n_features)
+        Embeddings; they need not be normalised. Rows are L2-normalised with
+        ``F.normalize`` (norm clamped below at 1e-12), so a zero row becomes
+        the zero vector and has distance 1 to every row, itself included.
+
+    Returns
+    -------
+    distances : torch.Tensor of shape (n_samples, n_samples)
+        Cosine distances, clamped to ``[0, 2]`` against rounding. The diagonal
+        is 0 up to rounding (1 for zero rows). Differentiable.
+    """
+    if embeddings.ndim != 2:
+        raise ValueError(
+            "embeddings must be a 2-D (n_samples, n_features) tensor, got shape "
+            f"{tuple(embeddings.shape)}."
+        )
+    unit = F.normalize(embeddings, p=2, dim=1, eps=_NORM_EPS)
+    return (1.0 - unit @ unit.T).clamp(0.0, 2.0)
+
+
+class BatchAllMiner:
+    """Mine all valid triplets of a batch, optionally only the active ones.
+
+    A triplet ``(a, p, n)`` is valid when ``a != p``,
+    ``labels[a] == labels[p]`` and ``labels[n] != labels[a]``. It is *active*
+    when its loss is positive: ``d(a, p) - d(a, n) + margin > 0``.
+
+    Parameters
+    ----------
+    margin : float > 0, default=0.2
+        Margin of the triplet loss; only used when ``only_active=True``.
+    only_active : bool, default=True
+        If True, keep only the active triplets ("batch all, non-zero" of
+        Hermans et al.), so that the mean loss is not diluted by the many easy
+        triplets that already satisfy the margin. If False, keep every valid
+        triplet.
+
+    Notes
+    -----
+    The mask of candidate triplets has ``n_samples ** 3`` entries, which is
+    cheap for the batch sizes used in triplet training (a few hundred).
+
+    References
+    ----------
+    .. [1] A. Hermans, L. Beyer and B. Leibe, "In Defense of the Triplet Loss
+       for Person Re-Identification", arXiv:1703.07737, 2017.
+    """
+
+    _uses_margin = True
+
+    def __init__(self, margin=0.2, *, only_active=True):
+        self.margin = _check_margin(margin)
+        self.only_active = bool(only_active)
+
+    def __repr__(self):
+        return f"BatchAllMiner(margin={self.margin}, only_active={self.only_active})"
+
+    @torch.no_grad()
+    def __call__(self, distances, labels):
+        """Return the mined triplets.
+
+        Parameters
+        ----------
+        distances : torch.Tensor of shape (n_samples, n_samples)
+            Pairwise distances.
+        labels : torch.Tensor of shape (n_samples,)
+            Integer class labels.
+
+        Returns
+        -------
+        anchor_idx, positive_idx, negative_idx : torch.LongTensor of shape \
+(n_triplets,)
+            Indices of the mined triplets, in lexicographic order of
+            ``(a, p, n)``.
+        """
+        labels = _check_distances_labels(distances, labels)
+        distances = distances.detach()
+        pos, neg = _pair_masks(labels)
+        valid = pos[:, :, None] & neg[:, None, :]
+        if self.only_active:
+            losses = distances[:, :, None] - distances[:, None, :] + self.margin
+            valid &= losses > 0
+        anchor, positive, negative = valid.nonzero(as_tuple=True)
+        return anchor, positive, negative
+
+
+class BatchHardMiner:
+    """For every anchor, mine its hardest positive and its hardest negative.
+
+    Anchors without any positive or without any negative in the batch are
+    skipped. The hardest positive is the one at the largest distance, the
+    hardest negative the one at the smallest distance; ties go to the lowest
+    index. Yields at most one triplet per anchor.
+
+    References
+    ----------
+    .. [1] A. Hermans, L. Beyer and B. Leibe, "In Defense of the Triplet Loss
+       for Person Re-Identification", arXiv:1703.07737, 2017.
+    """
+
+    _uses_margin = False
+
+    def __repr__(self):
+        return "BatchHardMiner()"
+
+    @torch.no_grad()
+    def __call__(self, distances, labels):
+        """Return the mined triplets.
+
+        Parameters
+        ----------
+        distances : torch.Tensor of shape (n_samples, n_samples)
+            Pairwise distances.
+        labels : torch.Tensor of shape (n_samples,)
+            Integer class labels.
+
+        Returns
+        -------
+        anchor_idx, positive_idx, negative_idx : torch.LongTensor of shape \
+(n_triplets,)
+            One triplet per usable anchor, in increasing anchor order.
+        """
+        labels = _check_distances_labels(distances, labels)
+        distances = distances.detach()
+        pos, neg = _pair_masks(labels)
+        anchors = (pos.any(dim=1) & neg.any(dim=1)).nonzero(as_tuple=True)[0]
+        if anchors.numel() == 0:
+            return _empty_triplets(distances.device)
+        d = distances[anchors]
+        pos, neg = pos[anchors], neg[anchors]
+        hardest_pos = torch.where(pos, d, -torch.inf).amax(dim=1, keepdim=True)
+        hardest_neg = torch.where(neg, d, torch.inf).amin(dim=1, keepdim=True)
+        positive = _first_index(pos & (d == hardest_pos))
+        negative = _first_index(neg & (d == hardest_neg))
+        return anchors, positive, negative
+
+
+class SemiHardMiner:
+    """For every anchor-positive pair, mine the hardest semi-hard negative.
+
+    A negative ``n`` of the pair ``(a, p)`` is semi-hard when
+    ``d(a, p) < d(a, n) < d(a, p) + margin`` (FaceNet): farther than the
+    positive but still inside the margin, so its loss is positive but below
+    ``margin``. Among them the closest one is taken (ties go to the lowest
+    index).
+
+    Parameters
+    ----------
+    margin : float > 0, default=0.2
+        Margin of the triplet loss, the width of the semi-hard band.
+
+    Notes
+    -----
+    Anchor-positive pairs without any semi-hard negative are dropped: there is
+    no fall-back to the hardest negative (which may collapse training early
+    on) nor to the easiest one (whose loss is zero anyway, as in TensorFlow
+    Addons). Each kept pair yields exactly one triplet.
+
+    References
+    ----------
+    .. [1] F. Schroff, D. Kalenichenko and J. Philbin, "FaceNet: A Unified
+       Embedding for Face Recognition and Clustering", CVPR 2015.
+    """
+
+    _uses_margin = True
+
+    def __init__(self, margin=0.2):
+        self.margin = _check_margin(margin)
+
+    def __repr__(self):
+        return f"SemiHardMiner(margin={self.margin})"
+
+    @torch.no_grad()
+    def __call__(self, distances, labels):
+        """Return the mined triplets.
+
+        Parameters
+        ----------
+        distances : torch.Tensor of shape (n_samples, n_samples)
+            Pairwise distances.
+        labels : torch.Tensor of shape (n_samples,)
+            Integer class labels.
+
+        Returns
+        -------
+        anchor_idx, positive_idx, negative_idx : torch.LongTensor of shape \
+(n_triplets,)
+            One triplet per kept anchor-positive pair, in lexicographic order
+            of ``(a, p)``.
+        """
+        labels = _check_distances_labels(distances, labels)
+        distances = distances.detach()
+        pos, neg = _pair_masks(labels)
+        d_ap = distances[:, :, None]  # (a, p, 1)
+        d_an = distances[:, None, :]  # (a, 1, n)
+        semi_hard = (
+            pos[:, :, None]
+            & neg[:, None, :]
+            & (d_an > d_ap)
+            & (d_an < d_ap + self.margin)
+        )
+        anchor, positive = semi_hard.any(dim=2).nonzero(as_tuple=True)
+        if anchor.numel() == 0:
+            return _empty_triplets(distances.device)
+        candidates = semi_hard[anchor, positive]  # (n_pairs, n)
+        d = distances[anchor]
+        closest = torch.where(candidates, d, torch.inf).amin(dim=1, keepdim=True)
+        negative = _first_index(candidates & (d == closest))
+        return anchor, positive, negative
+
+
+MINERS = {
+    "batch_all": BatchAllMiner,
+    "batch_hard": BatchHardMiner,
+    "semi_hard": SemiHardMiner,
+}
+"""dict: Miner classes by the name accepted by :func:`get_miner`."""
+
+
+def get_miner(name, margin):
+    """Build the miner registered under ``name``.
+
+    Parameters
+    ----------
+    name : {"batch_all", "batch_hard", "semi_hard"}
+        Key of :data:`MINERS`.
+    margin : float > 0
+        Margin handed to the miners that use one (``"batch_all"`` and
+        ``"semi_hard"``); checked but unused for ``"batch_hard"``.
+
+    Returns
+    -------
+    miner : callable
+        ``miner(distances, labels) -> (anchor_idx, positive_idx, negative_idx)``.
+    """
+    if not isinstance(name, str) or name not in MINERS:
+        raise ValueError(f"mining must be one of {sorted(MINERS)}, got {name!r}.")
+    margin = _check_margin(margin)
+    miner_cls = MINERS[name]
+    return miner_cls(margin=margin) if miner_cls._uses_margin else miner_cls()
+
+
+class TripletLoss(torch.nn.Module):
+    """Triplet margin loss on cosine distances of L2-normalised embeddings.
+
+    The loss of a batch is the mean, over the triplets chosen by the miner, of
+    ``relu(d(a, p) - d(a, n) + margin)`` with ``d = 1 - cos``. Mining runs
+    without gradient; the distances of the mined triplets keep theirs.
+
+    Parameters
+    ----------
+    margin : float > 0, default=0.2
+        Margin between positive and negative cosine distances (which lie in
+        ``[0, 2]``).
+    mining : {"batch_hard", "batch_all", "semi_hard"}, default="batch_hard"
+        Triplet miner, see :data:`MINERS`.
+
+    Attributes
+    ----------
+    miner : callable
+        The miner built from ``mining`` and ``margin``.
+    n_triplets_ : int
+        Number of triplets mined in the last call of ``forward``.
+    fraction_active_ : float
+        Fraction of those triplets with a positive loss (0.0 when none was
+        mined). Always 1.0 with ``"batch_all"``, which keeps active triplets
+        only.
+
+    Notes
+    -----
+    When no triplet can be mined (a batch with a single class, or no
+    semi-hard negative) the loss is ``embeddings.sum() * 0``: zero, yet
+    connected to the graph so that ``backward`` still runs.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_tser._losses import TripletLoss
+    >>> loss_fn = TripletLoss(margin=0.2, mining="batch_hard")
+    >>> embeddings = torch.randn(8, 4, requires_grad=True)
+    >>> labels = torch.tensor([0, 0, 1, 1, 2, 2, 3, 3])
+    >>> loss = loss_fn(embeddings, labels)
+    >>> loss.backward()
+    >>> loss_fn.n_triplets_
+    8
+    """
+
+    def __init__(self, *, margin=0.2, mining="batch_hard"):
+        super().__init__()
+        self.margin = _check_margin(margin)
+        self.mining = mining
+        self.miner = get_miner(mining, self.margin)
+        self.n_triplets_ = 0
+        self.fraction_active_ = 0.0
+
+    def extra_repr(self):
+        return f"margin={self.margin}, mining={self.mining!r}"
+
+    def forward(self, embeddings, labels):
+        """Compute the loss of a batch.
+
+        Parameters
+        ----------
+        embeddings : torch.Tensor of shape (n_samples, n_features)
+            Embeddings, not necessarily normalised.
+        labels : torch.Tensor of shape (n_samples,)
+            Integer class labels.
+
+        Returns
+        -------
+        loss : torch.Tensor of shape ()
+            Mean triplet loss over the mined triplets.
+        """
+        distances = cosine_distance_matrix(embeddings)
+        anchor, positive, negative = self.miner(distances, labels)
+        self.n_triplets_ = int(anchor.numel())
+        if self.n_triplets_ == 0:
+            self.fraction_active_ = 0.0
+            return embeddings.sum() * 0.0
+        losses = F.relu(
+            distances[anchor, positive] - distances[anchor, negative] + self.margin
+        )
+        self.fraction_active_ = float((losses.detach() > 0).float().mean())
+        return losses.mean()
+
+
+def _unit_rows(embeddings):
+    """L2-normalised rows of an array or tensor, as a float64 numpy array."""
+    if isinstance(embeddings, torch.Tensor):
+        embeddings = embeddings.detach().cpu().numpy()
+    embeddings = np.asarray(embeddings, dtype=np.float64)
+    if embeddings.ndim != 2 or embeddings.shape[0] < 2:
+        raise ValueError(
+            "embeddings must be a 2-D (n_samples, n_features) array with "
+            f"n_samples >= 2, got shape {embeddings.shape}."
+        )
+    if not np.all(np.isfinite(embeddings)):
+        raise ValueError("embeddings contain NaN or infinite values.")
+    norms = np.linalg.norm(embeddings, axis=1, keepdims=True)
+    return embeddings / np.maximum(norms, _NORM_EPS)
+
+
+def embedding_collapse_score(embeddings):
+    """Mean pairwise cosine similarity of the embeddings.
+
+    A diagnostic for embedding collapse, the failure mode of triplet training
+    where every clip is mapped to (nearly) the same direction.
+
+    Parameters
+    ----------
+    embeddings : array-like or torch.Tensor of shape (n_samples, n_features)
+        Embeddings, ``n_samples >= 2``; rows are L2-normalised first (a zero
+        row stays zero and counts as orthogonal to every other row).
+
+    Returns
+    -------
+    score : float in [-1, 1]
+        Mean of ``cos(e_i, e_j)`` over the pairs ``i != j``. Close to 1 means
+        collapse to a single direction; about 0 for random directions in a
+        high-dimensional space; clearly below 1 for well-separated class
+        clusters.
+
+    See Also
+    --------
+    is_collapsed : Threshold this score.
+    """
+    unit = _unit_rows(embeddings)
+    n_samples = unit.shape[0]
+    total = unit.sum(axis=0)
+    # sum_{i != j} <u_i, u_j> = ||sum_i u_i||^2 - sum_i ||u_i||^2
+    off_diagonal = total @ total - np.sum(unit * unit)
+    return float(off_diagonal / (n_samples * (n_samples - 1)))
+
+
+def is_collapsed(embeddings, threshold=0.99):
+    """Tell whether the embeddings have collapsed to a single direction.
+
+    Parameters
+    ----------
+    embeddings : array-like or torch.Tensor of shape (n_samples, n_features)
+        Embeddings, ``n_samples >= 2``.
+    threshold : float in [-1, 1], default=0.99
+        Collapse is declared when :func:`embedding_collapse_score` is at
+        least ``threshold``.
+
+    Returns
+    -------
+    collapsed : bool
+    """
+    if (
+        isinstance(threshold, bool)
+        or not isinstance(threshold, numbers.Real)
+        or not -1 <= threshold <= 1
+    ):
+        raise ValueError(f"threshold must be a number in [-1, 1], got {threshold!r}.")
+    return embedding_collapse_score(embeddings) >= threshold
