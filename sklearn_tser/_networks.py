@@ -1,0 +1,507 @@
+"""Embedding networks: ResNet-x and the ablation family (FC, CNN, RNN, LSTM, GRU).
+
+Kumar et al. compare six network families of ``x`` weight layers each (FC-x,
+CNN-x, RNN-x, LSTM-x, GRU-x and ResNet-x, ``6 <= x <= 15``) and find ResNet-11
+best. Every network here maps a padded batch of log-mel spectrograms of shape
+``(batch, n_mels, n_frames)`` plus the true length of each clip to
+
+* an *embedding* of shape ``(batch, embedding_dim)``: the raw output of the
+  fully connected -> embedding :class:`torch.nn.Linear` layer, used by the
+  triplet loss and by the cosine-centroid classifier;
+* *logits* of shape ``(batch, n_classes)``: a linear softmax head applied to the
+  embedding, used only during softmax pre-training.
+
+Counting layers
+---------------
+``n_layers`` counts weight layers: every :class:`torch.nn.Conv1d`, every
+:class:`torch.nn.Linear` and every recurrent layer (one per ``num_layers`` of a
+:class:`torch.nn.RNN`, :class:`torch.nn.LSTM` or :class:`torch.nn.GRU`).
+Batch normalisation, activations, dropout, pooling and parameter-free
+shortcuts are not counted. The network built has
+exactly ``n_layers`` weight layers:
+
+* every family ends with the same **two** layers: the embedding layer
+  ``Linear(n_pooled -> embedding_dim)`` and the softmax head
+  ``Linear(embedding_dim -> n_classes)``;
+* the remaining ``n_backbone = n_layers - 2`` layers (4 to 13) form the
+  backbone, which maps the spectrogram to frame-level features that are then
+  pooled over valid frames (statistics pooling: masked mean and masked standard
+  deviation, concatenated, so ``n_pooled = 2 * n_channels``).
+
+Backbones:
+
+``"resnet"``
+    A 1-D ResNet over time, with the mel bins as input channels. One stem
+    convolution ``Conv1d(n_mels -> width, stride 2)``, then, if
+    ``n_backbone - 1`` is odd, one plain extra convolution
+    ``Conv1d(width -> width)``, then ``(n_backbone - 1) // 2`` residual blocks
+    of two convolutions each. Blocks are split into up to three stages of
+    ``width``, ``2 * width`` and ``4 * width`` channels; the first block of
+    every stage halves the time resolution (stride 2), so the pooled features
+    have 1/16 of the input frame rate once there are three stages. Shortcuts are
+    parameter-free (He et al.'s "option A": subsample in time, zero-pad the new
+    channels), so they add no layer. ResNet-11: stem, then 4 blocks of
+    ``width``, ``width``, ``2 * width`` and ``4 * width`` channels.
+``"cnn"``
+    The same convolutions as ``"resnet"`` with the skip connections removed.
+``"fc"``
+    ``n_backbone`` frame-wise ``Linear`` layers (``n_mels -> 2 * width``, then
+    ``2 * width -> 2 * width``), applied to each valid frame independently.
+``"rnn"``, ``"lstm"``, ``"gru"``
+    One :class:`torch.nn.RNN` (``tanh`` units), :class:`torch.nn.LSTM` or
+    :class:`torch.nn.GRU` of ``n_backbone`` stacked unidirectional layers of
+    ``2 * width`` units, with the mel bins as input features.
+
+All convolutions use kernel 3 and padding 1 and are followed by batch
+normalisation and ReLU, as are the frame-wise ``Linear`` layers.
+
+Length-aware computation
+------------------------
+Frames at index ``>= lengths[i]`` are padding and never influence clip ``i``:
+the input padding is zeroed, and after every convolution, normalisation and
+activation the padded positions are set to exactly zero again, so that a
+convolution at the last valid frame sees the same zeros it would see from its
+own zero padding if the clip were alone. A stride-2 convolution maps ``L``
+valid frames to ``ceil(L / 2)``. Batch normalisation computes its batch
+statistics over valid positions only, and pooling averages over valid frames
+only. Frame-wise layers only transform the valid frames. Recurrent layers
+are unidirectional, hence causal: the output at a valid frame depends only on
+that frame and the earlier ones, never on the padding that follows (the batch
+is not packed because packed sequences are several times slower on CPU; the
+final hidden state, which would see the padding, is not used). In
+evaluation mode a clip therefore gets the same embedding alone as inside any
+padded batch (up to floating point rounding).
+"""
+
+import numbers
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+ARCHITECTURES = ("resnet", "cnn", "fc", "rnn", "lstm", "gru")
+MIN_LAYERS, MAX_LAYERS = 6, 15
+
+# Layers shared by every family: the embedding layer and the softmax head.
+_N_HEAD_LAYERS = 2
+# Floor on the pooled variance, so that one-frame clips get a finite standard
+# deviation with a finite gradient.
+_POOLING_VARIANCE_FLOOR = 1e-5
+
+_RECURRENT_MODULES = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
+
+
+def check_architecture(architecture, n_layers):
+    """Check an architecture name and its number of weight layers.
+
+    Parameters
+    ----------
+    architecture : str
+        One of ``"resnet"``, ``"cnn"``, ``"fc"``, ``"rnn"``, ``"lstm"`` and
+        ``"gru"``.
+    n_layers : int
+        Total number of weight layers, ``6 <= n_layers <= 15``.
+
+    Raises
+    ------
+    ValueError
+        If ``architecture`` is unknown, or ``n_layers`` is not an integer or is
+        outside ``[6, 15]``.
+    """
+    if not isinstance(architecture, str) or architecture not in ARCHITECTURES:
+        raise ValueError(
+            f"architecture must be one of {ARCHITECTURES}; got {architecture!r}."
+        )
+    if not _is_int(n_layers) or not MIN_LAYERS <= n_layers <= MAX_LAYERS:
+        raise ValueError(
+            f"n_layers must be an integer in [{MIN_LAYERS}, {MAX_LAYERS}]; "
+            f"got {n_layers!r}."
+        )
+
+
+def _is_int(value):
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _check_positive_int(name, value, minimum=1):
+    if not _is_int(value) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}; got {value!r}.")
+
+
+def _check_dropout(dropout):
+    if (
+        not isinstance(dropout, numbers.Real)
+        or isinstance(dropout, bool)
+        or not 0 <= dropout < 1
+    ):
+        raise ValueError(f"dropout must be a float in [0, 1); got {dropout!r}.")
+
+
+def _time_mask(lengths, n_frames, dtype):
+    """Return a ``(batch, 1, n_frames)`` mask, 1 on valid frames and 0 on padding."""
+    frames = torch.arange(n_frames, device=lengths.device)
+    return (frames < lengths[:, None]).unsqueeze(1).to(dtype)
+
+
+def _halve_lengths(lengths):
+    """Valid lengths after a kernel-3, padding-1, stride-2 layer: ``ceil(L / 2)``."""
+    return torch.div(lengths + 1, 2, rounding_mode="floor")
+
+
+def _masked_statistics_pooling(x, mask, n_valid):
+    """Concatenate the masked mean and standard deviation over time.
+
+    Parameters
+    ----------
+    x : torch.Tensor of shape (batch, channels, n_frames)
+        Frame-level features.
+    mask : torch.Tensor of shape (batch, 1, n_frames)
+        1 on valid frames and 0 on padding.
+    n_valid : torch.Tensor of shape (batch, 1)
+        Number of valid frames of each clip, as floats.
+
+    Returns
+    -------
+    pooled : torch.Tensor of shape (batch, 2 * channels)
+    """
+    mean = (x * mask).sum(dim=2) / n_valid
+    centred = (x - mean.unsqueeze(2)) * mask
+    variance = centred.square().sum(dim=2) / n_valid
+    std = variance.clamp_min(_POOLING_VARIANCE_FLOOR).sqrt()
+    return torch.cat([mean, std], dim=1)
+
+
+class _MaskedBatchNorm1d(nn.BatchNorm1d):
+    """Batch normalisation whose batch statistics ignore padded frames.
+
+    Takes either ``x`` of shape ``(batch, channels, n_frames)`` with a mask of
+    shape ``(batch, 1, n_frames)``, or ``x`` of shape ``(n, channels)`` (only
+    valid frames) with ``mask=None``. In training mode the mean and variance
+    are taken over valid positions only; in evaluation mode the running
+    statistics are used, as in :class:`torch.nn.BatchNorm1d`. Unlike the latter
+    it accepts a single value per channel in training mode (a one-frame clip in
+    a batch of one). Padded outputs are not zeroed here: the caller masks after
+    the activation.
+    """
+
+    def forward(self, x, mask=None):
+        if not self.training or (mask is None and x.shape[0] > 1):
+            return super().forward(x)
+        if mask is None:
+            mask = x.new_ones(x.shape[0], 1)
+        dims = (0,) if x.ndim == 2 else (0, 2)
+        shape = (1, -1) + (1,) * (x.ndim - 2)
+        n = mask.sum()
+        mean = (x * mask).sum(dim=dims) / n
+        centred = x - mean.view(shape)
+        variance = (centred * mask).square().sum(dim=dims) / n
+        with torch.no_grad():
+            unbiased = variance * (n / (n - 1).clamp_min(1))
+            self.running_mean.lerp_(mean, self.momentum)
+            self.running_var.lerp_(unbiased, self.momentum)
+            self.num_batches_tracked.add_(1)
+        scale = self.weight * torch.rsqrt(variance + self.eps)
+        return centred * scale.view(shape) + self.bias.view(shape)
+
+
+class _ConvLayer(nn.Module):
+    """Masked ``Conv1d(kernel 3) -> batch norm -> ReLU``; one weight layer."""
+
+    def __init__(self, in_channels, out_channels, stride):
+        super().__init__()
+        self.stride = stride
+        self.conv = nn.Conv1d(
+            in_channels, out_channels, 3, stride=stride, padding=1, bias=False
+        )
+        self.norm = _MaskedBatchNorm1d(out_channels)
+
+    def forward(self, x, lengths):
+        x = self.conv(x)
+        if self.stride == 2:
+            lengths = _halve_lengths(lengths)
+        mask = _time_mask(lengths, x.shape[2], x.dtype)
+        return F.relu(self.norm(x, mask)) * mask, lengths
+
+
+class _Block(nn.Module):
+    """Two masked convolutions, with a parameter-free shortcut if ``residual``.
+
+    The first convolution has stride ``stride`` and maps ``in_channels`` to
+    ``out_channels``. The shortcut subsamples time by ``stride`` and zero-pads
+    the extra channels ("option A" of He et al.), so it aligns exactly with the
+    strided convolution and adds no weight layer.
+    """
+
+    def __init__(self, in_channels, out_channels, stride, residual):
+        super().__init__()
+        if out_channels < in_channels:
+            raise ValueError("A block cannot reduce the number of channels.")
+        self.stride = stride
+        self.residual = residual
+        self.extra_channels = out_channels - in_channels
+        self.conv1 = _ConvLayer(in_channels, out_channels, stride)
+        self.conv2 = nn.Conv1d(out_channels, out_channels, 3, padding=1, bias=False)
+        self.norm2 = _MaskedBatchNorm1d(out_channels)
+
+    def forward(self, x, lengths):
+        out, lengths = self.conv1(x, lengths)
+        mask = _time_mask(lengths, out.shape[2], out.dtype)
+        out = self.norm2(self.conv2(out), mask)
+        if self.residual:
+            shortcut = x[:, :, :: self.stride]
+            if self.extra_channels:
+                shortcut = F.pad(shortcut, (0, 0, 0, self.extra_channels))
+            out = out + shortcut
+        return F.relu(out) * mask, lengths
+
+
+class _ConvBackbone(nn.Module):
+    """Stem, optional extra convolution and blocks; see the module docstring."""
+
+    def __init__(self, n_mels, width, n_backbone, residual):
+        super().__init__()
+        n_blocks, n_extra = divmod(n_backbone - 1, 2)
+        layers = [_ConvLayer(n_mels, width, stride=2)]
+        if n_extra:
+            layers.append(_ConvLayer(width, width, stride=1))
+        channels, stage = width, 0
+        for block in range(n_blocks):
+            # Up to three stages; the first block of each stage has stride 2.
+            block_stage = 3 * block // n_blocks
+            stride = 2 if block == 0 or block_stage != stage else 1
+            out_channels = width * 2**block_stage
+            layers.append(_Block(channels, out_channels, stride, residual))
+            channels, stage = out_channels, block_stage
+        self.layers = nn.ModuleList(layers)
+        self.out_channels = channels
+
+    def forward(self, x, lengths):
+        for layer in self.layers:
+            x, lengths = layer(x, lengths)
+        return x, lengths
+
+
+class _FrameWiseBackbone(nn.Module):
+    """Frame-wise ``Linear -> batch norm -> ReLU`` layers, no time context.
+
+    Only the valid frames are gathered and transformed, so padding is never
+    seen, and scattered back into a zero-padded ``(batch, channels, n_frames)``
+    tensor for pooling.
+    """
+
+    def __init__(self, n_mels, width, n_backbone):
+        super().__init__()
+        hidden = 2 * width
+        sizes = [n_mels] + [hidden] * n_backbone
+        self.linears = nn.ModuleList(
+            nn.Linear(n_in, n_out, bias=False)
+            for n_in, n_out in zip(sizes[:-1], sizes[1:], strict=True)
+        )
+        self.norms = nn.ModuleList(_MaskedBatchNorm1d(hidden) for _ in self.linears)
+        self.out_channels = hidden
+
+    def forward(self, x, lengths):
+        valid = _time_mask(lengths, x.shape[2], torch.bool).squeeze(1)
+        frames = x.transpose(1, 2)[valid]
+        for linear, norm in zip(self.linears, self.norms, strict=True):
+            frames = F.relu(norm(linear(frames)))
+        out = frames.new_zeros(x.shape[0], x.shape[2], self.out_channels)
+        out[valid] = frames
+        return out.transpose(1, 2), lengths
+
+
+class _RecurrentBackbone(nn.Module):
+    """Stacked unidirectional recurrent layers, causal in time.
+
+    The padded batch is run as is, without packing: a unidirectional layer's
+    output at frame ``t`` depends only on frames ``<= t``, so the outputs at
+    valid frames never depend on the padding that follows them, and the
+    outputs at padded frames are masked out by the pooling. The final hidden
+    state, which would see the padding, is not used. On CPU this is several
+    times faster than running packed sequences.
+    """
+
+    def __init__(self, kind, n_mels, width, n_backbone, dropout):
+        super().__init__()
+        hidden = 2 * width
+        self.rnn = _RECURRENT_MODULES[kind](
+            n_mels, hidden, num_layers=n_backbone, batch_first=True, dropout=dropout
+        )
+        self.out_channels = hidden
+
+    def forward(self, x, lengths):
+        output, _ = self.rnn(x.transpose(1, 2))
+        return output.transpose(1, 2), lengths
+
+
+class EmbeddingNetwork(nn.Module):
+    """Length-aware network mapping log-mel spectrograms to emotion embeddings.
+
+    The backbone (see the module docstring for each family and for how
+    ``n_layers`` is counted) is followed by masked statistics pooling over the
+    valid frames, dropout, the embedding layer
+    ``Linear(n_pooled -> embedding_dim)`` and the softmax head
+    ``Linear(embedding_dim -> n_classes)`` applied to the embedding.
+
+    Parameters
+    ----------
+    architecture : {"resnet", "cnn", "fc", "rnn", "lstm", "gru"}, \
+            default="resnet"
+        Network family.
+    n_layers : int, default=11
+        Total number of weight layers, ``6 <= n_layers <= 15``, including the
+        embedding layer and the softmax head.
+    n_mels : int > 0, default=64
+        Number of mel bins of the input.
+    n_classes : int >= 2, default=8
+        Number of classes of the softmax head.
+    embedding_dim : int > 0, default=128
+        Size of the embedding.
+    width : int > 0, default=64
+        Base number of channels: ``width``, ``2 * width`` and ``4 * width``
+        channels in the three ResNet/CNN stages, ``2 * width`` units in the
+        frame-wise and recurrent layers.
+    dropout : float in [0, 1), default=0.1
+        Dropout rate on the pooled features, and between recurrent layers.
+
+    Attributes
+    ----------
+    backbone : torch.nn.Module
+        Frame-level feature extractor.
+    embedding : torch.nn.Linear
+        The fully connected -> embedding layer.
+    head : torch.nn.Linear
+        The softmax head, used only for pre-training.
+
+    Notes
+    -----
+    The network does not normalise its input: feed per-mel standardised
+    log-mel values (roughly zero mean and unit variance). Padding values are
+    ignored: they are replaced by 0 before the first layer, so they may be
+    anything, NaN included.
+
+    Examples
+    --------
+    >>> import torch
+    >>> net = EmbeddingNetwork(n_classes=4).eval()
+    >>> x = torch.randn(2, 64, 50)
+    >>> logits, embeddings = net(x, torch.tensor([50, 20]))
+    >>> tuple(logits.shape), tuple(embeddings.shape)
+    ((2, 4), (2, 128))
+    """
+
+    def __init__(
+        self,
+        *,
+        architecture="resnet",
+        n_layers=11,
+        n_mels=64,
+        n_classes=8,
+        embedding_dim=128,
+        width=64,
+        dropout=0.1,
+    ):
+        super().__init__()
+        check_architecture(architecture, n_layers)
+        _check_positive_int("n_mels", n_mels)
+        _check_positive_int("n_classes", n_classes, minimum=2)
+        _check_positive_int("embedding_dim", embedding_dim)
+        _check_positive_int("width", width)
+        _check_dropout(dropout)
+        # Plain Python numbers: hyper-parameters may come as NumPy scalars.
+        n_layers, n_mels, n_classes = int(n_layers), int(n_mels), int(n_classes)
+        embedding_dim, width, dropout = int(embedding_dim), int(width), float(dropout)
+        self.architecture = architecture
+        self.n_layers = n_layers
+        self.n_mels = n_mels
+        self.n_classes = n_classes
+        self.embedding_dim = embedding_dim
+
+        n_backbone = n_layers - _N_HEAD_LAYERS
+        if architecture in ("resnet", "cnn"):
+            self.backbone = _ConvBackbone(
+                n_mels, width, n_backbone, residual=architecture == "resnet"
+            )
+        elif architecture == "fc":
+            self.backbone = _FrameWiseBackbone(n_mels, width, n_backbone)
+        else:
+            self.backbone = _RecurrentBackbone(
+                architecture, n_mels, width, n_backbone, dropout
+            )
+        self.dropout = nn.Dropout(dropout)
+        self.embedding = nn.Linear(2 * self.backbone.out_channels, embedding_dim)
+        self.head = nn.Linear(embedding_dim, n_classes)
+
+    def _check_input(self, x, lengths):
+        if not isinstance(x, torch.Tensor) or x.ndim != 3:
+            raise ValueError(
+                "x must be a tensor of shape (batch, n_mels, n_frames); got "
+                f"shape {tuple(getattr(x, 'shape', ()))}."
+            )
+        if x.shape[1] != self.n_mels:
+            raise ValueError(
+                f"x has {x.shape[1]} mel bins but the network expects "
+                f"n_mels={self.n_mels}."
+            )
+        if (
+            not isinstance(lengths, torch.Tensor)
+            or lengths.ndim != 1
+            or lengths.shape[0] != x.shape[0]
+            or lengths.is_floating_point()
+        ):
+            raise ValueError(
+                f"lengths must be an integer tensor of shape ({x.shape[0]},); got "
+                f"{lengths!r}."
+            )
+        if lengths.numel() and (lengths.min() < 1 or lengths.max() > x.shape[2]):
+            raise ValueError(
+                f"lengths must be in [1, n_frames={x.shape[2]}]; got values in "
+                f"[{int(lengths.min())}, {int(lengths.max())}]."
+            )
+
+    def embed(self, x, lengths):
+        """Compute the embeddings of a padded batch.
+
+        Parameters
+        ----------
+        x : torch.Tensor of shape (batch, n_mels, n_frames)
+            Log-mel spectrograms; frames at index ``>= lengths[i]`` are padding
+            (any finite values) and never influence clip ``i``.
+        lengths : torch.Tensor of shape (batch,), integer
+            Number of valid frames of each clip, ``1 <= lengths[i] <= n_frames``.
+
+        Returns
+        -------
+        embeddings : torch.Tensor of shape (batch, embedding_dim)
+            Raw (un-normalised) output of the embedding layer.
+        """
+        self._check_input(x, lengths)
+        lengths = lengths.to(device=x.device, dtype=torch.int64)
+        mask = _time_mask(lengths, x.shape[2], x.dtype)
+        x = x.masked_fill(mask == 0, 0.0)
+        features, lengths = self.backbone(x, lengths)
+        mask = _time_mask(lengths, features.shape[2], features.dtype)
+        n_valid = lengths.to(features.dtype).unsqueeze(1)
+        pooled = _masked_statistics_pooling(features, mask, n_valid)
+        return self.embedding(self.dropout(pooled))
+
+    def forward(self, x, lengths):
+        """Compute the softmax-head logits and the embeddings of a padded batch.
+
+        Parameters
+        ----------
+        x : torch.Tensor of shape (batch, n_mels, n_frames)
+            Log-mel spectrograms; frames at index ``>= lengths[i]`` are padding
+            (any finite values) and never influence clip ``i``.
+        lengths : torch.Tensor of shape (batch,), integer
+            Number of valid frames of each clip, ``1 <= lengths[i] <= n_frames``.
+
+        Returns
+        -------
+        logits : torch.Tensor of shape (batch, n_classes)
+            Output of the softmax head, computed from the embeddings.
+        embeddings : torch.Tensor of shape (batch, embedding_dim)
+            Raw (un-normalised) output of the embedding layer.
+        """
+        embeddings = self.embed(x, lengths)
+        return self.head(embeddings), embeddings

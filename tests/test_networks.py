@@ -1,0 +1,310 @@
+"""Tests for the embedding networks: shapes, layer counts, padding invariance."""
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from sklearn_tser._networks import (
+    ARCHITECTURES,
+    MAX_LAYERS,
+    MIN_LAYERS,
+    EmbeddingNetwork,
+    check_architecture,
+)
+
+# A small configuration keeps the parametrised tests fast.
+SMALL = {"n_mels": 8, "n_classes": 3, "embedding_dim": 16, "width": 8}
+LAYER_COUNTS = [6, 11, 15]
+
+
+def _small_net(architecture, n_layers, **params):
+    return EmbeddingNetwork(
+        architecture=architecture, n_layers=n_layers, **{**SMALL, **params}
+    )
+
+
+def _count_weight_layers(net):
+    """Count layers as the module docstring defines them."""
+    count = 0
+    for module in net.modules():
+        if isinstance(module, nn.Linear | nn.Conv1d):
+            count += 1
+        elif isinstance(module, nn.RNNBase):
+            count += module.num_layers
+    return count
+
+
+def _padded_batch(lengths, n_mels, n_frames, *, seed=0, garbage=100.0):
+    """Random clips, padded with large random (finite) values."""
+    generator = torch.Generator().manual_seed(seed)
+    x = torch.randn(len(lengths), n_mels, n_frames, generator=generator)
+    garbage_values = garbage * torch.randn(x.shape, generator=generator)
+    frames = torch.arange(n_frames)
+    padding = frames[None, :] >= torch.as_tensor(lengths)[:, None]
+    x = torch.where(padding[:, None, :], garbage_values, x)
+    return x, torch.as_tensor(lengths, dtype=torch.int64)
+
+
+def _warm_up_running_statistics(net, n_mels):
+    """Run a few training batches so that batch norm has non-trivial statistics."""
+    net.train()
+    with torch.no_grad():
+        for seed in range(3):
+            x, lengths = _padded_batch([30, 17, 5], n_mels, 30, seed=seed)
+            net(2.0 * x + 0.5, lengths)
+    return net.eval()
+
+
+@pytest.mark.parametrize("n_layers", LAYER_COUNTS)
+@pytest.mark.parametrize("architecture", ARCHITECTURES)
+def test_output_shapes(architecture, n_layers):
+    net = _small_net(architecture, n_layers)
+    x, lengths = _padded_batch([20, 7, 1, 13], SMALL["n_mels"], 20)
+    logits, embeddings = net(x, lengths)
+    assert logits.shape == (4, SMALL["n_classes"])
+    assert embeddings.shape == (4, SMALL["embedding_dim"])
+    assert net.embed(x, lengths).shape == (4, SMALL["embedding_dim"])
+    assert torch.isfinite(logits).all() and torch.isfinite(embeddings).all()
+
+
+@pytest.mark.parametrize("architecture", ARCHITECTURES)
+def test_logits_are_computed_from_the_embedding(architecture):
+    net = _small_net(architecture, 8).eval()
+    x, lengths = _padded_batch([12, 9, 3], SMALL["n_mels"], 12)
+    with torch.no_grad():
+        logits, embeddings = net(x, lengths)
+        torch.testing.assert_close(logits, net.head(embeddings))
+        torch.testing.assert_close(net.embed(x, lengths), embeddings)
+        net.head.weight.add_(1.0)
+        new_logits, new_embeddings = net(x, lengths)
+    torch.testing.assert_close(new_embeddings, embeddings, rtol=0, atol=0)
+    assert not torch.allclose(new_logits, logits)
+
+
+@pytest.mark.parametrize("n_layers", LAYER_COUNTS)
+@pytest.mark.parametrize("architecture", ARCHITECTURES)
+def test_embedding_alone_equals_embedding_in_padded_batch(architecture, n_layers):
+    net = _warm_up_running_statistics(
+        _small_net(architecture, n_layers), SMALL["n_mels"]
+    )
+    clip_lengths = [37, 1, 2, 16, 50, 7]
+    x, lengths = _padded_batch(clip_lengths, SMALL["n_mels"], 64)
+    with torch.no_grad():
+        logits, embeddings = net(x, lengths)
+        for i, length in enumerate(clip_lengths):
+            alone = x[i : i + 1, :, :length]
+            alone_logits, alone_embedding = net(alone, lengths[i : i + 1])
+            torch.testing.assert_close(
+                alone_embedding[0], embeddings[i], rtol=0, atol=1e-5
+            )
+            torch.testing.assert_close(alone_logits[0], logits[i], rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize("architecture", ARCHITECTURES)
+def test_default_size_embedding_is_invariant_to_padding(architecture):
+    net = _warm_up_running_statistics(
+        EmbeddingNetwork(architecture=architecture, n_layers=7), 64
+    )
+    x, lengths = _padded_batch([75, 1, 40], 64, 80, seed=1)
+    with torch.no_grad():
+        embeddings = net.embed(x, lengths)
+        for i in range(3):
+            alone = net.embed(x[i : i + 1, :, : lengths[i]], lengths[i : i + 1])
+            torch.testing.assert_close(alone[0], embeddings[i], rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize("architecture", ARCHITECTURES)
+def test_training_mode_ignores_padding_values(architecture):
+    # Batch statistics are taken over valid frames only, so in training mode the
+    # padding values do not matter either (dropout off to compare two passes).
+    net = _small_net(architecture, 9, dropout=0.0).train()
+    clip_lengths = [25, 4, 1, 18]
+    x_small, lengths = _padded_batch(clip_lengths, SMALL["n_mels"], 32, garbage=0.0)
+    x_large, _ = _padded_batch(clip_lengths, SMALL["n_mels"], 32, garbage=1e3)
+    logits_small, embeddings_small = net(x_small, lengths)
+    logits_large, embeddings_large = net(x_large, lengths)
+    torch.testing.assert_close(embeddings_large, embeddings_small, rtol=0, atol=1e-5)
+    torch.testing.assert_close(logits_large, logits_small, rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize("architecture", ARCHITECTURES)
+def test_nan_padding_is_ignored(architecture):
+    net = _small_net(architecture, 8).eval()
+    x, lengths = _padded_batch([10, 3], SMALL["n_mels"], 10, garbage=0.0)
+    x_nan = x.clone()
+    x_nan[1, :, 3:] = float("nan")
+    with torch.no_grad():
+        torch.testing.assert_close(net.embed(x_nan, lengths), net.embed(x, lengths))
+
+
+@pytest.mark.parametrize("batch_size", [1, 4])
+@pytest.mark.parametrize("n_layers", [6, 15])
+@pytest.mark.parametrize("architecture", ARCHITECTURES)
+def test_one_frame_clips_give_finite_outputs_and_gradients(
+    architecture, n_layers, batch_size
+):
+    net = _small_net(architecture, n_layers).train()
+    x = torch.randn(batch_size, SMALL["n_mels"], 1, requires_grad=True)
+    lengths = torch.ones(batch_size, dtype=torch.int64)
+    logits, embeddings = net(x, lengths)
+    assert torch.isfinite(logits).all() and torch.isfinite(embeddings).all()
+    loss = F.cross_entropy(logits, torch.zeros(batch_size, dtype=torch.int64))
+    loss = loss + embeddings.square().mean()
+    loss.backward()
+    assert torch.isfinite(x.grad).all()
+    for name, parameter in net.named_parameters():
+        assert parameter.grad is not None, name
+        assert torch.isfinite(parameter.grad).all(), name
+    with torch.no_grad():
+        assert torch.isfinite(net.eval()(x, lengths)[1]).all()
+
+
+@pytest.mark.parametrize("n_layers", range(MIN_LAYERS, MAX_LAYERS + 1))
+@pytest.mark.parametrize("architecture", ARCHITECTURES)
+def test_number_of_weight_layers_is_n_layers(architecture, n_layers):
+    net = _small_net(architecture, n_layers)
+    assert _count_weight_layers(net) == n_layers
+    # No other module holds weights than those counted and batch norms.
+    counted = (nn.Linear, nn.Conv1d, nn.RNNBase, nn.BatchNorm1d)
+    for name, module in net.named_modules():
+        if any(True for _ in module.parameters(recurse=False)):
+            assert isinstance(module, counted), name
+    # Every family ends with the embedding layer and the softmax head.
+    assert net.embedding.out_features == SMALL["embedding_dim"]
+    assert net.head.in_features == SMALL["embedding_dim"]
+    assert net.head.out_features == SMALL["n_classes"]
+
+
+def test_resnet_11_structure():
+    net = EmbeddingNetwork()
+    convs = [m for m in net.modules() if isinstance(m, nn.Conv1d)]
+    assert len(convs) == 9
+    assert [(c.in_channels, c.out_channels, c.stride[0]) for c in convs] == [
+        (64, 64, 2),  # stem
+        (64, 64, 2),  # block 1
+        (64, 64, 1),
+        (64, 64, 1),  # block 2
+        (64, 64, 1),
+        (64, 128, 2),  # block 3
+        (128, 128, 1),
+        (128, 256, 2),  # block 4
+        (256, 256, 1),
+    ]
+    assert net.embedding.in_features == 2 * 256
+    # The CNN has the same convolutions, without skip connections.
+    cnn = EmbeddingNetwork(architecture="cnn")
+    cnn.load_state_dict(net.state_dict())
+    x, lengths = _padded_batch([40, 30], 64, 40)
+    with torch.no_grad():
+        assert not torch.allclose(
+            cnn.eval().embed(x, lengths), net.eval().embed(x, lengths)
+        )
+
+
+@pytest.mark.parametrize("architecture", ["resnet", "cnn"])
+def test_time_resolution_is_halved_by_strided_layers(architecture):
+    # With 300 frames, ResNet-11 pools over ceil(300 / 16) = 19 frames.
+    net = EmbeddingNetwork(architecture=architecture).eval()
+    x = torch.randn(1, 64, 300)
+    lengths = torch.tensor([300])
+    features, out_lengths = net.backbone(x, lengths)
+    assert features.shape == (1, 256, 19)
+    assert out_lengths.tolist() == [19]
+
+
+@pytest.mark.parametrize("architecture", ["ResNet", "transformer", "", None, 11])
+def test_unknown_architecture_raises(architecture):
+    with pytest.raises(ValueError, match="architecture must be one of"):
+        EmbeddingNetwork(architecture=architecture)
+    with pytest.raises(ValueError, match=repr(architecture)):
+        check_architecture(architecture, 11)
+
+
+@pytest.mark.parametrize("n_layers", [5, 16, 0, -11, 11.5, 11.0, "11", True, None])
+def test_invalid_n_layers_raises(n_layers):
+    message = rf"n_layers must be an integer in \[6, 15\]; got {n_layers!r}\."
+    with pytest.raises(ValueError, match=message):
+        EmbeddingNetwork(n_layers=n_layers)
+    with pytest.raises(ValueError, match=message):
+        check_architecture("lstm", n_layers)
+
+
+@pytest.mark.parametrize("architecture", ARCHITECTURES)
+@pytest.mark.parametrize("n_layers", [MIN_LAYERS, np.int64(11), MAX_LAYERS])
+def test_check_architecture_accepts_valid_values(architecture, n_layers):
+    assert check_architecture(architecture, n_layers) is None
+
+
+def test_numpy_scalar_hyperparameters_are_accepted():
+    net = EmbeddingNetwork(
+        architecture="gru",
+        n_layers=np.int64(7),
+        n_mels=np.int32(8),
+        n_classes=np.int64(3),
+        embedding_dim=np.int64(16),
+        width=np.int64(8),
+        dropout=np.float32(0.2),
+    )
+    assert type(net.n_layers) is int and type(net.n_mels) is int
+    x, lengths = _padded_batch([5, 2], 8, 5)
+    assert net(x, lengths)[1].shape == (2, 16)
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"n_classes": 1}, r"n_classes must be an integer >= 2; got 1\."),
+        ({"n_classes": 2.0}, r"n_classes must be an integer >= 2; got 2\.0\."),
+        ({"n_mels": 0}, r"n_mels must be an integer >= 1; got 0\."),
+        ({"embedding_dim": -3}, r"embedding_dim must be an integer >= 1; got -3\."),
+        ({"width": "64"}, r"width must be an integer >= 1; got '64'\."),
+        ({"dropout": 1.0}, r"dropout must be a float in \[0, 1\); got 1\.0\."),
+        ({"dropout": -0.1}, r"dropout must be a float in \[0, 1\); got -0\.1\."),
+        ({"dropout": "0.1"}, r"dropout must be a float in \[0, 1\); got '0\.1'\."),
+    ],
+)
+def test_invalid_hyperparameters_raise(params, message):
+    with pytest.raises(ValueError, match=message):
+        EmbeddingNetwork(**params)
+
+
+def test_forward_rejects_inconsistent_input():
+    net = _small_net("resnet", 6)
+    x = torch.randn(2, SMALL["n_mels"], 10)
+    with pytest.raises(ValueError, match="x has 9 mel bins but the network expects"):
+        net(torch.randn(2, 9, 10), torch.tensor([10, 5]))
+    with pytest.raises(ValueError, match=r"shape \(batch, n_mels, n_frames\)"):
+        net(x[0], torch.tensor([10]))
+    with pytest.raises(ValueError, match=r"lengths must be an integer tensor"):
+        net(x, torch.tensor([10.0, 5.0]))
+    with pytest.raises(ValueError, match=r"lengths must be an integer tensor"):
+        net(x, torch.tensor([10]))
+    with pytest.raises(ValueError, match=r"lengths must be in \[1, n_frames=10\]"):
+        net(x, torch.tensor([10, 0]))
+    with pytest.raises(ValueError, match=r"lengths must be in \[1, n_frames=10\]"):
+        net(x, torch.tensor([11, 5]))
+
+
+def test_default_resnet_learns_to_separate_two_classes():
+    torch.manual_seed(0)
+    generator = torch.Generator().manual_seed(0)
+    y = torch.arange(16) % 2
+    lengths = torch.randint(40, 81, (16,), generator=generator)
+    x = torch.randn(16, 64, 80, generator=generator) + 0.5 * (2 * y - 1)[:, None, None]
+    x = x * (torch.arange(80)[None, None, :] < lengths[:, None, None])
+    net = EmbeddingNetwork(n_classes=2)
+    optimizer = torch.optim.Adam(net.parameters(), lr=1e-3)
+    losses = []
+    for _ in range(8):
+        optimizer.zero_grad()
+        logits, _ = net(x, lengths)
+        loss = F.cross_entropy(logits, y)
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.5 * losses[0]
+    with torch.no_grad():
+        predictions = net.eval()(x, lengths)[0].argmax(dim=1)
+    assert (predictions == y).all()
