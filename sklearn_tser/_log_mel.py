@@ -298,6 +298,14 @@ shape (n_clips, n_samples)
             start = stop
         return out
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        # Waveforms: a 2-D array (n_clips, n_samples) or a list of 1-D clips.
+        tags.input_tags.two_d_array = True
+        tags.requires_fit = False  # stateless, like FunctionTransformer
+        tags.transformer_tags.preserves_dtype = ["float32"]
+        return tags
+
     def _place(self, out, i, S):
         """Write one clip's spectrogram into the output, centre-cropping it."""
         n = S.shape[1]
