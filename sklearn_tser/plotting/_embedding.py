@@ -1,0 +1,339 @@
+"""EmbeddingDisplay: emotion embeddings in 2-D, coloured by emotion."""
+
+import numpy as np
+
+from ._base import class_colors, final_classifier, import_pyplot
+
+__all__ = ["EmbeddingDisplay"]
+
+PROJECTIONS = ("pca", "tsne")
+
+
+def _check_projection(projection):
+    if projection not in PROJECTIONS:
+        raise ValueError(
+            f"projection must be one of {list(PROJECTIONS)}, got {projection!r}."
+        )
+
+
+def project(embeddings, centroids, *, projection="pca", random_state=0):
+    """Project embeddings and centroids together into the same 2-D space.
+
+    Parameters
+    ----------
+    embeddings : ndarray of shape (n_clips, embedding_dim)
+        The clips' embeddings.
+    centroids : ndarray of shape (n_classes, embedding_dim) or None
+        Emotion centroids, projected with the points.
+    projection : {"pca", "tsne"}, default="pca"
+        PCA is fitted on the clips and applied to the centroids; t-SNE, which
+        has no ``transform``, embeds the clips and the centroids together.
+    random_state : int, RandomState instance or None, default=0
+        Seed of the projection.
+
+    Returns
+    -------
+    points_2d : ndarray of shape (n_clips, 2)
+    centroids_2d : ndarray of shape (n_classes, 2) or None
+    """
+    from sklearn.decomposition import PCA
+    from sklearn.manifold import TSNE
+
+    _check_projection(projection)
+    embeddings = np.asarray(embeddings, dtype=np.float64)
+    n = len(embeddings)
+    if projection == "pca":
+        pca = PCA(n_components=2, random_state=random_state).fit(embeddings)
+        points = pca.transform(embeddings)
+        return points, None if centroids is None else pca.transform(centroids)
+    stacked = embeddings if centroids is None else np.vstack([embeddings, centroids])
+    perplexity = float(min(30.0, max(2.0, (len(stacked) - 1) / 3)))
+    tsne = TSNE(
+        n_components=2,
+        perplexity=perplexity,
+        init="pca",
+        metric="cosine",
+        random_state=random_state,
+    )
+    out = tsne.fit_transform(stacked)
+    return out[:n], None if centroids is None else out[n:]
+
+
+class EmbeddingDisplay:
+    """Emotion embeddings projected to 2-D, with the emotion centroids.
+
+    The picture of the paper's Fig. 3: each clip is a dot coloured by its
+    emotion, each emotion centroid a large star labelled with its name. Build
+    it with :meth:`from_estimator` (projects for you) or
+    :meth:`from_embeddings`; the constructor takes points already in 2-D.
+
+    Parameters
+    ----------
+    points_2d : ndarray of shape (n_clips, 2)
+        The projected embeddings.
+    y : ndarray of shape (n_clips,)
+        Emotion of each clip.
+    centroids_2d : ndarray of shape (n_classes, 2) or None, default=None
+        Projected centroids, in the order of ``display_labels``.
+    display_labels : ndarray of shape (n_classes,) or None, default=None
+        Class names; ``None`` uses the sorted unique values of ``y``.
+    projection : str or None, default=None
+        Name of the projection, used in the axis labels.
+
+    Attributes
+    ----------
+    ax_ : matplotlib Axes
+        Axes with the plot.
+    figure_ : matplotlib Figure
+        Figure holding ``ax_``.
+    scatter_ : list of matplotlib PathCollection
+        One scatter per class.
+    centroid_markers_ : matplotlib PathCollection or None
+        The centroid stars.
+    centroid_texts_ : list of matplotlib Text
+        The centroid labels.
+
+    See Also
+    --------
+    CentroidAnglesDisplay : Angles between the emotion centroids.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_tser.plotting import EmbeddingDisplay
+    >>> rng = np.random.default_rng(0)
+    >>> emb = rng.standard_normal((20, 8))
+    >>> y = np.repeat(["angry", "sad"], 10)
+    >>> disp = EmbeddingDisplay.from_embeddings(emb, y)  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        points_2d,
+        y,
+        *,
+        centroids_2d=None,
+        display_labels=None,
+        projection=None,
+    ):
+        self.points_2d = points_2d
+        self.y = y
+        self.centroids_2d = centroids_2d
+        self.display_labels = display_labels
+        self.projection = projection
+
+    def plot(
+        self,
+        *,
+        ax=None,
+        point_size=18,
+        alpha=0.7,
+        legend=True,
+        title=None,
+    ):
+        """Draw the points and centroids.
+
+        Parameters
+        ----------
+        ax : matplotlib Axes or None, default=None
+            Axes to draw on; ``None`` makes a new figure.
+        point_size : float, default=18
+            Marker area of the clips.
+        alpha : float, default=0.7
+            Opacity of the clips.
+        legend : bool, default=True
+            Draw a legend of the emotions (outside the axes, on the right).
+        title : str or None, default=None
+            Axes title; ``None`` names the projection.
+
+        Returns
+        -------
+        display : EmbeddingDisplay
+        """
+        plt = import_pyplot()
+        if ax is None:
+            _, ax = plt.subplots(figsize=(7.5, 5.5), layout="constrained")
+        y = np.asarray(self.y)
+        labels = np.unique(y) if self.display_labels is None else self.display_labels
+        colors = class_colors(len(labels))
+        self.scatter_ = []
+        for label, color in zip(labels, colors, strict=True):
+            mask = y == label
+            self.scatter_.append(
+                ax.scatter(
+                    self.points_2d[mask, 0],
+                    self.points_2d[mask, 1],
+                    s=point_size,
+                    color=color,
+                    alpha=alpha,
+                    edgecolors="none",
+                    label=str(label),
+                )
+            )
+        self.centroid_markers_, self.centroid_texts_ = None, []
+        if self.centroids_2d is not None:
+            self._plot_centroids(ax, labels, colors)
+        name = {"pca": "PCA", "tsne": "t-SNE"}.get(self.projection, "component")
+        ax.set_xlabel(f"{name} 1")
+        ax.set_ylabel(f"{name} 2")
+        ax.set_title(f"Emotion embeddings ({name})" if title is None else title)
+        if legend:
+            ax.legend(
+                title="emotion",
+                loc="upper left",
+                bbox_to_anchor=(1.02, 1.0),
+                borderaxespad=0.0,
+                markerscale=1.5,
+            )
+        self.ax_ = ax
+        self.figure_ = ax.figure
+        return self
+
+    def _plot_centroids(self, ax, labels, colors):
+        import matplotlib.patheffects as pe
+
+        c = np.asarray(self.centroids_2d)
+        self.centroid_markers_ = ax.scatter(
+            c[:, 0],
+            c[:, 1],
+            s=380,
+            marker="*",
+            c=colors,
+            edgecolors="black",
+            linewidths=1.2,
+            zorder=3,
+        )
+        for (x, y), label in zip(c, labels, strict=True):
+            self.centroid_texts_.append(
+                ax.annotate(
+                    str(label),
+                    (x, y),
+                    xytext=(0, 11),
+                    textcoords="offset points",
+                    ha="center",
+                    va="bottom",
+                    fontsize=10,
+                    fontweight="bold",
+                    zorder=4,
+                    path_effects=[pe.withStroke(linewidth=3, foreground="white")],
+                )
+            )
+
+    @classmethod
+    def from_embeddings(
+        cls,
+        embeddings,
+        y,
+        *,
+        centroids=None,
+        display_labels=None,
+        projection="pca",
+        random_state=0,
+        ax=None,
+        point_size=18,
+        alpha=0.7,
+        legend=True,
+        title=None,
+    ):
+        """Project embeddings (and centroids) to 2-D and plot them.
+
+        Parameters
+        ----------
+        embeddings : array-like of shape (n_clips, embedding_dim)
+            The clips' embeddings.
+        y : array-like of shape (n_clips,)
+            Emotion of each clip.
+        centroids : array-like of shape (n_classes, embedding_dim) or None, \
+default=None
+            Emotion centroids in the order of ``display_labels``.
+        display_labels : array-like of shape (n_classes,) or None, default=None
+            Class names; ``None`` uses the sorted unique values of ``y``.
+        projection : {"pca", "tsne"}, default="pca"
+            How to reduce the embeddings to 2-D.
+        random_state : int, RandomState instance or None, default=0
+            Seed of the projection.
+        ax, point_size, alpha, legend, title
+            See :meth:`plot`.
+
+        Returns
+        -------
+        display : EmbeddingDisplay
+        """
+        _check_projection(projection)
+        y = np.asarray(y)
+        embeddings = np.asarray(embeddings)
+        if embeddings.ndim != 2 or len(embeddings) != len(y):
+            raise ValueError(
+                f"embeddings must have shape (n_clips, embedding_dim) with one row "
+                f"per label; got shape {embeddings.shape} for {len(y)} labels."
+            )
+        points, cents = project(
+            embeddings,
+            None if centroids is None else np.asarray(centroids),
+            projection=projection,
+            random_state=random_state,
+        )
+        disp = cls(
+            points,
+            y,
+            centroids_2d=cents,
+            display_labels=display_labels,
+            projection=projection,
+        )
+        return disp.plot(
+            ax=ax, point_size=point_size, alpha=alpha, legend=legend, title=title
+        )
+
+    @classmethod
+    def from_estimator(
+        cls,
+        estimator,
+        X,
+        y,
+        *,
+        projection="pca",
+        random_state=0,
+        ax=None,
+        point_size=18,
+        alpha=0.7,
+        legend=True,
+        title=None,
+    ):
+        """Embed clips with a fitted classifier and plot them in 2-D.
+
+        Parameters
+        ----------
+        estimator : EmotionEmbeddingClassifier or Pipeline
+            A fitted classifier, or a fitted Pipeline ending in one (e.g.
+            ``LogMelTransformer`` then ``EmotionEmbeddingClassifier``).
+        X : clips, paths or spectrograms
+            Input of ``estimator.transform``.
+        y : array-like of shape (n_clips,)
+            True emotion of each clip (the colours).
+        projection : {"pca", "tsne"}, default="pca"
+            How to reduce the embeddings to 2-D; the centroids are projected
+            with the points.
+        random_state : int, RandomState instance or None, default=0
+            Seed of the projection.
+        ax, point_size, alpha, legend, title
+            See :meth:`plot`.
+
+        Returns
+        -------
+        display : EmbeddingDisplay
+        """
+        _check_projection(projection)
+        clf = final_classifier(estimator)
+        return cls.from_embeddings(
+            estimator.transform(X),
+            y,
+            centroids=clf.centroids_,
+            display_labels=clf.classes_,
+            projection=projection,
+            random_state=random_state,
+            ax=ax,
+            point_size=point_size,
+            alpha=alpha,
+            legend=legend,
+            title=title,
+        )
