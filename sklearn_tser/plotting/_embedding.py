@@ -173,6 +173,8 @@ class EmbeddingDisplay:
         self.centroid_markers_, self.centroid_texts_ = None, []
         if self.centroids_2d is not None:
             self._plot_centroids(ax, labels, colors)
+            # Head-room for the centroid names, drawn above the stars.
+            ax.margins(x=0.06, y=0.12)
         name = {"pca": "PCA", "tsne": "t-SNE"}.get(self.projection, "component")
         ax.set_xlabel(f"{name} 1")
         ax.set_ylabel(f"{name} 2")
