@@ -53,6 +53,8 @@ def project(embeddings, centroids, *, projection="pca", random_state=0):
         perplexity=perplexity,
         init="pca",
         metric="cosine",
+        # Exact gradients are faster than Barnes-Hut for a few hundred points.
+        method="exact" if len(stacked) <= 500 else "barnes_hut",
         random_state=random_state,
     )
     out = tsne.fit_transform(stacked)

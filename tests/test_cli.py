@@ -1,0 +1,322 @@
+"""Tests of the command line (sklearn_tser._cli, python -m sklearn_tser)."""
+
+import csv
+import json
+import subprocess
+import sys
+
+import joblib
+import numpy as np
+import pytest
+import soundfile as sf
+from sklearn.pipeline import Pipeline
+
+from sklearn_tser import EmotionEmbeddingClassifier, __version__
+from sklearn_tser._cli import main, parse_params
+from sklearn_tser.datasets import make_emotional_speech
+
+# A network small enough that a fold trains in about a second.
+TINY = [
+    "--param",
+    "n_layers=6",
+    "--param",
+    "width=4",
+    "--param",
+    "embedding_dim=4",
+    "--param",
+    "pretrain_epochs=2",
+    "--param",
+    "triplet_epochs=1",
+    "--param",
+    "mel__n_mels=16",
+]
+N_CLIPS = 24
+
+# Such tiny networks may collapse in the triplet phase; that is not under test.
+pytestmark = pytest.mark.filterwarnings(
+    "ignore::sklearn_tser._training.EmbeddingCollapseWarning"
+)
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    """A folder corpus of synthetic clips: one sub-folder per emotion."""
+    root = tmp_path_factory.mktemp("corpus")
+    bunch = make_emotional_speech(
+        n_samples=N_CLIPS,
+        n_classes=2,
+        min_duration=0.5,
+        max_duration=1.0,
+        random_state=0,
+    )
+    for k, (clip, label) in enumerate(zip(bunch.data, bunch.target, strict=True)):
+        (root / label).mkdir(exist_ok=True)
+        sf.write(root / label / f"clip{k:02d}.wav", clip, 16000)
+    return root
+
+
+@pytest.fixture(scope="module")
+def model_file(corpus, tmp_path_factory):
+    path = tmp_path_factory.mktemp("model") / "model.joblib"
+    status = main(
+        ["train", "--dataset", "folder", "--data", str(corpus), "-o", str(path)] + TINY
+    )
+    assert status == 0
+    return path
+
+
+def run(capsys, *argv):
+    status = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def test_demo_runs_and_writes_embedding_plot(capsys, tmp_path):
+    out_dir = tmp_path / "demo"
+    status, out, err = run(
+        capsys, "demo", "--output", out_dir, "--n-samples", 24, "--n-splits", 2, *TINY
+    )
+    assert status == 0, err
+    assert "SYNTHETIC" in out and "Reduced for speed" in out
+    assert "resnet-6, width 4, embedding 4, 2 softmax + 1 triplet epochs" in out
+    assert "[1/2]" in out and "[2/2]" in out
+    assert "2-fold CV by speaker" in out
+    # WA, UA and F1 with mean ± std in the table.
+    table = out[out.index("Scores (mean ± std over folds):") :]
+    row = next(line for line in table.splitlines() if line.startswith("2-fold CV"))
+    assert row.count("±") == 3
+    # The confusion matrix counts every clip once.
+    lines = out.splitlines()
+    start = lines.index("rows: true emotion, columns: predicted emotion")
+    counts = [list(map(int, line.split()[1:])) for line in lines[start + 2 :][:4]]
+    assert np.sum(counts) == 24
+    png = out_dir / "embeddings_pca.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (out_dir / "centroid_angles.png").stat().st_size > 1000
+
+
+def test_demo_defaults_are_reduced():
+    """The demo's own settings stay small enough for its time budget."""
+    from sklearn_tser import _cli
+
+    assert _cli.DEMO_PARAMS["pretrain_epochs"] + _cli.DEMO_PARAMS["triplet_epochs"] < 20
+    assert _cli.DEMO_N_SAMPLES <= 200
+
+
+def test_evaluate_folder_paper_protocol(capsys, corpus, tmp_path):
+    out_dir = tmp_path / "eval"
+    status, out, err = run(
+        capsys,
+        "evaluate",
+        "--dataset",
+        "folder",
+        "--data",
+        corpus,
+        "--protocol",
+        "paper",
+        "--n-splits",
+        3,
+        "--output",
+        out_dir,
+        *TINY,
+    )
+    assert status == 0, err
+    assert f"folder: {N_CLIPS} clips" in out
+    assert "3-fold CV" in out and "70/30 split" in out
+    for k in (1, 2, 3):
+        assert f"[{k}/3] WA " in out
+    assert "UA" in out and "F1" in out and "±" in out
+    assert out.count("Confusion matrix") == 2
+
+    with open(out_dir / "predictions.csv") as f:
+        rows = list(csv.DictReader(f))
+    cv_rows = [r for r in rows if r["evaluation"] == "3-fold CV"]
+    split_rows = [r for r in rows if r["evaluation"] == "70/30 split"]
+    assert sorted(r["file"] for r in cv_rows) == sorted(
+        str(p) for p in corpus.rglob("*.wav")
+    )
+    assert len(split_rows) == 8  # ceil(0.3 * 24)
+    for r in rows:
+        assert r["true"] in {"neutral", "happy"}
+        assert r["predicted"] in {"neutral", "happy"}
+        assert float(r["proba_happy"]) + float(r["proba_neutral"]) == pytest.approx(
+            1, abs=1e-5
+        )
+    with open(out_dir / "scores.csv") as f:
+        assert len(list(csv.DictReader(f))) == 3 + 1
+
+    for name in (
+        "confusion_matrix_3_fold_cv.png",
+        "confusion_matrix_70_30_split.png",
+        "embeddings_pca.png",
+        "embeddings_tsne.png",
+        "centroid_angles.png",
+    ):
+        assert (out_dir / name).stat().st_size > 1000, name
+    model = joblib.load(out_dir / "model.joblib")
+    assert isinstance(model, Pipeline)
+    assert model.predict([str(next(corpus.rglob("*.wav")))])[0] in model.classes_
+
+
+def test_evaluate_speaker_protocol_needs_speakers(capsys, corpus):
+    status, _, err = run(
+        capsys, "evaluate", "--dataset", "folder", "--data", corpus, *TINY
+    )
+    assert status == 2
+    assert "--protocol speaker needs the speaker of every clip" in err
+    assert "--protocol paper" in err
+
+
+def test_evaluate_ravdess_speaker_protocol(capsys, ravdess_dir, tmp_path):
+    """Folds grouped by actor on a 4-actor subset of RAVDESS (copied as links)."""
+    subset = tmp_path / "ravdess"
+    for actor in ("Actor_01", "Actor_02", "Actor_03", "Actor_04"):
+        (subset / actor).mkdir(parents=True)
+        for f in sorted((ravdess_dir / actor).glob("*.flac"))[:8]:
+            (subset / actor / f.name).symlink_to(f)
+    status, out, err = run(
+        capsys,
+        "evaluate",
+        "--dataset",
+        "ravdess",
+        "--data",
+        subset,
+        "--n-splits",
+        2,
+        *TINY,
+    )
+    assert status == 0, err
+    assert "ravdess: 32 clips, 4 actors" in out
+    assert "2-fold CV by actor" in out and "[2/2]" in out
+
+
+def test_train_then_predict_table(capsys, corpus, model_file):
+    files = sorted(str(p) for p in corpus.rglob("*.wav"))[:3]
+    status, out, err = run(capsys, "predict", model_file, *files)
+    assert status == 0, err
+    header, *rows = out.strip().splitlines()
+    assert header.split() == ["file", "emotion", "happy", "neutral"]
+    assert len(rows) == 3
+    for f, row in zip(files, rows, strict=True):
+        name, label, p_happy, p_neutral = row.split()
+        assert name == f
+        assert label in {"happy", "neutral"}
+        assert float(p_happy) + float(p_neutral) == pytest.approx(1, abs=2e-3)
+        assert label == ("happy" if float(p_happy) > float(p_neutral) else "neutral")
+
+
+def test_train_then_predict_json(capsys, corpus, model_file):
+    files = sorted(str(p) for p in corpus.rglob("*.wav"))[-2:]
+    status, out, err = run(capsys, "predict", model_file, *files, "--json")
+    assert status == 0, err
+    rows = json.loads(out)
+    assert [r["file"] for r in rows] == files
+    model = joblib.load(model_file)
+    expected = model.predict(files)
+    for r, label in zip(rows, expected, strict=True):
+        assert r["label"] == label
+        assert set(r["probabilities"]) == {"happy", "neutral"}
+        assert sum(r["probabilities"].values()) == pytest.approx(1, abs=1e-5)
+
+
+def test_train_saves_the_requested_parameters(model_file):
+    model = joblib.load(model_file)
+    clf = model.named_steps["clf"]
+    assert isinstance(clf, EmotionEmbeddingClassifier)
+    assert (clf.width, clf.embedding_dim, clf.pretrain_epochs) == (4, 4, 2)
+    assert model.named_steps["mel"].n_mels == 16
+    assert clf.random_state == 0
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--param", "n_layer=6"], "unknown parameter 'n_layer'"),
+        (["--param", "n_layers=3"], "'n_layers' parameter of EmotionEmbedding"),
+        (["--param", "architecture=transformer"], "'architecture' parameter"),
+        (["--param", "n_layers"], "--param expects key=value"),
+        (["--params", "{width: 4}"], "--params must be a JSON object"),
+        (["--params", "[1, 2]"], "--params must be a JSON object, got list"),
+        (["--n-splits", "50", "--protocol", "paper"], "--n-splits 50 is more"),
+    ],
+)
+def test_evaluate_argument_errors(capsys, corpus, argv, message):
+    status, out, err = run(
+        capsys, "evaluate", "--dataset", "folder", "--data", corpus, *argv
+    )
+    assert status == 2
+    assert message in err
+    assert err.startswith("sklearn-tser evaluate: error: ")
+    assert "Traceback" not in err and "[1/" not in out
+
+
+def test_missing_data_folder(capsys, tmp_path):
+    status, _, err = run(
+        capsys, "train", "--dataset", "ravdess", "--data", tmp_path / "nope"
+    )
+    assert status == 2
+    assert "does not exist" in err and "nope" in err
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        ([], "the following arguments are required: COMMAND"),
+        (["evaluate", "--data", "x"], "required: --dataset"),
+        (["evaluate", "--dataset", "timit", "--data", "x"], "invalid choice: 'timit'"),
+        (["evaluate", "--dataset", "folder", "--data", "x", "--protocol", "lol"],
+         "invalid choice: 'lol'"),
+        (["demo", "--n-samples", "0"], "expected an integer >= 1, got 0"),
+        (["demo", "--n-splits", "two"], "expected an integer, got 'two'"),
+        (["predict", "model.joblib"], "required: FILE"),
+    ],
+)  # fmt: skip
+def test_argparse_errors(capsys, argv, message):
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_predict_errors(capsys, tmp_path, model_file, corpus):
+    status, _, err = run(capsys, "predict", tmp_path / "none.joblib", "a.wav")
+    assert status == 2 and "model file" in err and "does not exist" in err
+
+    bad = tmp_path / "bad.joblib"
+    bad.write_text("not a model")
+    status, _, err = run(capsys, "predict", bad, "a.wav")
+    assert status == 2 and "could not read model file" in err
+
+    status, _, err = run(capsys, "predict", model_file, tmp_path / "missing.wav")
+    assert status == 2 and "missing.wav" in err and "does not exist" in err
+
+    bare = tmp_path / "bare.joblib"
+    joblib.dump(joblib.load(model_file).named_steps["clf"], bare)
+    status, _, err = run(capsys, "predict", bare, next(corpus.rglob("*.wav")))
+    assert status == 2 and "reads spectrograms, not audio files" in err
+
+
+def test_parse_params():
+    params = parse_params(
+        ["n_layers=6", "triplet_lr=null", "architecture=gru", "mel__fmax=8000.0"],
+        '{"width": 8, "n_layers": 9, "warm_start": true}',
+    )
+    assert params == {
+        "n_layers": 6,  # --param wins over --params
+        "width": 8,
+        "warm_start": True,
+        "triplet_lr": None,
+        "architecture": "gru",
+        "mel__fmax": 8000.0,
+    }
+
+
+def test_python_dash_m_entry_point():
+    result = subprocess.run(
+        [sys.executable, "-m", "sklearn_tser", "--version"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == __version__
