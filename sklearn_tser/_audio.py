@@ -100,9 +100,14 @@ def _as_float_samples(clip, where):
             clip = clip.astype(np.float64)
         except (TypeError, ValueError) as exc:
             raise TypeError(
-                f"{where} holds non-numeric values; a clip must be a 1-D array of "
-                "audio samples or a path to an audio file."
+                f"{where} holds non-numeric values ({exc}); a clip must be a 1-D "
+                "array of audio samples or a path to an audio file."
             ) from exc
+    if clip.dtype.kind == "c":
+        raise ValueError(
+            f"Complex data not supported: {where} has dtype {clip.dtype}; audio "
+            "samples must be real. Pass the real signal, not its spectrum."
+        )
     if clip.dtype.kind in "iu":
         info = np.iinfo(clip.dtype)
         clip = (clip.astype(np.float64) - (info.max + info.min + 1) / 2) / (
@@ -141,7 +146,27 @@ def _check_clip(y, where):
     return y
 
 
-def check_audio(X, *, sr=16000):
+def _is_sparse(X):
+    from scipy import sparse
+
+    return sparse.issparse(X)
+
+
+def _check_file(path, where):
+    """Check that an audio file exists and is not empty, without decoding it."""
+    path = Path(path)
+    if not path.is_file():
+        what = "is a directory" if path.is_dir() else "does not exist"
+        raise AudioFileNotFoundError(
+            f"{where}: Audio file {str(path)!r} {what}. Check the path, or pass "
+            "the waveform itself as a 1-D float array."
+        )
+    if path.stat().st_size == 0:
+        raise ValueError(f"{where}: Audio file {str(path)!r} is empty (0 bytes).")
+    return path
+
+
+def check_audio(X, *, sr=16000, decode=True):
     """Validate a collection of clips and return a list of mono float32 waveforms.
 
     Parameters
@@ -151,11 +176,15 @@ shape (n_clips, n_samples)
         The clips; see the module docstring for every accepted form.
     sr : int > 0, default=16000
         Sample rate of in-memory waveforms, and the rate files are resampled to.
+    decode : bool, default=True
+        If False, files are only checked to exist and to be non-empty (a cheap
+        check for ``fit``), and returned as :class:`~pathlib.Path`.
 
     Returns
     -------
     clips : list of ndarray of shape (n_samples_i,), dtype float32
-        One waveform per clip, in the order of ``X``.
+        One waveform per clip, in the order of ``X`` (or a ``Path`` for a file
+        when ``decode=False``).
 
     Raises
     ------
@@ -164,8 +193,8 @@ shape (n_clips, n_samples)
         numeric.
     ValueError
         If ``X`` is empty or has 3 or more dimensions, or a clip is empty, not 1-D,
-        not finite, or a file is missing or cannot be decoded. The message names
-        the clip index and, for files, the path.
+        complex, not finite, or a file is missing or cannot be decoded. The
+        message names the clip index and, for files, the path.
 
     Examples
     --------
@@ -183,13 +212,26 @@ shape (n_clips, n_samples)
         raise TypeError(
             f"X must be a sequence of clips (waveforms or paths), got {X!r}."
         )
+    if _is_sparse(X):
+        raise TypeError(
+            "Sparse input is not supported: X must hold dense audio waveforms "
+            "(a list of 1-D arrays or a 2-D array (n_clips, n_samples))."
+        )
     if hasattr(X, "to_numpy") and not isinstance(X, np.ndarray):  # pandas
         X = X.to_numpy()
+    if not isinstance(X, (np.ndarray, list, tuple)) and hasattr(X, "__array__"):
+        X = np.asarray(X)  # array-likes that are not sequences
     if isinstance(X, np.ndarray) and X.dtype != object:
         if X.ndim == 1:
             raise ValueError(
                 f"X is a 1-D array of {X.shape[0]} numbers; pass a list of clips "
-                "(e.g. [y]) or a 2-D array (n_clips, n_samples)."
+                "(e.g. [y]) or a 2-D array (n_clips, n_samples). Reshape your "
+                "data with y.reshape(1, -1) if it is a single clip."
+            )
+        if X.ndim == 2 and X.shape[0] and X.shape[1] == 0:
+            raise ValueError(
+                f"X has 0 feature(s) (shape={X.shape}) while a minimum of 1 is "
+                "required: every clip is empty (0 samples)."
             )
         if X.ndim != 2:
             raise ValueError(
@@ -209,7 +251,9 @@ shape (n_clips, n_samples)
         raise ValueError("X holds no clips; at least one clip is required.")
     clips = []
     for i, item in enumerate(items):
-        if isinstance(item, _PATH_TYPES):
+        if isinstance(item, _PATH_TYPES) and not decode:
+            clips.append(_check_file(item, f"Clip {i}"))
+        elif isinstance(item, _PATH_TYPES):
             try:
                 y = load_audio(item, sr=sr)
             except ValueError as exc:

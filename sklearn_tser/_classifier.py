@@ -1,5 +1,6 @@
 """EmotionEmbeddingClassifier: triplet-loss emotion embeddings, cosine centroids."""
 
+import copy
 import numbers
 
 import numpy as np
@@ -10,7 +11,7 @@ from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import check_is_fitted, column_or_1d
 
 from ._device import resolve_device
 from ._losses import embedding_collapse_score, get_miner
@@ -298,7 +299,32 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         Returns
         -------
         self : EmotionEmbeddingClassifier
+
+        Raises
+        ------
+        TrainingDivergedError
+            If the loss stops being finite; lower ``lr`` or check the input scale.
+
+        Notes
+        -----
+        A fit that fails, or is interrupted outside an epoch, leaves the
+        estimator as it was before (unfitted, or the previous model with
+        ``warm_start=True``). A ``KeyboardInterrupt`` during an epoch is caught
+        by skorch: it ends the current training phase early, and the fit then
+        goes on (next phase, centroids) from the weights reached so far, so the
+        estimator is usable.
         """
+        previous = dict(self.__dict__)
+        if self.warm_start and hasattr(self, "net_"):
+            previous["net_"] = copy.deepcopy(self.net_)  # trained in place
+        try:
+            return self._fit(X, y, groups)
+        except BaseException:
+            self.__dict__.clear()
+            self.__dict__.update(previous)
+            raise
+
+    def _fit(self, X, y, groups):
         self._validate_params()
         get_miner(self.mining, self.margin)  # validates the pair
         X, lengths = check_spectrograms(X)
@@ -325,14 +351,12 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         return self
 
     def _check_targets(self, y, n_clips):
-        y = np.asarray(y)
-        if y.ndim != 1:
-            if y.ndim == 2 and y.shape[1] == 1:
-                y = y.ravel()
-            else:
-                raise ValueError(
-                    f"y must be a 1-D array of labels, got shape {y.shape}."
-                )
+        if y is None:
+            raise ValueError(
+                f"{type(self).__name__} requires y to be passed, but the target y "
+                "is None. Pass the emotion label of every clip."
+            )
+        y = column_or_1d(y, warn=True)  # a column vector is raveled, with a warning
         if len(y) != n_clips:
             raise ValueError(
                 f"X has {n_clips} clips but y has {len(y)} labels; they must match."
@@ -341,8 +365,9 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         encoder = LabelEncoder().fit(y)
         if len(encoder.classes_) < 2:
             raise ValueError(
-                f"y holds a single class ({encoder.classes_[0]!r}); at least two "
-                "emotions are needed to learn embeddings."
+                f"y holds a single class ({encoder.classes_.tolist()[0]!r}): one "
+                "class is not enough, at least two emotions are needed to learn "
+                "embeddings."
             )
         if self.warm_start and hasattr(self, "classes_"):
             if not np.array_equal(encoder.classes_, self.classes_):
@@ -567,13 +592,27 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         return out
 
     def _embed(self, X, lengths):
-        device = next(self.net_.module_.parameters()).device
-        return self._embed_with(self.net_.module_, X, lengths, device).numpy()
+        module = self.net_.module_
+        # Inference leaves the module in eval mode (training sets train mode at
+        # every epoch): toggling it back would race with predict in other threads.
+        module.eval()
+        device = next(module.parameters()).device
+        return self._embed_with(module, X, lengths, device).numpy()
 
     def _checked_embeddings(self, X):
         check_is_fitted(self)
         X, lengths = check_spectrograms(X, n_mels=self.n_features_in_)
-        return self._embed(self._standardize(X, lengths), lengths)
+        emb = self._embed(self._standardize(X, lengths), lengths)
+        bad = ~np.isfinite(emb).all(axis=1)
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise ValueError(
+                f"Clip {i} of X gives a non-finite embedding: its values (up to "
+                f"{np.abs(X[i, :, : lengths[i]]).max():.3g}) are far outside the "
+                "range of the training spectrograms. Check the input scale: use "
+                "the same LogMelTransformer (log-mel in dB) as at fit time."
+            )
+        return emb
 
     def transform(self, X):
         """L2-normalised emotion embeddings of the clips.
@@ -643,8 +682,12 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
+        # 3-D NaN-padded spectrograms; a 2-D array is read as one-frame clips.
         tags.input_tags.three_d_array = True
-        tags.input_tags.allow_nan = True
+        # NaN marks padding after a clip's last frame only; missing values (NaN
+        # inside a clip) are rejected, so the estimator does not "allow NaN".
+        tags.input_tags.allow_nan = False
+        tags.transformer_tags.preserves_dtype = ["float32"]  # embeddings
         tags.non_deterministic = self.random_state is None
         return tags
 

@@ -217,12 +217,14 @@ class LogMelTransformer(TransformerMixin, BaseEstimator):
         return resolve_device(self.device)
 
     def fit(self, X, y=None):
-        """Validate the parameters; no state is learned.
+        """Validate the parameters and the clips; no state is learned.
 
         Parameters
         ----------
         X : sequence of clips or ndarray of shape (n_clips, n_samples)
-            Ignored, except that a 2-D array sets ``n_features_in_``.
+            Validated as in :meth:`transform`, except that files are only checked
+            to exist and to be non-empty (they are decoded by ``transform``). A
+            2-D array sets ``n_features_in_``.
         y : None
             Ignored.
 
@@ -231,6 +233,7 @@ class LogMelTransformer(TransformerMixin, BaseEstimator):
         self : LogMelTransformer
         """
         self._check_params()
+        check_audio(X, sr=self.sr, decode=False)
         if isinstance(X, np.ndarray) and X.ndim == 2 and X.dtype != object:
             self.n_features_in_ = X.shape[1]
         return self

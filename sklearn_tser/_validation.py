@@ -1,17 +1,50 @@
 """Validation of NaN-padded spectrogram batches, the classifier's input."""
 
+import numbers
+import os
+
 import numpy as np
 
 __all__ = ["check_spectrograms"]
 
+_PIPELINE_HINT = "Put LogMelTransformer before it in a Pipeline to go from audio."
 
-def _as_3d(X):
+
+def _as_3d(X, estimator):
     """Stack X into a float array (n_clips, n_mels, n_frames), NaN-padding ragged
     lists of 2-D spectrograms."""
+    from scipy import sparse
+
+    if sparse.issparse(X):
+        raise TypeError(
+            f"Sparse input is not supported: {estimator} reads dense spectrograms "
+            "of shape (n_clips, n_mels, n_frames); convert with X.toarray()."
+        )
+    if X is None or isinstance(X, (str, bytes, os.PathLike, numbers.Number)):
+        raise TypeError(
+            f"{estimator} expects spectrograms of shape (n_clips, n_mels, "
+            f"n_frames), got {type(X).__name__} {X!r}."
+        )
+    if hasattr(X, "to_numpy") and not isinstance(X, np.ndarray):  # pandas
+        X = X.to_numpy()
+    if not isinstance(X, (np.ndarray, list, tuple)) and hasattr(X, "__array__"):
+        X = np.asarray(X)  # array-likes that are not sequences
     if isinstance(X, np.ndarray) and X.dtype != object:
         arr = X
     else:
-        items = list(X)
+        try:
+            items = list(X)
+        except TypeError as exc:
+            raise TypeError(
+                f"{estimator} expects spectrograms of shape (n_clips, n_mels, "
+                f"n_frames), got {type(X).__name__}."
+            ) from exc
+        for i, s in enumerate(items):
+            if isinstance(s, (str, bytes, os.PathLike)):
+                raise TypeError(
+                    f"Clip {i} of X is a path ({str(s)!r}), but {estimator} reads "
+                    f"spectrograms, not audio files. {_PIPELINE_HINT}"
+                )
         if items and all(np.ndim(s) == 2 for s in items):
             shapes = {np.shape(s)[0] for s in items}
             if len(shapes) != 1:
@@ -24,6 +57,20 @@ def _as_3d(X):
             for i, s in enumerate(items):
                 s = _numeric(np.asarray(s), f"Clip {i}")
                 arr[i, :, : s.shape[1]] = s
+        elif items and len({np.shape(s) for s in items}) > 1:
+            shapes = [np.shape(s) for s in items]
+            first = next(i for i, s in enumerate(shapes) if s != shapes[0])
+            audio = (
+                " They look like raw audio clips."
+                if all(len(s) == 1 for s in shapes)
+                else ""
+            )
+            raise ValueError(
+                f"The clips of X have different shapes (clip 0: {shapes[0]}, "
+                f"clip {first}: {shapes[first]}); {estimator} expects 2-D "
+                f"spectrograms (n_mels, n_frames_i) sharing n_mels.{audio} "
+                f"{_PIPELINE_HINT}"
+            )
         else:
             arr = np.asarray(items) if items else np.empty((0, 0))
     return _numeric(arr, "X")
@@ -35,9 +82,14 @@ def _numeric(arr, where):
             arr = arr.astype(np.float32)
         except (TypeError, ValueError) as exc:
             raise TypeError(
-                f"{where} holds non-numeric values; expected log-mel spectrograms "
-                "such as the output of LogMelTransformer."
+                f"{where} holds non-numeric values ({exc}); expected log-mel "
+                "spectrograms such as the output of LogMelTransformer."
             ) from exc
+    if arr.dtype.kind == "c":
+        raise ValueError(
+            f"Complex data not supported: {where} has dtype {arr.dtype}; expected "
+            "real log-mel spectrograms such as the output of LogMelTransformer."
+        )
     if arr.dtype.kind not in "biuf":
         raise TypeError(
             f"{where} has dtype {arr.dtype}; expected numeric spectrograms such as "
@@ -71,39 +123,57 @@ or list of arrays of shape (n_mels, n_frames_i)
     Raises
     ------
     TypeError
-        For non-numeric input.
+        For sparse, non-numeric input, or file paths.
     ValueError
-        For empty input, a wrong number of dimensions or of mel bands, infinite
-        values, NaN anywhere but in trailing padding frames, or a clip with no
-        valid frame. The message names the first offending clip.
+        For empty input, complex values, a wrong number of dimensions or of mel
+        bands, infinite values, NaN anywhere but in trailing padding frames, or a
+        clip with no valid frame. The message names the first offending clip.
     """
-    arr = _as_3d(X)
+    arr = _as_3d(X, estimator)
+    if arr.ndim == 1:
+        raise ValueError(
+            f"{estimator} expects spectrograms of shape (n_clips, n_mels, n_frames) "
+            f"(or (n_clips, n_features)), got a 1-D array of shape {arr.shape}. "
+            "Reshape your data: X.reshape(1, -1) for a single clip of one frame. "
+            f"If X is a waveform, {_PIPELINE_HINT[0].lower()}{_PIPELINE_HINT[1:]}"
+        )
     if arr.ndim == 2:
         arr = arr[:, :, None]
     if arr.ndim != 3:
         raise ValueError(
             f"{estimator} expects spectrograms of shape (n_clips, n_mels, n_frames) "
             f"(or (n_clips, n_features)), got an array of shape {arr.shape}. "
-            "Put LogMelTransformer before it in a Pipeline to go from audio."
+            f"{_PIPELINE_HINT}"
         )
     if arr.shape[0] == 0:
         raise ValueError(f"{estimator} got 0 clips; at least one is required.")
     if arr.shape[1] == 0 or arr.shape[2] == 0:
-        raise ValueError(f"{estimator} got empty spectrograms of shape {arr.shape}.")
+        raise ValueError(
+            f"X has 0 feature(s) (shape={arr.shape[:2]}) while a minimum of 1 is "
+            f"required: {estimator} got empty spectrograms of shape {arr.shape} "
+            "(it needs at least one mel band and one frame)."
+        )
     if n_mels is not None and arr.shape[1] != n_mels:
         raise ValueError(
-            f"X has {arr.shape[1]} mel bands (features) per frame, but "
-            f"{estimator} was fitted with {n_mels}. Use the same LogMelTransformer "
-            "settings (n_mels) at fit and predict time."
+            f"X has {arr.shape[1]} features, but {estimator} is expecting {n_mels} "
+            f"features as input: the spectrograms have {arr.shape[1]} mel bands "
+            f"per frame, and {estimator} was fitted with {n_mels}. Use the same "
+            "LogMelTransformer settings (n_mels) at fit and predict time."
         )
-    arr = np.asarray(arr, dtype=np.float32)
-    nan = np.isnan(arr)
-    if np.isinf(arr).any():
-        i = int(np.flatnonzero(np.isinf(arr).any(axis=(1, 2)))[0])
+    with np.errstate(over="ignore"):
+        arr32 = np.asarray(arr, dtype=np.float32)
+    inf = np.isinf(arr32)
+    if inf.any():
+        i = int(np.flatnonzero(inf.any(axis=(1, 2)))[0])
+        what = "infinite values"
+        if not np.isinf(arr[i]).any():
+            what = f"values beyond the float32 range (up to {np.nanmax(abs(arr[i]))})"
         raise ValueError(
-            f"Clip {i} of X holds infinite values; spectrograms must be finite "
-            "(NaN is allowed only as padding after a clip's last frame)."
+            f"Clip {i} of X holds {what}; spectrograms must be finite (NaN is "
+            "allowed only as padding after a clip's last frame)."
         )
+    arr = arr32
+    nan = np.isnan(arr)
     lengths = np.zeros(arr.shape[0], dtype=np.int64)
     if nan.any():
         frame_pad = nan.all(axis=1)  # (n, T)
