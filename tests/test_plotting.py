@@ -166,3 +166,32 @@ def test_save_pngs(pipe, data, tmp_path):
     for k, disp in enumerate(displays):
         disp.figure_.savefig(tmp_path / f"{k}.png", dpi=60)
         assert (tmp_path / f"{k}.png").stat().st_size > 1000
+
+
+def test_embedding_display_centroid_names_do_not_overlap():
+    """Close centroids get their names moved apart, inside the axes."""
+    from matplotlib.text import Text
+
+    rng = np.random.default_rng(0)
+    labels = np.array(["angry", "fearful", "happy", "surprised", "sad"])
+    centroids = np.array(
+        [[0.0, 0.0], [0.02, 0.01], [0.04, 0.0], [0.03, 0.03], [1.0, 1.0]]
+    )
+    y = np.repeat(labels, 10)
+    points = centroids[np.repeat(np.arange(5), 10)] + rng.normal(0, 0.2, (50, 2))
+    disp = EmbeddingDisplay(
+        points, y, centroids_2d=centroids, display_labels=labels, projection="pca"
+    ).plot()
+    fig = disp.figure_
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    boxes = [Text.get_window_extent(t, renderer) for t in disp.centroid_texts_]
+    frame = disp.ax_.get_window_extent(renderer)
+    for i, box in enumerate(boxes):
+        assert frame.x0 <= box.x0 and box.x1 <= frame.x1, labels[i]
+        assert frame.y0 <= box.y0 and box.y1 <= frame.y1, labels[i]
+        for j in range(i):
+            assert not box.overlaps(boxes[j]), (labels[i], labels[j])
+    # The first name placed (the highest star) stays just above its star.
+    assert disp.centroid_texts_[4].get_position() == (0, 11)
+    assert not disp.centroid_texts_[4].arrow_patch.get_visible()

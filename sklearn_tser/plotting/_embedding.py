@@ -61,6 +61,89 @@ def project(embeddings, centroids, *, projection="pca", random_state=0):
     return out[:n], None if centroids is None else out[n:]
 
 
+# Where a centroid's name may go, in points from its star, nearest first:
+# ((dx, dy), horizontal alignment, vertical alignment).
+_LABEL_SLOTS = (
+    ((0, 11), "center", "bottom"),
+    ((0, -11), "center", "top"),
+    ((12, 0), "left", "center"),
+    ((-12, 0), "right", "center"),
+    ((9, 9), "left", "bottom"),
+    ((-9, 9), "right", "bottom"),
+    ((9, -9), "left", "top"),
+    ((-9, -9), "right", "top"),
+)
+_STAR_RADIUS = 9.0  # points, for the star marker of area 380 points^2
+
+
+def _place_labels(ax, texts, centroids):
+    """Move the centroid names so that none overlaps another name or star.
+
+    Each name takes the first free slot around its star (above, below, right,
+    left, diagonals), then the same slots farther out with a leader line. The
+    layout of the figure is computed once for that; a name that fits nowhere
+    keeps the slot above its star.
+    """
+    from matplotlib.text import Text
+
+    fig = ax.figure
+    if not hasattr(fig.canvas, "get_renderer"):  # pragma: no cover - rare backends
+        return
+    fig.draw_without_rendering()
+    renderer = fig.canvas.get_renderer()
+    px = fig.dpi / 72.0
+    stars = ax.transData.transform(centroids)
+    radius = _STAR_RADIUS * px
+    frame = ax.get_window_extent(renderer)
+    placed = []
+
+    def fits(box, i):
+        if not (
+            box.x0 >= frame.x0
+            and box.x1 <= frame.x1
+            and box.y0 >= frame.y0
+            and box.y1 <= frame.y1
+        ):
+            return False
+        if any(box.overlaps(other) for other in placed):
+            return False
+        return not any(
+            j != i
+            and box.x0 - radius < sx < box.x1 + radius
+            and box.y0 - radius < sy < box.y1 + radius
+            for j, (sx, sy) in enumerate(stars)
+        )
+
+    def extent(text):
+        text.update_positions(renderer)
+        return Text.get_window_extent(text, renderer).expanded(1.04, 1.08)
+
+    for i in np.argsort(-centroids[:, 1], kind="stable"):
+        text = texts[i]
+        choice = None
+        for scale in (1.0, 2.2, 3.5):
+            for (dx, dy), ha, va in _LABEL_SLOTS:
+                text.set_position((dx * scale, dy * scale))
+                text.set_horizontalalignment(ha)
+                text.set_verticalalignment(va)
+                box = extent(text)
+                if fits(box, i):
+                    choice = (scale, (dx, dy), ha, va, box)
+                    break
+            if choice is not None:
+                break
+        if choice is None:  # nowhere free: back above the star
+            (dx, dy), ha, va = _LABEL_SLOTS[0]
+            choice = (1.0, (dx, dy), ha, va, None)
+        scale, (dx, dy), ha, va, box = choice
+        text.set_position((dx * scale, dy * scale))
+        text.set_horizontalalignment(ha)
+        text.set_verticalalignment(va)
+        placed.append(extent(text) if box is None else box)
+        if text.arrow_patch is not None:
+            text.arrow_patch.set_visible(scale > 1.0)
+
+
 class EmbeddingDisplay:
     """Emotion embeddings projected to 2-D, with the emotion centroids.
 
@@ -189,6 +272,8 @@ class EmbeddingDisplay:
                 borderaxespad=0.0,
                 markerscale=1.5,
             )
+        if self.centroid_texts_:
+            _place_labels(ax, self.centroid_texts_, np.asarray(self.centroids_2d))
         self.ax_ = ax
         self.figure_ = ax.figure
         return self
@@ -220,6 +305,15 @@ class EmbeddingDisplay:
                     fontweight="bold",
                     zorder=4,
                     path_effects=[pe.withStroke(linewidth=3, foreground="white")],
+                    # A leader line, shown only when the name is moved away.
+                    arrowprops={
+                        "arrowstyle": "-",
+                        "color": "0.25",
+                        "linewidth": 0.8,
+                        "shrinkA": 1,
+                        "shrinkB": 8,
+                        "visible": False,
+                    },
                 )
             )
 
