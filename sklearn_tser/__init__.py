@@ -10,16 +10,21 @@ as scikit-learn estimators:
   that makes the smallest cosine angle with its embedding.
 
 Corpus loaders and a synthetic generator live in :mod:`sklearn_tser.datasets`.
+:func:`save` and :func:`load` store fitted models safely (safetensors + JSON, no
+pickle); exceptions live in :mod:`sklearn_tser.exceptions`.
 """
 
 __version__ = "0.1.0.dev0"
 
 from ._classifier import EmotionEmbeddingClassifier
 from ._log_mel import LogMelTransformer, n_valid_frames
+from ._persistence import load, save
 
 __all__ = [
     "EmotionEmbeddingClassifier",
     "LogMelTransformer",
     "__version__",
+    "load",
     "n_valid_frames",
+    "save",
 ]

@@ -1,0 +1,31 @@
+"""Exceptions and warnings raised by sklearn-tser.
+
+Every error about bad input or a bad file is a :class:`ValueError` (or
+:class:`TypeError`) whose message names the problem, and the clip index or path.
+"""
+
+from ._training import EmbeddingCollapseWarning, TrainingDivergedError
+
+__all__ = [
+    "EmbeddingCollapseWarning",
+    "IncompatibleModelVersionError",
+    "ModelFileError",
+    "TrainingDivergedError",
+]
+
+
+class ModelFileError(ValueError):
+    """A model file cannot be loaded by :func:`sklearn_tser.load`.
+
+    It is not an sklearn-tser model file, it is truncated or corrupt, its content
+    no longer matches its SHA-256 digest (it was modified after saving), or it
+    describes something this version cannot rebuild.
+    """
+
+
+class IncompatibleModelVersionError(ModelFileError):
+    """A model file was saved by an incompatible version of sklearn-tser.
+
+    Files are read by the same ``major.minor`` release that wrote them, or a
+    later patch release of it; never by an older one.
+    """

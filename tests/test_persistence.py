@@ -1,0 +1,301 @@
+"""Persistence: pickle/joblib (device-agnostic) and the safe save/load format."""
+
+import json
+import pickle
+import warnings
+
+import joblib
+import numpy as np
+import pytest
+import safetensors.torch
+import torch
+from sklearn.exceptions import NotFittedError
+from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+
+import sklearn_tser
+from sklearn_tser import EmotionEmbeddingClassifier, LogMelTransformer, load, save
+from sklearn_tser._persistence import FORMAT, _digest
+from sklearn_tser.datasets import make_emotional_speech
+from sklearn_tser.exceptions import IncompatibleModelVersionError, ModelFileError
+
+TINY = dict(
+    n_layers=6,
+    width=8,
+    embedding_dim=8,
+    pretrain_epochs=2,
+    triplet_epochs=1,
+    batch_size=16,
+    crop_frames=None,
+    random_state=0,
+)
+METHODS = ["predict", "predict_proba", "decision_function", "transform"]
+
+
+@pytest.fixture(scope="module")
+def audio():
+    return make_emotional_speech(
+        n_samples=24,
+        n_classes=3,
+        min_duration=0.3,
+        max_duration=0.6,
+        random_state=0,
+        return_X_y=True,
+    )
+
+
+@pytest.fixture(scope="module")
+def pipe(audio):
+    X, y = audio
+    return Pipeline(
+        [
+            ("mel", LogMelTransformer(n_mels=16)),
+            ("clf", EmotionEmbeddingClassifier(**TINY)),
+        ]
+    ).fit(X, y)
+
+
+@pytest.fixture(scope="module")
+def saved(pipe, tmp_path_factory):
+    return save(pipe, tmp_path_factory.mktemp("model") / "pipe.safetensors")
+
+
+def assert_same_outputs(a, b, X):
+    for method in METHODS:
+        np.testing.assert_array_equal(getattr(a, method)(X), getattr(b, method)(X))
+
+
+def test_pipeline_round_trip_gives_identical_predictions(pipe, saved, audio):
+    X, _ = audio
+    again = load(saved)
+    assert isinstance(again, Pipeline)
+    assert [name for name, _ in again.steps] == ["mel", "clf"]
+    assert again["mel"].get_params() == pipe["mel"].get_params()
+    assert again["clf"].get_params() == pipe["clf"].get_params()
+    clf, loaded = pipe["clf"], again["clf"]
+    np.testing.assert_array_equal(loaded.classes_, clf.classes_)
+    assert loaded.classes_.dtype == clf.classes_.dtype
+    for attr in ["centroids_", "angles_", "feature_mean_", "feature_std_"]:
+        np.testing.assert_array_equal(getattr(loaded, attr), getattr(clf, attr))
+    assert loaded.proba_scale_ == clf.proba_scale_
+    assert loaded.n_features_in_ == clf.n_features_in_
+    assert len(loaded.net_.history) == len(clf.net_.history)
+    assert_same_outputs(pipe, again, X)
+
+
+def test_file_is_plain_safetensors_with_json_metadata(saved):
+    with safetensors.safe_open(saved, framework="pt") as f:
+        metadata = f.metadata()
+        keys = list(f.keys())
+    assert metadata["format"] == FORMAT
+    doc = json.loads(metadata["sklearn_tser"])
+    assert doc["library_version"] == sklearn_tser.__version__
+    assert doc["estimator"]["class"] == "Pipeline"
+    assert doc["estimator"]["steps"][1][1]["params"]["n_layers"] == 6
+    assert len(metadata["sha256"]) == 64
+    assert "clf/centroids_" in keys
+    assert any(k.startswith("clf/net_/") for k in keys)
+
+
+@pytest.mark.parametrize(
+    "labels",
+    [np.array([3, 7, 9]), np.array(["a", "bb", "ccc"], dtype=object)],
+    ids=["int", "object-str"],
+)
+def test_classifier_alone_keeps_label_types(labels, tmp_path):
+    rng = np.random.default_rng(0)
+    y = labels[np.arange(30) % 3]
+    X = rng.standard_normal((30, 6, 12)).astype(np.float32)
+    X[:, :2] += (np.arange(30) % 3)[:, None, None]
+    X[::4, :, 9:] = np.nan  # padding
+    clf = EmotionEmbeddingClassifier(**{**TINY, "standardize": "clip"}).fit(X, y)
+    again = load(save(clf, tmp_path / "clf.safetensors"))
+    assert again.classes_.dtype == clf.classes_.dtype
+    assert list(again.classes_) == list(clf.classes_)
+    assert not hasattr(again, "feature_mean_")  # standardize="clip"
+    assert_same_outputs(clf, again, X)
+
+
+def test_loaded_classifier_can_continue_training(pipe, saved, audio):
+    X, y = audio
+    clf = load(saved)["clf"]
+    n_epochs = len(clf.net_.history)
+    S = pipe["mel"].transform(X)
+    clf.set_params(warm_start=True, pretrain_epochs=1, triplet_epochs=0)
+    clf.fit(S, y)
+    assert len(clf.net_.history) == n_epochs + 1
+    assert clf.predict(S).shape == (len(y),)
+
+
+def test_log_mel_transformer_round_trip(tmp_path):
+    mel = LogMelTransformer(n_mels=20, fmax=6000.0, top_db=None, max_frames=7)
+    again = load(save(mel, tmp_path / "mel.safetensors"))
+    assert type(again) is LogMelTransformer
+    assert again.get_params() == mel.get_params()
+    X = [np.sin(np.arange(3000) / 7.0)]
+    np.testing.assert_array_equal(again.transform(X), mel.transform(X))
+
+
+def test_save_replaces_the_file_atomically(pipe, tmp_path):
+    path = tmp_path / "model.safetensors"
+    path.write_bytes(b"old")
+    save(pipe, path)
+    save(pipe, path)
+    assert [p.name for p in tmp_path.iterdir()] == ["model.safetensors"]
+    assert isinstance(load(path), Pipeline)
+
+
+def test_save_refuses_what_it_cannot_store_safely(tmp_path):
+    with pytest.raises(NotFittedError):
+        save(EmotionEmbeddingClassifier(), tmp_path / "a")
+    with pytest.raises(TypeError, match="only .*Pipeline.*joblib.dump"):
+        save(StandardScaler().fit([[0.0], [1.0]]), tmp_path / "b")
+    search = GridSearchCV(LogMelTransformer(), {"n_mels": [8]})
+    with pytest.raises(TypeError, match="GridSearchCV"):
+        save(search, tmp_path / "c")
+    bad = LogMelTransformer(device=torch.device("cpu"))
+    with pytest.raises(TypeError, match="parameter LogMelTransformer.device"):
+        save(bad, tmp_path / "d")
+    assert not list(tmp_path.iterdir())  # nothing half-written
+
+
+def _rewrite(path, document, tensors=None, sha256=None):
+    """Write a model file with a chosen JSON document (and a valid digest)."""
+    tensors = {} if tensors is None else tensors
+    text = json.dumps(document)
+    digest = _digest(text, tensors) if sha256 is None else sha256
+    metadata = {"format": FORMAT, "sklearn_tser": text, "sha256": digest}
+    safetensors.torch.save_file(tensors, path, metadata=metadata)
+    return path
+
+
+def _document(path):
+    with safetensors.safe_open(path, framework="pt") as f:
+        return json.loads(f.metadata()["sklearn_tser"])
+
+
+def test_tampered_weights_or_json_are_refused(saved, tmp_path):
+    data = saved.read_bytes()
+    corrupt = bytearray(data)
+    corrupt[-5] ^= 0xFF  # one bit pattern in the last weight
+    (tmp_path / "w.safetensors").write_bytes(bytes(corrupt))
+    with pytest.raises(ModelFileError, match="modified or corrupted .*SHA-256"):
+        load(tmp_path / "w.safetensors")
+    edited = data.replace(b'n_mels\\": 16', b'n_mels\\": 17', 1)
+    assert edited != data and len(edited) == len(data)
+    (tmp_path / "j.safetensors").write_bytes(edited)
+    with pytest.raises(ModelFileError, match="SHA-256"):
+        load(tmp_path / "j.safetensors")
+
+
+@pytest.mark.parametrize("keep", [0, 4, 100, -50])
+def test_truncated_or_empty_file_is_refused(saved, tmp_path, keep):
+    data = saved.read_bytes()
+    path = tmp_path / "cut.safetensors"
+    path.write_bytes(data[:keep] if keep >= 0 else data[:keep])
+    with pytest.raises(ModelFileError, match="truncated|not an sklearn-tser model"):
+        load(path)
+
+
+def test_a_pickle_is_refused_and_never_executed(tmp_path):
+    marker = tmp_path / "pwned"
+
+    class Evil:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    path = tmp_path / "evil.safetensors"
+    path.write_bytes(pickle.dumps(Evil()))
+    with pytest.raises(ModelFileError, match="not an sklearn-tser model file"):
+        load(path)
+    joblib.dump(LogMelTransformer(), tmp_path / "mel.joblib")
+    with pytest.raises(ModelFileError, match="joblib.load"):
+        load(tmp_path / "mel.joblib")
+    assert not marker.exists()
+
+
+def test_unknown_classes_and_parameters_are_refused(tmp_path):
+    path = save(LogMelTransformer(), tmp_path / "mel.safetensors")
+    doc = _document(path)
+    evil = dict(doc, estimator={"class": "subprocess.Popen", "params": {}})
+    _rewrite(tmp_path / "evil.safetensors", evil)
+    with pytest.raises(ModelFileError, match="'subprocess.Popen'.*only"):
+        load(tmp_path / "evil.safetensors")
+    doc["estimator"]["params"]["n_bands"] = 3
+    _rewrite(tmp_path / "param.safetensors", doc)
+    with pytest.raises(IncompatibleModelVersionError, match="n_bands"):
+        load(tmp_path / "param.safetensors")
+    doc["estimator"]["params"].pop("n_bands")
+    doc["estimator"]["attributes"] = {"__class__": {"value": 1}}
+    _rewrite(tmp_path / "attr.safetensors", doc)
+    with pytest.raises(ModelFileError, match="Invalid attribute name"):
+        load(tmp_path / "attr.safetensors")
+
+
+@pytest.mark.parametrize(
+    "version, ok",
+    [
+        (sklearn_tser.__version__, True),
+        ("0.1.0", True),
+        ("0.1.7", False),  # a newer patch release
+        ("0.2.0", False),
+        ("0.0.9", False),
+        ("1.1.0", False),
+        ("not-a-version", False),
+    ],
+)
+def test_version_compatibility(version, ok, tmp_path):
+    path = save(LogMelTransformer(), tmp_path / "mel.safetensors")
+    doc = _document(path)
+    doc["library_version"] = version
+    _rewrite(path, doc)
+    if ok:
+        assert isinstance(load(path), LogMelTransformer)
+    else:
+        with pytest.raises(IncompatibleModelVersionError, match=f"{version}.*install"):
+            load(path)
+
+
+def test_unknown_format_version_is_refused(tmp_path):
+    path = save(LogMelTransformer(), tmp_path / "mel.safetensors")
+    doc = dict(_document(path), format_version=2)
+    _rewrite(path, doc)
+    with pytest.raises(IncompatibleModelVersionError, match="format version 2"):
+        load(path)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        load(tmp_path / "nope.safetensors")
+
+
+def test_pickle_and_joblib_round_trip(pipe, audio, tmp_path):
+    X, _ = audio
+    assert_same_outputs(pipe, pickle.loads(pickle.dumps(pipe)), X)
+    joblib.dump(pipe, tmp_path / "pipe.joblib")
+    assert_same_outputs(pipe, joblib.load(tmp_path / "pipe.joblib"), X)
+
+
+def test_cuda_trained_pickle_loads_on_a_cpu_only_machine(pipe, audio, monkeypatch):
+    """skorch maps a net saved on CUDA to the CPU when CUDA is missing."""
+    X, _ = audio
+    gpu_like = pickle.loads(pickle.dumps(pipe))
+    gpu_like["clf"].net_.device = "cuda"  # as after a fit on a GPU
+    data = pickle.dumps(gpu_like)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        again = pickle.loads(data)
+    assert any("CUDA" in str(w.message) for w in caught)
+    assert torch.device(again["clf"].net_.device).type == "cpu"
+    assert next(again["clf"].net_.module_.parameters()).device.type == "cpu"
+    assert_same_outputs(pipe, again, X)
+
+
+def test_safe_format_stores_weights_on_the_cpu(saved):
+    # Weights are stored device-free and loaded onto the CPU by default.
+    clf = load(saved)["clf"]
+    assert next(clf.net_.module_.parameters()).device.type == "cpu"
+    with pytest.raises(ValueError, match="device"):
+        load(saved, device="tpu")
