@@ -76,28 +76,31 @@ class CLIError(Exception):
 
 
 def _save_model(model, path):
-    """Write a fitted model to ``path`` (the one place that picks the format)."""
-    import joblib
+    """Write a fitted model to ``path`` (the one place that picks the format).
+
+    Models are written with :func:`sklearn_tser.save`: safetensors weights and
+    JSON metadata, which :func:`sklearn_tser.load` reads without running code
+    from the file.
+    """
+    from ._persistence import save
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    joblib.dump(model, path)
-    return path
+    return save(model, path)
 
 
 def _load_model(path):
     """Read a model written by :func:`_save_model`."""
-    import joblib
+    from ._persistence import load
 
-    path = Path(path)
-    if not path.is_file():
-        raise CLIError(f"model file {str(path)!r} does not exist.")
     try:
-        return joblib.load(path)
-    except Exception as exc:  # joblib/pickle raise many types on bad files
+        return load(path)
+    except FileNotFoundError as exc:
+        raise CLIError(f"model file {str(path)!r} does not exist.") from exc
+    except ValueError as exc:  # ModelFileError and its subclasses
         raise CLIError(
-            f"could not read model file {str(path)!r} ({type(exc).__name__}: {exc}). "
-            f"Write models with '{PROG} train'."
+            f"could not read model file {str(path)!r}: {exc} Write models with "
+            f"'{PROG} train'."
         ) from exc
 
 
@@ -642,7 +645,7 @@ def cmd_evaluate(args):
         else:
             model = results[-1]["folds"][-1]["model"]
         fitted = Pipeline([("mel", pipe.named_steps["mel"]), ("clf", model)])
-        written.append(_save_model(fitted, out / "model.joblib"))
+        written.append(_save_model(fitted, out / "model.safetensors"))
         print("\nWrote " + ", ".join(str(p) for p in written))
     print(f"Done in {time.perf_counter() - start:.0f} s.")
     return 0
@@ -843,7 +846,7 @@ def build_parser():
         "--output",
         metavar="DIR",
         help="write predictions.csv, scores.csv, the figures (PNG) and the "
-        "model of the last fold (model.joblib) to DIR",
+        "model of the last fold (model.safetensors) to DIR",
     )
     evaluate.add_argument(
         "--refit",
@@ -862,9 +865,10 @@ def build_parser():
     train.add_argument(
         "-o",
         "--output",
-        default="model.joblib",
+        default="model.safetensors",
         metavar="MODEL",
-        help="model file to write (default: model.joblib)",
+        help="model file to write, read by sklearn_tser.load (default: "
+        "model.safetensors)",
     )
     _add_model_options(train)
     train.set_defaults(func=cmd_train)

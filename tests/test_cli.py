@@ -5,13 +5,12 @@ import json
 import subprocess
 import sys
 
-import joblib
 import numpy as np
 import pytest
 import soundfile as sf
 from sklearn.pipeline import Pipeline
 
-from sklearn_tser import EmotionEmbeddingClassifier, __version__
+from sklearn_tser import EmotionEmbeddingClassifier, __version__, load, save
 from sklearn_tser._cli import main, parse_params
 from sklearn_tser.datasets import make_emotional_speech
 
@@ -57,7 +56,7 @@ def corpus(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def model_file(corpus, tmp_path_factory):
-    path = tmp_path_factory.mktemp("model") / "model.joblib"
+    path = tmp_path_factory.mktemp("model") / "model.safetensors"
     status = main(
         ["train", "--dataset", "folder", "--data", str(corpus), "-o", str(path)] + TINY
     )
@@ -153,7 +152,7 @@ def test_evaluate_folder_paper_protocol(capsys, corpus, tmp_path):
         "centroid_angles.png",
     ):
         assert (out_dir / name).stat().st_size > 1000, name
-    model = joblib.load(out_dir / "model.joblib")
+    model = load(out_dir / "model.safetensors")
     assert isinstance(model, Pipeline)
     assert model.predict([str(next(corpus.rglob("*.wav")))])[0] in model.classes_
 
@@ -211,7 +210,7 @@ def test_train_then_predict_json(capsys, corpus, model_file):
     assert status == 0, err
     rows = json.loads(out)
     assert [r["file"] for r in rows] == files
-    model = joblib.load(model_file)
+    model = load(model_file)
     expected = model.predict(files)
     for r, label in zip(rows, expected, strict=True):
         assert r["label"] == label
@@ -220,7 +219,7 @@ def test_train_then_predict_json(capsys, corpus, model_file):
 
 
 def test_train_saves_the_requested_parameters(model_file):
-    model = joblib.load(model_file)
+    model = load(model_file)
     clf = model.named_steps["clf"]
     assert isinstance(clf, EmotionEmbeddingClassifier)
     assert (clf.width, clf.embedding_dim, clf.pretrain_epochs) == (4, 4, 2)
@@ -268,7 +267,7 @@ def test_missing_data_folder(capsys, tmp_path):
          "invalid choice: 'lol'"),
         (["demo", "--n-samples", "0"], "expected an integer >= 1, got 0"),
         (["demo", "--n-splits", "two"], "expected an integer, got 'two'"),
-        (["predict", "model.joblib"], "required: FILE"),
+        (["predict", "model.safetensors"], "required: FILE"),
     ],
 )  # fmt: skip
 def test_argparse_errors(capsys, argv, message):
@@ -279,10 +278,10 @@ def test_argparse_errors(capsys, argv, message):
 
 
 def test_predict_errors(capsys, tmp_path, model_file, corpus):
-    status, _, err = run(capsys, "predict", tmp_path / "none.joblib", "a.wav")
+    status, _, err = run(capsys, "predict", tmp_path / "none.safetensors", "a.wav")
     assert status == 2 and "model file" in err and "does not exist" in err
 
-    bad = tmp_path / "bad.joblib"
+    bad = tmp_path / "bad.safetensors"
     bad.write_text("not a model")
     status, _, err = run(capsys, "predict", bad, "a.wav")
     assert status == 2 and "could not read model file" in err
@@ -290,8 +289,8 @@ def test_predict_errors(capsys, tmp_path, model_file, corpus):
     status, _, err = run(capsys, "predict", model_file, tmp_path / "missing.wav")
     assert status == 2 and "missing.wav" in err and "does not exist" in err
 
-    bare = tmp_path / "bare.joblib"
-    joblib.dump(joblib.load(model_file).named_steps["clf"], bare)
+    bare = tmp_path / "bare.safetensors"
+    save(load(model_file).named_steps["clf"], bare)
     status, _, err = run(capsys, "predict", bare, next(corpus.rglob("*.wav")))
     assert status == 2 and "reads spectrograms, not audio files" in err
 
