@@ -72,9 +72,9 @@ def load_audio(path, *, sr=16000):
         data, file_sr = sf.read(path, dtype="float32", always_2d=True)
     except Exception as exc:  # libsndfile raises its own error types
         raise ValueError(
-            f"Could not decode audio file {str(path)!r}: {exc}. Supported formats "
-            "are those of libsndfile (WAV, FLAC, OGG, ...); convert the file to "
-            "WAV or FLAC first."
+            f"Could not decode audio file {str(path)!r}: {str(exc).rstrip('.')}. "
+            "Supported formats are those of libsndfile (WAV, FLAC, OGG, ...); "
+            "convert the file to WAV or FLAC first."
         ) from exc
     if data.shape[0] == 0:
         raise ValueError(f"Audio file {str(path)!r} holds no samples.")

@@ -373,7 +373,8 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
             if not np.array_equal(encoder.classes_, self.classes_):
                 raise ValueError(
                     "warm_start=True needs the classes of the first fit "
-                    f"{list(self.classes_)}, got {list(encoder.classes_)}."
+                    f"{self.classes_.tolist()}, got {encoder.classes_.tolist()}. "
+                    "Set warm_start=False to train a new model on these classes."
                 )
         self.classes_ = encoder.classes_
         return encoder.transform(y)
