@@ -24,7 +24,7 @@ from sklearn.pipeline import Pipeline
 from sklearn_tser import EmotionEmbeddingClassifier, LogMelTransformer
 from sklearn_tser.datasets import make_emotional_speech
 
-speech = make_emotional_speech(n_samples=200, n_classes=5, random_state=1)
+speech = make_emotional_speech(n_samples=160, n_classes=4, random_state=0)
 test = np.isin(speech.speaker, [6, 7])
 X_train = [x for x, t in zip(speech.data, test, strict=True) if not t]
 X_test = [x for x, t in zip(speech.data, test, strict=True) if t]

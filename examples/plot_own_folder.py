@@ -75,7 +75,7 @@ print(f"accuracy: {scores.mean():.3f} ± {scores.std():.3f}")
 # Label new files
 # ---------------
 pipe.fit(corpus.data, corpus.target)
-new_files = corpus.filenames[:3]
+new_files = list(corpus.filenames[:3])
 for f, label, proba in zip(
     new_files, pipe.predict(new_files), pipe.predict_proba(new_files), strict=True
 ):
@@ -92,7 +92,7 @@ import sys
 
 small = ["--param", "n_layers=6", "--param", "width=16", "--param", "embedding_dim=32"]
 small += ["--param", "pretrain_epochs=8", "--param", "triplet_epochs=4"]
-model = root.parent / "model.joblib"
+model = root.parent / "model.safetensors"
 
 
 def sklearn_tser(*args):

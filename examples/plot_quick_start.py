@@ -87,7 +87,8 @@ test = np.isin(speakers, [6, 7])
 X_train = [x for x, t in zip(X, test, strict=True) if not t]
 X_test = [x for x, t in zip(X, test, strict=True) if t]
 pipe.fit(X_train, y[~test], clf__groups=speakers[~test])
-ConfusionMatrixDisplay.from_estimator(pipe, X_test, y[test])
+disp = ConfusionMatrixDisplay.from_estimator(pipe, X_test, y[test])
+disp.ax_.set_title("Confusion matrix, held-out speakers 6 and 7")
 
 # %%
 # Emotion embeddings

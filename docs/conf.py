@@ -1,0 +1,86 @@
+"""Sphinx configuration of the sklearn-tser documentation."""
+
+import os
+import sys
+from pathlib import Path
+
+import sklearn_tser
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))  # for _gallery_order
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+project = "sklearn-tser"
+author = "The sklearn-tser developers"
+copyright = "2024-2025, The sklearn-tser developers"
+release = sklearn_tser.__version__
+version = ".".join(release.split(".")[:2])
+
+extensions = [
+    "sphinx.ext.autodoc",
+    "sphinx.ext.autosummary",
+    "sphinx.ext.mathjax",
+    "sphinx.ext.viewcode",
+    "numpydoc",
+    "sphinx_gallery.gen_gallery",
+    "myst_parser",
+]
+source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
+templates_path = ["_templates"]
+# benchmark_results.md is included by benchmarks.md, not a page of its own.
+exclude_patterns = ["_build", "benchmark_results.md", "**/GALLERY_HEADER.rst"]
+html_static_path = ["_static"]
+html_theme = "pydata_sphinx_theme"
+html_title = f"sklearn-tser {release}"
+html_theme_options = {"navigation_with_keys": False, "show_toc_level": 2}
+
+autosummary_generate = True
+autodoc_default_options = {"inherited-members": False}
+numpydoc_show_class_members = False
+numpydoc_class_members_toctree = False
+numpydoc_xref_param_type = False
+
+myst_heading_anchors = 3
+suppress_warnings = ["myst.header"]  # the included results may start at H2
+
+# sphinx-gallery: the examples in ../examples. Only the quick start, on synthetic
+# clips, is executed (about a minute on a CPU); the others need corpora or run
+# longer and are rendered without output. ``make html-noplot`` executes none.
+sphinx_gallery_conf = {
+    "examples_dirs": str(HERE.parent / "examples"),
+    "gallery_dirs": str(HERE / "auto_examples"),
+    "filename_pattern": r"plot_quick_start\.py$",
+    "ignore_pattern": r"__init__\.py|ruff\.toml",
+    "within_subsection_order": "_gallery_order.ExampleOrder",
+    "doc_module": ("sklearn_tser",),
+    "backreferences_dir": str(HERE / "generated" / "backreferences"),
+    "reference_url": {"sklearn_tser": None},
+    "download_all_examples": False,
+    "remove_config_comments": True,
+    "show_memory": False,
+    "image_scrapers": ("matplotlib",),
+}
+
+# benchmarks.md includes benchmark_results.md (written from a benchmark run)
+# when it exists, and says that no results are published otherwise.
+_RESULTS_MARKER = "<!-- benchmark-results -->"
+
+
+def _include_benchmark_results(app, docname, source):
+    if docname != "benchmarks" or _RESULTS_MARKER not in source[0]:
+        return
+    results = HERE / "benchmark_results.md"
+    if results.is_file():
+        text = "```{include} benchmark_results.md\n```\n"
+    else:
+        text = (
+            "```{note}\nNo benchmark results are published in this build yet: "
+            "run the benchmarks (see above) to produce "
+            "``docs/benchmark_results.md``.\n```\n"
+        )
+    source[0] = source[0].replace(_RESULTS_MARKER, text)
+
+
+def setup(app):
+    app.connect("source-read", _include_benchmark_results)
+
