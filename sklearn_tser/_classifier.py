@@ -22,6 +22,7 @@ from ._training import (
     CosineAnnealing,
     EmbeddingNet,
     SpectrogramDataset,
+    TrainingDivergedError,
     collate_spectrograms,
 )
 from ._validation import check_spectrograms
@@ -344,7 +345,16 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
             torch.manual_seed(seed)
             X = self._fit_standardizer(X, lengths)
             train, valid = self._split(y, groups, seed)
-            self._train(X, lengths, y, train, valid, device, seed)
+            try:
+                self._train(X, lengths, y, train, valid, device, seed)
+            except RuntimeError as exc:
+                if isinstance(exc, TrainingDivergedError) or "overflow" not in str(exc):
+                    raise
+                raise TrainingDivergedError(
+                    f"Training overflowed ({exc}). Lower the learning rate "
+                    f"(lr={self.lr}, triplet_lr={self.triplet_lr}) or check the "
+                    "input scale."
+                ) from exc
             self._fit_centroids(X[train], lengths[train], y[train])
             held_out = valid if len(valid) else train
             self._fit_proba_scale(X[held_out], lengths[held_out], y[held_out])

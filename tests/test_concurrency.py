@@ -1,0 +1,105 @@
+"""Determinism and concurrency: seeds, threads and joblib worker processes."""
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+import torch
+from sklearn.base import clone
+from sklearn.model_selection import StratifiedKFold, cross_val_score
+from sklearn.pipeline import Pipeline
+
+from sklearn_tser import EmotionEmbeddingClassifier, LogMelTransformer
+from sklearn_tser.datasets import make_emotional_speech
+
+TINY = dict(
+    n_layers=6,
+    width=8,
+    embedding_dim=8,
+    pretrain_epochs=2,
+    triplet_epochs=1,
+    batch_size=16,
+    crop_frames=20,
+    random_state=0,
+)
+
+
+@pytest.fixture(scope="module")
+def audio():
+    return make_emotional_speech(
+        n_samples=24,
+        n_classes=2,
+        min_duration=0.3,
+        max_duration=0.6,
+        random_state=0,
+        return_X_y=True,
+    )
+
+
+def make_pipe(**params):
+    return Pipeline(
+        [
+            ("mel", LogMelTransformer(n_mels=16)),
+            ("clf", EmotionEmbeddingClassifier(**{**TINY, **params})),
+        ]
+    )
+
+
+@pytest.fixture(scope="module")
+def pipe(audio):
+    return make_pipe().fit(*audio)
+
+
+def test_same_random_state_gives_identical_models_on_cpu(pipe, audio):
+    X, y = audio
+    again = make_pipe().fit(X, y)
+    a, b = pipe["clf"].net_.module_.state_dict(), again["clf"].net_.module_.state_dict()
+    for name in a:
+        torch.testing.assert_close(a[name], b[name], rtol=0, atol=0)
+    np.testing.assert_array_equal(pipe["clf"].centroids_, again["clf"].centroids_)
+    np.testing.assert_array_equal(pipe.transform(X), again.transform(X))
+    assert pipe["clf"].proba_scale_ == again["clf"].proba_scale_
+    # The seed matters: another one gives another model.
+    other = make_pipe(random_state=1).fit(X, y)
+    assert not np.array_equal(other.transform(X), pipe.transform(X))
+
+
+def test_global_torch_and_numpy_state_is_left_alone(audio):
+    X, y = audio
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    make_pipe(pretrain_epochs=1, triplet_epochs=0).fit(X, y)
+    torch.testing.assert_close(torch.rand(3), expected)
+
+
+@pytest.mark.parametrize("method", ["predict", "predict_proba", "transform"])
+def test_predict_from_several_threads_matches_one_thread(pipe, audio, method):
+    X, _ = audio
+    # As after a fit by skorch, whose last step may leave the module training.
+    pipe["clf"].net_.module_.train()
+    expected = getattr(pipe, method)(X)
+    n_threads = 8
+    barrier = threading.Barrier(n_threads)
+
+    def run(i):
+        barrier.wait()
+        # Different subsets too, so threads do not run in lock step.
+        return [getattr(pipe, method)(X[i % 3 :]) for _ in range(3)]
+
+    with ThreadPoolExecutor(n_threads) as pool:
+        results = list(pool.map(run, range(n_threads)))
+    for i, outputs in enumerate(results):
+        for out in outputs:
+            np.testing.assert_array_equal(out, expected[i % 3 :])
+
+
+def test_cross_val_score_in_joblib_worker_processes(audio):
+    X, y = audio
+    pipe = make_pipe(device="auto")
+    cv = StratifiedKFold(2, shuffle=True, random_state=0)
+    parallel = cross_val_score(clone(pipe), X, y, cv=cv, n_jobs=2)
+    serial = cross_val_score(clone(pipe), X, y, cv=cv, n_jobs=1)
+    assert parallel.shape == (2,) and np.isfinite(parallel).all()
+    np.testing.assert_allclose(parallel, serial)  # the same models in the workers

@@ -1,0 +1,153 @@
+"""Training faults: diverging loss, interrupted fits, warm starts."""
+
+import copy
+
+import numpy as np
+import pytest
+import torch
+from sklearn.exceptions import NotFittedError
+
+from sklearn_tser import EmotionEmbeddingClassifier
+from sklearn_tser._training import EmbeddingNet
+from sklearn_tser.exceptions import TrainingDivergedError
+
+TINY = dict(
+    n_layers=6,
+    width=8,
+    embedding_dim=8,
+    pretrain_epochs=2,
+    triplet_epochs=1,
+    batch_size=16,
+    crop_frames=None,
+    random_state=0,
+)
+
+
+def spectrograms(n=30, n_mels=12, n_frames=20, seed=0):
+    rng = np.random.default_rng(seed)
+    y = np.array(["angry", "happy", "sad"])[np.arange(n) % 3]
+    X = rng.standard_normal((n, n_mels, n_frames)).astype(np.float32)
+    X[np.arange(n) % 3 == 0, :3] += 2.0
+    X[::4, :, 14:] = np.nan
+    return X, y
+
+
+@pytest.fixture(scope="module")
+def data():
+    return spectrograms()
+
+
+def assert_unfitted(clf, X):
+    assert not [k for k in vars(clf) if k.endswith("_")]
+    with pytest.raises(NotFittedError):
+        clf.predict(X)
+
+
+def weights(clf):
+    return {k: v.detach().clone() for k, v in clf.net_.module_.named_parameters()}
+
+
+@pytest.mark.parametrize(
+    "params, match",
+    [
+        ({"lr": 1e8}, r"softmax loss became (nan|inf) at epoch \d"),
+        ({"lr": 1e38}, r"Training overflowed"),
+        ({"pretrain_epochs": 0, "triplet_lr": 1e30}, "triplet loss became nan"),
+    ],
+    ids=["nan-loss", "overflow", "triplet-phase"],
+)
+def test_diverging_loss_stops_with_advice(data, params, match):
+    X, y = data
+    clf = EmotionEmbeddingClassifier(**{**TINY, "triplet_epochs": 2, **params})
+    with pytest.raises(TrainingDivergedError, match=match) as info:
+        clf.fit(X, y)
+    message = str(info.value)
+    assert "Lower the learning rate" in message and "input scale" in message
+    assert_unfitted(clf, X)  # no half-fitted state left behind
+    # A sane learning rate then fits the same estimator.
+    clf.set_params(lr=1e-3, triplet_lr=None, pretrain_epochs=1, triplet_epochs=1)
+    assert np.isfinite(clf.fit(X, y).transform(X)).all()
+
+
+def test_keyboard_interrupt_during_an_epoch_leaves_a_usable_model(data, monkeypatch):
+    """skorch catches the interrupt: the phase stops early and the fit finishes."""
+    X, y = data
+    calls = []
+    original = EmbeddingNet.train_step
+
+    def interrupted(self, batch, **fit_params):
+        calls.append(self.phase)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return original(self, batch, **fit_params)
+
+    monkeypatch.setattr(EmbeddingNet, "train_step", interrupted)
+    clf = EmotionEmbeddingClassifier(**{**TINY, "pretrain_epochs": 5}).fit(X, y)
+    assert calls.count("softmax") == 2  # the softmax phase stopped at its 2nd batch
+    assert len(clf.net_.history) < 5 + 1
+    assert np.isfinite(clf.centroids_).all()
+    assert set(clf.predict(X)) <= set(clf.classes_)
+
+
+def test_keyboard_interrupt_outside_an_epoch_leaves_it_unfitted(data, monkeypatch):
+    X, y = data
+
+    def interrupted(self, *args):
+        raise KeyboardInterrupt
+
+    clf = EmotionEmbeddingClassifier(**TINY)
+    with monkeypatch.context() as m:
+        m.setattr(EmotionEmbeddingClassifier, "_fit_centroids", interrupted)
+        with pytest.raises(KeyboardInterrupt):
+            clf.fit(X, y)
+    assert_unfitted(clf, X)
+    assert clf.fit(X, y).predict(X).shape == (len(X),)  # and it can be refitted
+
+
+def test_interrupted_warm_start_keeps_the_previous_model(data, monkeypatch):
+    X, y = data
+    clf = EmotionEmbeddingClassifier(**TINY).fit(X, y)
+    before = clf.decision_function(X)
+    state, n_epochs = weights(clf), len(clf.net_.history)
+
+    def interrupted(self, *args):
+        raise KeyboardInterrupt
+
+    clf.set_params(warm_start=True)
+    with monkeypatch.context() as m:
+        m.setattr(EmotionEmbeddingClassifier, "_fit_centroids", interrupted)
+        with pytest.raises(KeyboardInterrupt):
+            clf.fit(X, y)  # trains the net in place, then is interrupted
+    np.testing.assert_array_equal(clf.decision_function(X), before)
+    for name, value in weights(clf).items():
+        torch.testing.assert_close(value, state[name], rtol=0, atol=0)
+    assert len(clf.net_.history) == n_epochs
+
+
+def test_warm_start_continues_from_the_last_weights(data):
+    X, y = data
+    clf = EmotionEmbeddingClassifier(**{**TINY, "weight_decay": 0.0}).fit(X, y)
+    net, first, n_epochs = clf.net_, weights(clf), len(clf.net_.history)
+    # Another seed and a vanishing learning rate: a warm start keeps the weights
+    # (a cold start would draw new ones from the new seed).
+    params = dict(random_state=1, lr=1e-12, pretrain_epochs=1, triplet_epochs=1)
+    clf.set_params(warm_start=True, **params).fit(X, y)
+    assert clf.net_ is net
+    assert len(clf.net_.history) == n_epochs + 2
+    for name, value in weights(clf).items():
+        torch.testing.assert_close(value, first[name], rtol=0, atol=1e-6)
+    cold = EmotionEmbeddingClassifier(**{**TINY, "weight_decay": 0.0, **params})
+    cold.fit(X, y)
+    assert len(cold.net_.history) == 2
+    assert any(not torch.allclose(v, first[k]) for k, v in weights(cold).items())
+
+
+def test_warm_start_keeps_learning(data):
+    X, y = data
+    clf = EmotionEmbeddingClassifier(**{**TINY, "pretrain_epochs": 1}).fit(X, y)
+    first = weights(clf)
+    clf.set_params(warm_start=True, triplet_epochs=0).fit(X, y)
+    changed = [k for k, v in weights(clf).items() if not torch.equal(v, first[k])]
+    assert changed  # the second fit trained from the first fit's weights
+    again = copy.deepcopy(clf).set_params(warm_start=False).fit(X, y)
+    assert len(again.net_.history) == 1  # warm_start=False starts anew
