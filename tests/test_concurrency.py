@@ -21,6 +21,7 @@ TINY = dict(
     triplet_epochs=1,
     batch_size=16,
     crop_frames=20,
+    device="cpu",  # bitwise reproducibility is promised on the CPU
     random_state=0,
 )
 
@@ -97,9 +98,10 @@ def test_predict_from_several_threads_matches_one_thread(pipe, audio, method):
 
 def test_cross_val_score_in_joblib_worker_processes(audio):
     X, y = audio
-    pipe = make_pipe(device="auto")
+    pipe = make_pipe(device="auto")  # CUDA in the workers when there is one
     cv = StratifiedKFold(2, shuffle=True, random_state=0)
     parallel = cross_val_score(clone(pipe), X, y, cv=cv, n_jobs=2)
     serial = cross_val_score(clone(pipe), X, y, cv=cv, n_jobs=1)
     assert parallel.shape == (2,) and np.isfinite(parallel).all()
-    np.testing.assert_allclose(parallel, serial)  # the same models in the workers
+    if not torch.cuda.is_available():  # bitwise reproducible on the CPU only
+        np.testing.assert_array_equal(parallel, serial)
