@@ -554,6 +554,8 @@ def cmd_demo(args):
     )
     clf = pipe.named_steps["clf"]
     n_splits = DEMO_N_SPLITS if args.n_splits is None else args.n_splits
+    if not 2 <= n_splits <= 8:
+        raise CLIError(f"--n-splits must be from 2 to 8 speakers, got {n_splits}.")
     print(
         "sklearn-tser demo: SYNTHETIC speech-like clips (make_emotional_speech), "
         "not real speech.\n"
@@ -574,8 +576,6 @@ def cmd_demo(args):
         random_state=args.random_state,
     )
     y, groups = bunch.target, bunch.speaker
-    if not 2 <= n_splits <= 8:
-        raise CLIError(f"--n-splits must be from 2 to 8 speakers, got {n_splits}.")
     S = _spectrograms(pipe.named_steps["mel"], bunch.data)
     splitter = StratifiedGroupKFold(
         n_splits, shuffle=True, random_state=args.random_state
@@ -596,6 +596,8 @@ def cmd_demo(args):
 
 
 def cmd_evaluate(args):
+    if args.refit and args.output is None:
+        raise CLIError("--refit saves a model, so it needs --output DIR.")
     params = parse_params(args.param, args.params)
     pipe = default_pipeline(
         params, random_state=args.random_state, verbose=int(args.verbose)

@@ -237,6 +237,7 @@ def test_train_saves_the_requested_parameters(model_file):
         (["--params", "{width: 4}"], "--params must be a JSON object"),
         (["--params", "[1, 2]"], "--params must be a JSON object, got list"),
         (["--n-splits", "50", "--protocol", "paper"], "--n-splits 50 is more"),
+        (["--protocol", "paper", "--refit"], "--refit saves a model, so it needs"),
     ],
 )
 def test_evaluate_argument_errors(capsys, corpus, argv, message):
@@ -247,6 +248,13 @@ def test_evaluate_argument_errors(capsys, corpus, argv, message):
     assert message in err
     assert err.startswith("sklearn-tser evaluate: error: ")
     assert "Traceback" not in err and "[1/" not in out
+
+
+def test_demo_bad_n_splits(capsys, tmp_path):
+    status, out, err = run(capsys, "demo", "--n-splits", 9, "--output", tmp_path)
+    assert status == 2
+    assert "--n-splits must be from 2 to 8 speakers, got 9" in err
+    assert "Computing" not in out
 
 
 def test_missing_data_folder(capsys, tmp_path):
