@@ -803,9 +803,9 @@ def build_parser():
     )
     demo.add_argument(
         "--output",
-        default="sklearn-tser-demo",
+        default="sklearn_tser_output/demo",
         metavar="DIR",
-        help="folder of the figures (default: ./sklearn-tser-demo)",
+        help="folder of the figures (default: ./sklearn_tser_output/demo)",
     )
     demo.add_argument(
         "--n-samples",
