@@ -12,10 +12,11 @@ GRU-8). Since ``architecture`` and ``n_layers`` are ordinary parameters of
 
 By default this example runs a **small grid on synthetic clips** (six
 architectures x two depths, small networks trained for a few epochs, 3-fold
-cross-validation by speaker), a few minutes on a CPU. Its numbers only show how
-to run the study. For the paper's full grid on RAVDESS, set ``FULL = True`` and
-the corpus path (first argument, or ``SKLEARN_TSER_RAVDESS``): 60 candidates of
-default-size networks, 10 folds each, which is a job for a GPU.
+cross-validation by speaker): 36 small fits, about 5 minutes on a 2-core
+CPU. Its numbers only show how to run the study. For the paper's full grid on
+RAVDESS, set ``FULL = True`` and the corpus path (first argument, or
+``SKLEARN_TSER_RAVDESS``): 60 candidates of default-size networks, 10 folds
+each, which is a job for a GPU.
 """
 
 # %%
@@ -60,6 +61,8 @@ from sklearn.model_selection import GridSearchCV, StratifiedGroupKFold, Stratifi
 from sklearn_tser import EmotionEmbeddingClassifier
 
 architectures = ["fc", "cnn", "rnn", "lstm", "gru", "resnet"]
+NAMES = {"fc": "FC", "cnn": "CNN", "rnn": "RNN", "lstm": "LSTM", "gru": "GRU"}
+NAMES["resnet"] = "ResNet"
 if FULL:
     clf = EmotionEmbeddingClassifier(random_state=0)
     param_grid = {"architecture": architectures, "n_layers": list(range(6, 16))}
@@ -97,7 +100,7 @@ print(f"{'architecture':<14}" + "".join(f"{f'x={d}':>9}" for d in depths))
 for name, row in zip(architectures, scores, strict=True):
     best = int(np.nanargmax(row))
     cells = [f"{s:.3f}" + ("*" if k == best else " ") for k, s in enumerate(row)]
-    print(f"{name.upper() + '-x':<14}" + "".join(f"{c:>9}" for c in cells))
+    print(f"{NAMES[name] + '-x':<14}" + "".join(f"{c:>9}" for c in cells))
 
 # %%
 # Accuracy against depth
@@ -106,7 +109,7 @@ import matplotlib.pyplot as plt
 
 fig, ax = plt.subplots(figsize=(7, 4.5), layout="constrained")
 for name, row in zip(architectures, scores, strict=True):
-    ax.plot(depths, row, marker="o", label=name.upper())
+    ax.plot(depths, row, marker="o", label=NAMES[name])
 ax.set_xticks(depths)
 ax.set_xlabel("number of weight layers x")
 ax.set_ylabel("mean CV accuracy")
