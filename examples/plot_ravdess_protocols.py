@@ -124,7 +124,7 @@ results[f"speaker: {n_splits_speaker}-fold by actor"] = cross_validate(
 # %%
 # Table 2, and what it hides
 # --------------------------
-print(f"{'protocol':<28}{'WA':>16}{'UA':>16}{'macro F1':>16}")
+print(f"{'protocol':<28}{'WA':>17}{'UA':>17}{'macro F1':>17}")
 for name, res in results.items():
     cells = [res[f"test_{m}"] for m in scoring]
     print(f"{name:<28}" + "".join(f"{c.mean():>9.3f} ± {c.std():.3f}" for c in cells))
