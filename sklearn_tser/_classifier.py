@@ -2,6 +2,7 @@
 
 import copy
 import numbers
+import warnings
 
 import numpy as np
 import torch
@@ -310,10 +311,10 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         -----
         A fit that fails, or is interrupted outside an epoch, leaves the
         estimator as it was before (unfitted, or the previous model with
-        ``warm_start=True``). A ``KeyboardInterrupt`` during an epoch is caught
-        by skorch: it ends the current training phase early, and the fit then
-        goes on (next phase, centroids) from the weights reached so far, so the
-        estimator is usable.
+        ``warm_start=True``). A ``KeyboardInterrupt`` (Ctrl-C) during an epoch
+        stops training: the remaining epochs and phases are skipped with a
+        warning, and the centroids are computed from the weights reached so far,
+        so the estimator is usable.
         """
         previous = dict(self.__dict__)
         if self.warm_start and hasattr(self, "net_"):
@@ -531,7 +532,15 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
             )
             net.initialize_optimizer()
             net.partial_fit(train_set, None, epochs=self.pretrain_epochs)
-        if self.triplet_epochs:
+        if getattr(net, "interrupted_", False):
+            warnings.warn(
+                f"Training was interrupted at epoch {len(net.history)} of the "
+                "softmax phase; the triplet phase is skipped and the centroids "
+                "are computed from the weights reached so far.",
+                UserWarning,
+                stacklevel=3,
+            )
+        elif self.triplet_epochs:
             n_classes = len(self.classes_)
             P = min(self.n_classes_per_batch or n_classes, n_classes)
             sampler = ClassBalancedBatchSampler(

@@ -168,6 +168,17 @@ class EmbeddingNet(NeuralNet):
         self.ce_weight = ce_weight
         self.amp = amp
 
+    def fit_loop(self, X, y=None, epochs=None, **fit_params):
+        # skorch swallows KeyboardInterrupt in partial_fit; remember whether the
+        # user pressed Ctrl-C (not the collapse monitor) so that the estimator
+        # can skip the remaining phases.
+        self.interrupted_ = False
+        try:
+            return super().fit_loop(X, y, epochs=epochs, **fit_params)
+        except KeyboardInterrupt as exc:
+            self.interrupted_ = not isinstance(exc, _CollapseStop)
+            raise
+
     def infer(self, x, **fit_params):
         if self.amp and torch.device(self.device).type == "cuda":
             with torch.autocast("cuda", dtype=torch.bfloat16):
@@ -237,7 +248,11 @@ class CollapseMonitor(Callback):
             EmbeddingCollapseWarning,
             stacklevel=2,
         )
-        raise KeyboardInterrupt  # skorch's way to stop training early
+        raise _CollapseStop  # skorch's way to stop training early
+
+
+class _CollapseStop(KeyboardInterrupt):
+    """Raised by :class:`CollapseMonitor`: ends a phase, not a user interrupt."""
 
 
 class CosineAnnealing(Callback):
