@@ -90,3 +90,48 @@ Some text mentioning Baz.
         "pkg.__version__",
         "pkg.sub.Qux",
     }
+
+
+EXAMPLES = sorted((DOCS.parent / "examples").glob("plot_*.py"))
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
+def test_example_is_a_gallery_script(path):
+    """An RST title in the docstring, ``# %%`` cells, and valid Python."""
+    import ast
+
+    source = path.read_text()
+    docstring = ast.get_docstring(ast.parse(source), clean=False)
+    assert docstring is not None, "no module docstring"
+    over, title, under = docstring.strip("\n").splitlines()[:3]
+    assert set(over) == set(under) == {"="}, "title must be over- and underlined"
+    assert len(over) == len(under) >= len(title.strip())
+    assert source.count("\n# %%\n") >= 2
+
+
+@pytest.mark.parametrize(
+    "name, variable",
+    [
+        ("plot_ravdess_protocols.py", "SKLEARN_TSER_RAVDESS"),
+        ("plot_iemocap_loso.py", "SKLEARN_TSER_IEMOCAP"),
+    ],
+)
+def test_corpus_examples_stop_with_a_message(name, variable, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    missing = tmp_path / "no_corpus_here"
+    env = {**os.environ, variable: str(missing), "MPLBACKEND": "Agg"}
+    for argv in ([], [str(missing)]):
+        result = subprocess.run(
+            [sys.executable, str(DOCS.parent / "examples" / name), *argv],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=60,
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr
+        assert "not found at" in result.stdout and str(missing) in result.stdout
+        assert "Traceback" not in result.stderr
