@@ -81,6 +81,12 @@ def _include_benchmark_results(app, docname, source):
     source[0] = source[0].replace(_RESULTS_MARKER, text)
 
 
+def _always_reread_benchmarks(app, env, added, changed, removed):
+    # The page depends on a file that may appear, change or go at any time.
+    return ["benchmarks"] if "benchmarks" in env.found_docs else []
+
+
 def setup(app):
     app.connect("source-read", _include_benchmark_results)
+    app.connect("env-get-outdated", _always_reread_benchmarks)
 
