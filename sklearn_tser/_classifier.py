@@ -16,7 +16,7 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d
 
 from ._device import resolve_device
 from ._losses import embedding_collapse_score, get_miner
-from ._networks import ARCHITECTURES, MAX_LAYERS, MIN_LAYERS, EmbeddingNetwork
+from ._networks import ARCHITECTURES, MAX_LAYERS, MIN_LAYERS, STEMS, EmbeddingNetwork
 from ._sampling import ClassBalancedBatchSampler
 from ._training import (
     CollapseMonitor,
@@ -65,6 +65,10 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         Size of the embedding.
     width : int > 0, default=64
         Channels (or hidden units) of the first block; deeper blocks widen.
+    stem : {"conv1d", "conv2d"}, default="conv1d"
+        First layers of the ResNet and CNN: a 1-D convolution reading the mel
+        bins as channels, or a 2-D convolution over (mel, time) followed by a
+        1-D projection (two weight layers). Ignored by the other families.
     dropout : float in [0, 1), default=0.1
         Dropout before the embedding layer.
     pretrain_epochs : int >= 0, default=30
@@ -190,6 +194,7 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         "n_layers": [Interval(numbers.Integral, MIN_LAYERS, MAX_LAYERS, closed="both")],
         "embedding_dim": [Interval(numbers.Integral, 1, None, closed="left")],
         "width": [Interval(numbers.Integral, 1, None, closed="left")],
+        "stem": [StrOptions(set(STEMS))],
         "dropout": [Interval(numbers.Real, 0, 1, closed="left")],
         "pretrain_epochs": [Interval(numbers.Integral, 0, None, closed="left")],
         "triplet_epochs": [Interval(numbers.Integral, 0, None, closed="left")],
@@ -226,6 +231,7 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         n_layers=11,
         embedding_dim=128,
         width=64,
+        stem="conv1d",
         dropout=0.1,
         pretrain_epochs=30,
         triplet_epochs=15,
@@ -255,6 +261,7 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         self.n_layers = n_layers
         self.embedding_dim = embedding_dim
         self.width = width
+        self.stem = stem
         self.dropout = dropout
         self.pretrain_epochs = pretrain_epochs
         self.triplet_epochs = triplet_epochs
@@ -477,6 +484,7 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
             module__n_classes=len(self.classes_),
             module__embedding_dim=self.embedding_dim,
             module__width=self.width,
+            module__stem=self.stem,
             module__dropout=self.dropout,
             criterion=torch.nn.CrossEntropyLoss,
             optimizer=torch.optim.AdamW,

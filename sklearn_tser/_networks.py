@@ -80,6 +80,7 @@ from torch import nn
 from torch.nn import functional as F
 
 ARCHITECTURES = ("resnet", "cnn", "fc", "rnn", "lstm", "gru")
+STEMS = ("conv1d", "conv2d")
 MIN_LAYERS, MAX_LAYERS = 6, 15
 
 # Layers shared by every family: the embedding layer and the softmax head.
@@ -255,13 +256,45 @@ class _Block(nn.Module):
         return F.relu(out) * mask, lengths
 
 
+class _Stem2d(nn.Module):
+    """A 2-D convolution over (mel, time), then a projection to ``width``.
+
+    ``Conv2d(1 -> channels, 3 x 3, stride 2)`` with masked batch normalisation
+    and ReLU sees local time-frequency patterns (harmonics, formant movements)
+    wherever they sit on the mel axis; its ``channels x ceil(n_mels / 2)``
+    output maps are then read as channels by a masked ``Conv1d(-> width)``.
+    Two weight layers; halves the time resolution like the 1-D stem.
+    """
+
+    n_weight_layers = 2
+
+    def __init__(self, n_mels, width, channels=16):
+        super().__init__()
+        self.conv = nn.Conv2d(1, channels, 3, stride=2, padding=1, bias=False)
+        self.norm = _MaskedBatchNorm1d(channels)
+        self.project = _ConvLayer(channels * ((n_mels + 1) // 2), width, stride=1)
+
+    def forward(self, x, lengths):
+        x = self.conv(x.unsqueeze(1))  # (batch, channels, n_freq, n_frames)
+        lengths = _halve_lengths(lengths)
+        batch, channels, n_freq, n_frames = x.shape
+        mask = _time_mask(lengths, n_frames, x.dtype).unsqueeze(2)
+        mask = mask.expand(batch, 1, n_freq, n_frames).reshape(batch, 1, -1)
+        x = F.relu(self.norm(x.reshape(batch, channels, -1), mask)) * mask
+        return self.project(x.reshape(batch, channels * n_freq, n_frames), lengths)
+
+
 class _ConvBackbone(nn.Module):
     """Stem, optional extra convolution and blocks; see the module docstring."""
 
-    def __init__(self, n_mels, width, n_backbone, residual):
+    def __init__(self, n_mels, width, n_backbone, residual, stem="conv1d"):
         super().__init__()
-        n_blocks, n_extra = divmod(n_backbone - 1, 2)
-        layers = [_ConvLayer(n_mels, width, stride=2)]
+        if stem == "conv2d":
+            layers = [_Stem2d(n_mels, width)]
+        else:
+            layers = [_ConvLayer(n_mels, width, stride=2)]
+        n_stem = 2 if stem == "conv2d" else 1
+        n_blocks, n_extra = divmod(n_backbone - n_stem, 2)
         if n_extra:
             layers.append(_ConvLayer(width, width, stride=1))
         channels, stage = width, 0
@@ -363,6 +396,13 @@ class EmbeddingNetwork(nn.Module):
         frame-wise and recurrent layers.
     dropout : float in [0, 1), default=0.1
         Dropout rate on the pooled features, and between recurrent layers.
+    stem : {"conv1d", "conv2d"}, default="conv1d"
+        First layers of the ResNet and CNN families. ``"conv1d"``: one
+        ``Conv1d(n_mels -> width, stride 2)`` reading the mel bins as channels.
+        ``"conv2d"``: ``Conv2d(1 -> 16, 3 x 3, stride 2)`` over (mel, time)
+        followed by ``Conv1d(16 * ceil(n_mels / 2) -> width)``; two weight layers,
+        so one residual block fewer at the same ``n_layers``. Ignored by the
+        other families.
 
     Attributes
     ----------
@@ -400,9 +440,12 @@ class EmbeddingNetwork(nn.Module):
         embedding_dim=128,
         width=64,
         dropout=0.1,
+        stem="conv1d",
     ):
         super().__init__()
         check_architecture(architecture, n_layers)
+        if stem not in STEMS:
+            raise ValueError(f"stem must be one of {STEMS}; got {stem!r}.")
         _check_positive_int("n_mels", n_mels)
         _check_positive_int("n_classes", n_classes, minimum=2)
         _check_positive_int("embedding_dim", embedding_dim)
@@ -420,7 +463,7 @@ class EmbeddingNetwork(nn.Module):
         n_backbone = n_layers - _N_HEAD_LAYERS
         if architecture in ("resnet", "cnn"):
             self.backbone = _ConvBackbone(
-                n_mels, width, n_backbone, residual=architecture == "resnet"
+                n_mels, width, n_backbone, architecture == "resnet", stem
             )
         elif architecture == "fc":
             self.backbone = _FrameWiseBackbone(n_mels, width, n_backbone)

@@ -160,6 +160,19 @@ def test_every_architecture_fits(architecture, data):
     assert clf.fit(X, y).predict(X).shape == (len(X),)
 
 
+@pytest.mark.parametrize("architecture", ["resnet", "cnn"])
+def test_conv2d_stem_fits_and_is_batch_invariant(architecture, data):
+    X, y = data
+    clf = EmotionEmbeddingClassifier(
+        **{**TINY, "pretrain_epochs": 1, "triplet_epochs": 1},
+        architecture=architecture,
+        stem="conv2d",
+    ).fit(X, y)
+    together = clf.transform(X)
+    alone = np.vstack([clf.transform(X[i : i + 1]) for i in range(3)])
+    np.testing.assert_allclose(together[:3], alone, atol=1e-5)
+
+
 @pytest.mark.parametrize("mining", ["semi_hard", "batch_hard", "batch_all"])
 def test_every_miner_trains(mining, data):
     X, y = data

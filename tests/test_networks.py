@@ -29,7 +29,7 @@ def _count_weight_layers(net):
     """Count layers as the module docstring defines them."""
     count = 0
     for module in net.modules():
-        if isinstance(module, nn.Linear | nn.Conv1d):
+        if isinstance(module, nn.Linear | nn.Conv1d | nn.Conv2d):
             count += 1
         elif isinstance(module, nn.RNNBase):
             count += module.num_layers
@@ -167,7 +167,7 @@ def test_number_of_weight_layers_is_n_layers(architecture, n_layers):
     net = _small_net(architecture, n_layers)
     assert _count_weight_layers(net) == n_layers
     # No other module holds weights than those counted and batch norms.
-    counted = (nn.Linear, nn.Conv1d, nn.RNNBase, nn.BatchNorm1d)
+    counted = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.RNNBase, nn.BatchNorm1d)
     for name, module in net.named_modules():
         if any(True for _ in module.parameters(recurse=False)):
             assert isinstance(module, counted), name
@@ -308,3 +308,34 @@ def test_default_resnet_learns_to_separate_two_classes():
     with torch.no_grad():
         predictions = net.eval()(x, lengths)[0].argmax(dim=1)
     assert (predictions == y).all()
+
+
+@pytest.mark.parametrize("n_layers", [6, 7, 11, 15])
+@pytest.mark.parametrize("architecture", ["resnet", "cnn"])
+def test_conv2d_stem_counts_layers_and_ignores_padding(architecture, n_layers):
+    net = _small_net(architecture, n_layers, stem="conv2d")
+    assert _count_weight_layers(net) == n_layers
+    assert sum(isinstance(m, nn.Conv2d) for m in net.modules()) == 1
+    _warm_up_running_statistics(net, SMALL["n_mels"])
+    x, lengths = _padded_batch([23, 9, 1], SMALL["n_mels"], 23)
+    with torch.no_grad():
+        batch = net.embed(x, lengths)
+        for i, n in enumerate(lengths.tolist()):
+            alone = net.embed(x[i : i + 1, :, :n], lengths[i : i + 1])
+            torch.testing.assert_close(batch[i : i + 1], alone, rtol=0, atol=1e-5)
+
+
+def test_conv2d_stem_training_mode_ignores_padding_values():
+    net = _small_net("resnet", 11, stem="conv2d").train()
+    x, lengths = _padded_batch([20, 12], SMALL["n_mels"], 20, garbage=0.0)
+    y, _ = _padded_batch([20, 12], SMALL["n_mels"], 20, garbage=1e3)
+    torch.manual_seed(0)
+    a = net(x, lengths)[1]
+    torch.manual_seed(0)
+    b = net(y, lengths)[1]
+    torch.testing.assert_close(a, b, rtol=0, atol=1e-4)
+
+
+def test_unknown_stem_raises():
+    with pytest.raises(ValueError, match="stem must be one of"):
+        EmbeddingNetwork(stem="conv3d")
