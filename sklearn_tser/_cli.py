@@ -218,8 +218,6 @@ def load_dataset(name, path):
     """
     from .datasets import load_emotion_folder, load_iemocap, load_ravdess
 
-    if path is None:
-        raise CLIError(f"--data is required: the folder of the {name} corpus.")
     try:
         if name == "ravdess":
             bunch = load_ravdess(path)
