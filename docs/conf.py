@@ -89,4 +89,3 @@ def _always_reread_benchmarks(app, env, added, changed, removed):
 def setup(app):
     app.connect("source-read", _include_benchmark_results)
     app.connect("env-get-outdated", _always_reread_benchmarks)
-
