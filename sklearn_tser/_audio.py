@@ -221,6 +221,8 @@ shape (n_clips, n_samples)
         X = X.to_numpy()
     if not isinstance(X, (np.ndarray, list, tuple)) and hasattr(X, "__array__"):
         X = np.asarray(X)  # array-likes that are not sequences
+    if isinstance(X, np.ndarray) and X.ndim == 1 and X.dtype.kind in "US":
+        X = [str(path) for path in X]  # e.g. bunch.filenames: paths
     if isinstance(X, np.ndarray) and X.dtype != object:
         if X.ndim == 1:
             raise ValueError(

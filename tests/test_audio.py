@@ -90,3 +90,16 @@ def test_zero_byte_and_corrupt_files(tmp_path):
         check_audio([corrupt])
     with pytest.raises(ValueError, match="is a directory"):
         load_audio(tmp_path)
+
+
+def test_numpy_array_of_path_strings_is_read_as_paths(tmp_path):
+    rng = np.random.default_rng(0)
+    paths = []
+    for i, n in enumerate([800, 1200]):
+        paths.append(tmp_path / f"c{i}.wav")
+        sf.write(paths[-1], 0.1 * rng.standard_normal(n), 16000)
+    as_array = check_audio(np.array([str(p) for p in paths]), sr=16000)
+    as_list = check_audio([str(p) for p in paths], sr=16000)
+    assert [c.shape for c in as_array] == [(800,), (1200,)]
+    for a, b in zip(as_array, as_list, strict=True):
+        np.testing.assert_array_equal(a, b)
