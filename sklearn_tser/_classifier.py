@@ -71,9 +71,9 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         1-D projection (two weight layers). Ignored by the other families.
     dropout : float in [0, 1), default=0.1
         Dropout before the embedding layer.
-    pretrain_epochs : int >= 0, default=30
+    pretrain_epochs : int >= 0, default=150
         Epochs of softmax pre-training (phase 1).
-    triplet_epochs : int >= 0, default=15
+    triplet_epochs : int >= 0, default=30
         Epochs of triplet training (phase 2).
     margin : float > 0, default=0.2
         Triplet margin in cosine distance (``1 - cos``).
@@ -91,7 +91,7 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         anchor-positive pairs.
     batch_size : int > 0, default=32
         Batch size of softmax pre-training and of inference.
-    lr : float > 0, default=1e-3
+    lr : float > 0, default=3e-3
         Learning rate (AdamW) of the softmax phase, annealed with a cosine
         schedule.
     triplet_lr : float > 0 or None, default=None
@@ -115,7 +115,7 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         Fraction of the training clips held out to stop each phase early and to
         calibrate ``predict_proba``. When ``groups`` are given to ``fit`` the split
         keeps groups (speakers) apart. 0 disables early stopping.
-    patience : int > 0, default=8
+    patience : int > 0, default=30
         Epochs without improvement of the validation loss before a phase stops;
         the best weights of the phase are restored.
     device : str, default="auto"
@@ -233,15 +233,15 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         width=64,
         stem="conv1d",
         dropout=0.1,
-        pretrain_epochs=30,
-        triplet_epochs=15,
+        pretrain_epochs=150,
+        triplet_epochs=30,
         margin=0.2,
         mining="semi_hard",
         ce_weight=0.0,
         n_classes_per_batch=None,
         n_samples_per_class=8,
         batch_size=32,
-        lr=1e-3,
+        lr=3e-3,
         triplet_lr=None,
         weight_decay=1e-4,
         crop_frames=200,
@@ -251,7 +251,7 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         time_mask_width=20,
         standardize="global",
         validation_fraction=0.1,
-        patience=8,
+        patience=30,
         device="auto",
         random_state=None,
         verbose=0,
