@@ -81,17 +81,15 @@ def main(argv=None):
     )
     report = "\n".join(
         [
-            "# Benchmark results",
-            "",
             f"- Run on {datetime.date.today().isoformat()}, {minutes:.0f} min; "
             f"command: `{command.strip()}`",
             f"- Machine: {machine()}",
             "",
-            "## Feature extraction",
+            "### Feature extraction",
             "",
             bench_features.table(feats),
             "",
-            "## Classification on RAVDESS (8 emotions, speech)",
+            "### Classification on RAVDESS (8 emotions, speech)",
             "",
             bench_classifier.table(clf),
             "",

@@ -22,6 +22,8 @@ from ._training import (
     CollapseMonitor,
     CosineAnnealing,
     EmbeddingNet,
+    EpochProgressBar,
+    PhaseEarlyStopping,
     SpectrogramDataset,
     TrainingDivergedError,
     collate_spectrograms,
@@ -125,7 +127,9 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         Seeds weight initialisation, batches, crops, masks and the validation
         split. With an integer, two fits on the CPU give identical models.
     verbose : int, default=0
-        0 is silent; 1 prints a line per epoch of each phase.
+        0 is silent; 1 draws a progress bar over the epochs of each phase (on
+        stderr, with the last losses); 2 or more prints skorch's table, a line
+        per epoch with the training and validation losses.
     warm_start : bool, default=False
         When fitting again, continue from the current network weights instead of
         starting anew (the classes must be the same).
@@ -459,7 +463,7 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         )
 
     def _build_net(self, n_mels, device, has_valid, probe):
-        from skorch.callbacks import EarlyStopping, GradientNormClipping
+        from skorch.callbacks import GradientNormClipping
 
         callbacks = [
             ("clip", GradientNormClipping(gradient_clip_value=10.0)),
@@ -469,11 +473,15 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
             ),
             ("collapse", CollapseMonitor(probe)),
         ]
+        if self.verbose == 1:
+            callbacks.append(("progress", EpochProgressBar()))
         if has_valid:
             callbacks.append(
                 (
                     "early_stopping",
-                    EarlyStopping(patience=self.patience, load_best=True, sink=_noop),
+                    PhaseEarlyStopping(
+                        patience=self.patience, load_best=True, sink=_noop
+                    ),
                 )
             )
         return EmbeddingNet(
@@ -501,7 +509,7 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
             mining=self.mining,
             ce_weight=self.ce_weight,
             device=str(device),
-            verbose=self.verbose,
+            verbose=int(self.verbose >= 2),
         )
 
     def _train(self, X, lengths, y, train, valid, device, seed):
@@ -519,7 +527,7 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         warm = self.warm_start and hasattr(self, "net_")
         if warm:
             net = self.net_
-            net.set_params(device=str(device), verbose=self.verbose)
+            net.set_params(device=str(device), verbose=int(self.verbose >= 2))
         else:
             net = self._build_net(X.shape[1], device, len(valid) > 0, probe)
             net.initialize()
@@ -535,6 +543,7 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
                 lr=self.lr,
                 callbacks__lr_schedule__T_max=self.pretrain_epochs,
             )
+            _set_progress_total(net, self.pretrain_epochs)
             _set_iterator(
                 net, batch_sampler=None, batch_size=self.batch_size, shuffle=True
             )
@@ -562,6 +571,7 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
                 lr=self.lr / 3 if self.triplet_lr is None else self.triplet_lr,
                 callbacks__lr_schedule__T_max=self.triplet_epochs,
             )
+            _set_progress_total(net, self.triplet_epochs)
             _set_iterator(net, batch_sampler=sampler, batch_size=1, shuffle=False)
             net.iterator_valid__batch_size = max(self.batch_size, 128)
             net.initialize_optimizer()
@@ -732,6 +742,12 @@ def _set_iterator(net, **params):
     """
     for key, value in params.items():
         setattr(net, f"iterator_train__{key}", value)
+
+
+def _set_progress_total(net, total):
+    for name, callback in net.callbacks_:
+        if name == "progress":
+            callback.total = total
 
 
 def _noop(*args, **kwargs):

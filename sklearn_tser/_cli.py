@@ -751,7 +751,7 @@ def _add_model_options(parser):
         "-v",
         "--verbose",
         action="store_true",
-        help="print a line per training epoch",
+        help="draw a progress bar over the training epochs of each fit",
     )
 
 

@@ -15,17 +15,22 @@ Training is a chain of short steps, each overridable (skorch's habit):
 """
 
 import copy
+import sys
+import time
 import warnings
 
 import numpy as np
 import torch
 from skorch import NeuralNet
-from skorch.callbacks import Callback
+from skorch.callbacks import Callback, EarlyStopping
 
 from ._losses import TripletLoss, embedding_collapse_score
 
 __all__ = [
     "CollapseMonitor",
+    "EpochProgressBar",
+    "PhaseEarlyStopping",
+    "StopPhase",
     "CosineAnnealing",
     "EmbeddingCollapseWarning",
     "EmbeddingNet",
@@ -176,7 +181,7 @@ class EmbeddingNet(NeuralNet):
         try:
             return super().fit_loop(X, y, epochs=epochs, **fit_params)
         except KeyboardInterrupt as exc:
-            self.interrupted_ = not isinstance(exc, _CollapseStop)
+            self.interrupted_ = not isinstance(exc, StopPhase)
             raise
 
     def infer(self, x, **fit_params):
@@ -248,11 +253,28 @@ class CollapseMonitor(Callback):
             EmbeddingCollapseWarning,
             stacklevel=2,
         )
-        raise _CollapseStop  # skorch's way to stop training early
+        raise StopPhase  # skorch's way to stop training early
 
 
-class _CollapseStop(KeyboardInterrupt):
-    """Raised by :class:`CollapseMonitor`: ends a phase, not a user interrupt."""
+class StopPhase(KeyboardInterrupt):
+    """Raised by a callback to end a training phase early; not a user interrupt.
+
+    skorch stops ``fit`` on ``KeyboardInterrupt``; this subclass lets the
+    estimator tell a planned stop (early stopping, collapse) from Ctrl-C.
+    """
+
+
+class PhaseEarlyStopping(EarlyStopping):
+    """skorch's :class:`~skorch.callbacks.EarlyStopping`, stopping with
+    :class:`StopPhase` so that a stop is not taken for a user interrupt."""
+
+    def on_epoch_end(self, net, **kwargs):
+        try:
+            super().on_epoch_end(net, **kwargs)
+        except StopPhase:
+            raise
+        except KeyboardInterrupt:  # skorch's early stop
+            raise StopPhase from None
 
 
 class CosineAnnealing(Callback):
@@ -279,3 +301,55 @@ class CosineAnnealing(Callback):
         for group in net.optimizer_.param_groups:
             group["lr"] = lr
         net.history.record("lr", lr)
+
+
+class EpochProgressBar(Callback):
+    """A one-line progress bar over the epochs of each training phase.
+
+    Redrawn in place (carriage return) after every epoch on ``stream``, with
+    the phase, the epoch count, the losses of the last epoch and the elapsed
+    time; the line is finished when the phase ends. skorch's per-epoch table
+    (``verbose >= 2`` of the classifier) is the detailed alternative.
+
+    Parameters
+    ----------
+    total : int, default=1
+        Epochs of the phase (the bar's length); set before each phase.
+    stream : file-like or None, default=None
+        Where to draw; ``None`` means ``sys.stderr`` at draw time.
+    width : int, default=24
+        Characters of the bar.
+    """
+
+    def __init__(self, total=1, stream=None, width=24):
+        self.total = total
+        self.stream = stream
+        self.width = width
+
+    def on_train_begin(self, net, **kwargs):
+        self.first_epoch_ = len(net.history)
+        self.start_ = time.perf_counter()
+
+    def on_epoch_end(self, net, **kwargs):
+        done = len(net.history) - self.first_epoch_
+        total = max(self.total, done, 1)
+        filled = int(round(self.width * done / total))
+        bar = "#" * filled + "." * (self.width - filled)
+        last = net.history[-1]
+        losses = f"loss {last.get('train_loss', float('nan')):.4f}"
+        if "valid_loss" in last:
+            losses += f", valid {last['valid_loss']:.4f}"
+        elapsed = time.perf_counter() - self.start_
+        self._write(
+            f"\r  {net.phase:<8} [{bar}] {done:>3}/{total} epochs, {losses}, "
+            f"{elapsed:.0f} s"
+        )
+
+    def on_train_end(self, net, **kwargs):
+        if len(net.history) > self.first_epoch_:
+            self._write("\n")
+
+    def _write(self, text):
+        stream = sys.stderr if self.stream is None else self.stream
+        stream.write(text)
+        stream.flush()

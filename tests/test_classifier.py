@@ -185,7 +185,7 @@ def test_every_miner_trains(mining, data):
 
 def test_verbose_prints_per_epoch_lines(data, capsys):
     X, y = data
-    EmotionEmbeddingClassifier(**TINY, verbose=1).fit(X, y)
+    EmotionEmbeddingClassifier(**TINY, verbose=2).fit(X, y)
     out = capsys.readouterr().out
     assert "train_loss" in out and "collapse" in out
     EmotionEmbeddingClassifier(**TINY, verbose=0).fit(X, y)
@@ -309,3 +309,20 @@ def test_ten_fold_cross_val_score_in_a_pipeline():
     scores = cross_val_score(pipe, X, y, cv=10)
     assert scores.shape == (10,)
     assert np.isfinite(scores).all()
+
+
+@pytest.mark.parametrize("verbose", [0, 1, 2])
+def test_verbose_levels(verbose, data, capsys):
+    X, y = data
+    EmotionEmbeddingClassifier(
+        **{**TINY, "pretrain_epochs": 2, "triplet_epochs": 1}, verbose=verbose
+    ).fit(X, y)
+    out, err = capsys.readouterr()
+    if verbose == 0:
+        assert out == "" and err == ""
+    elif verbose == 1:
+        assert "softmax  [" in err and "2/2 epochs" in err
+        assert "triplet  [" in err and "1/1 epochs" in err
+        assert "train_loss" not in out
+    else:
+        assert "train_loss" in out and "[" not in err

@@ -153,3 +153,23 @@ def test_warm_start_keeps_learning(data):
     assert changed  # the second fit trained from the first fit's weights
     again = copy.deepcopy(clf).set_params(warm_start=False).fit(X, y)
     assert len(again.net_.history) == 1  # warm_start=False starts anew
+
+
+def test_early_stopping_ends_a_phase_without_skipping_the_next(data):
+    """Early stopping is a planned stop, not an interrupt: triplets still train."""
+    import warnings
+
+    X, y = data
+    clf = EmotionEmbeddingClassifier(
+        **{**TINY, "pretrain_epochs": 30, "triplet_epochs": 2},
+        lr=1e-9,  # the validation loss cannot improve: early stopping fires
+        patience=1,
+        validation_fraction=0.3,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        clf.fit(X, y)
+    history = clf.net_.history
+    n_softmax = sum("collapse" not in row for row in history)
+    assert n_softmax < 30  # the softmax phase stopped early
+    assert sum("collapse" in row for row in history) == 2  # both triplet epochs ran
