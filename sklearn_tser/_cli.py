@@ -118,7 +118,7 @@ def default_pipeline(params=None, *, random_state=0, verbose=0):
     random_state : int or None, default=0
         Seed of the classifier (overridden by ``params``).
     verbose : int, default=0
-        Verbosity of the classifier (a line per epoch when 1).
+        Verbosity of the classifier (a progress bar over the epochs when 1).
 
     Returns
     -------
