@@ -364,12 +364,14 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
                     raise
                 raise TrainingDivergedError(
                     f"Training overflowed ({exc}). Lower the learning rate "
-                    f"(lr={self.lr}, triplet_lr={self.triplet_lr}) or check the "
+                    f"(lr={self.lr}, triplet_lr={self.triplet_lr}) or the weight "
+                    f"decay (weight_decay={self.weight_decay}), or check the "
                     "input scale."
                 ) from exc
-            self._fit_centroids(X[train], lengths[train], y[train])
-            held_out = valid if len(valid) else train
-            self._fit_proba_scale(X[held_out], lengths[held_out], y[held_out])
+            emb = self._fit_centroids(X[train], lengths[train], y[train])
+            if len(valid):  # calibrate on held-out clips when there are some
+                emb = self._embed(X[valid], lengths[valid])
+            self._fit_proba_scale(emb, y[valid] if len(valid) else y[train])
         return self
 
     def _check_targets(self, y, n_clips):
@@ -536,6 +538,7 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
             net.set_params(train_split=predefined_split(valid_set))
         train_set = self._dataset(X[train], lengths[train], y[train], seed, True)
         net.set_params(callbacks__collapse__probe=probe)
+        net.interrupted_ = False  # not left over from an earlier (warm) fit
 
         if self.pretrain_epochs:
             net.set_params(
@@ -582,6 +585,7 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         self.net_ = net
 
     def _fit_centroids(self, X, lengths, y):
+        """Set the centroids and their angles; return the clips' embeddings."""
         emb = self._embed(X, lengths)
         self.collapse_score_ = float(embedding_collapse_score(torch.from_numpy(emb)))
         centroids = np.stack(
@@ -591,13 +595,14 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         cos = np.clip(self.centroids_ @ self.centroids_.T, -1.0, 1.0)
         self.angles_ = np.degrees(np.arccos(cos))
         np.fill_diagonal(self.angles_, 0.0)
+        return emb
 
-    def _fit_proba_scale(self, X, lengths, y):
+    def _fit_proba_scale(self, emb, y):
         """Temperature scaling: the inverse temperature minimising the log loss."""
         from scipy.optimize import minimize_scalar
         from scipy.special import log_softmax
 
-        sim = self._embed(X, lengths) @ self.centroids_.T
+        sim = emb @ self.centroids_.T
 
         def nll(log_scale):
             logp = log_softmax(np.exp(log_scale) * sim, axis=1)

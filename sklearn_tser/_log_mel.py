@@ -53,7 +53,9 @@ class LogMelTransformer(TransformerMixin, BaseEstimator):
     ``librosa.power_to_db(librosa.feature.melspectrogram(y=clip, ...), ref=1.0,
     amin=amin, top_db=top_db)`` with the same settings, but batched in torch (short
     Fourier transform and mel projection on whole chunks of clips, on CUDA when
-    ``device`` says so), which is an order of magnitude faster than a per-clip loop.
+    ``device`` says so). On a 2-core CPU this is about twice as fast as the
+    per-clip librosa loop (``benchmarks/bench_features.py``): both are bound by
+    the Fourier transforms themselves.
 
     Clips keep their own length. The output is as wide as the longest clip (or
     ``max_frames``) and every shorter clip is right-padded with NaN, the tslearn

@@ -205,8 +205,8 @@ class EmbeddingNet(NeuralNet):
             raise TrainingDivergedError(
                 f"The {self.phase} loss became {loss.item()} at epoch "
                 f"{len(self.history)}. Lower the learning rate (lr={self.lr}) or "
-                "check the input scale (spectrograms should be finite log-mel "
-                "values, as LogMelTransformer gives)."
+                "the weight decay, or check the input scale (spectrograms should "
+                "be finite log-mel values, as LogMelTransformer gives)."
             )
         return loss
 

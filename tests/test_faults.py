@@ -91,6 +91,26 @@ def test_keyboard_interrupt_during_an_epoch_leaves_a_usable_model(data, monkeypa
     assert set(clf.predict(X)) <= set(clf.classes_)
 
 
+def test_warm_start_after_an_interrupt_trains_the_triplet_phase(data, monkeypatch):
+    """An interrupt of one fit does not make the next (warm) fit skip triplets."""
+    X, y = data
+    original = EmbeddingNet.train_step
+
+    def interrupted(self, batch, **fit_params):
+        raise KeyboardInterrupt
+
+    clf = EmotionEmbeddingClassifier(**{**TINY, "pretrain_epochs": 3}, warm_start=True)
+    with monkeypatch.context() as m:
+        m.setattr(EmbeddingNet, "train_step", interrupted)
+        with pytest.warns(UserWarning, match="interrupted"):
+            clf.fit(X, y)
+    assert EmbeddingNet.train_step is original
+    n_epochs = len(clf.net_.history)
+    clf.set_params(pretrain_epochs=0, triplet_epochs=2).fit(X, y)
+    triplet_rows = [row for row in clf.net_.history[n_epochs:] if "collapse" in row]
+    assert len(triplet_rows) == 2
+
+
 def test_keyboard_interrupt_outside_an_epoch_leaves_it_unfitted(data, monkeypatch):
     X, y = data
 
