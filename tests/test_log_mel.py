@@ -72,10 +72,57 @@ def test_paths_give_the_same_features_as_waveforms(ravdess_files, waveforms):
     )
 
 
-def test_chunking_does_not_change_the_result(waveforms):
-    a = LogMelTransformer(batch_size=1).transform(waveforms)
-    b = LogMelTransformer(batch_size=5).transform(waveforms)
-    np.testing.assert_allclose(a, b, atol=1e-4, equal_nan=True)
+@pytest.mark.parametrize("batch_size", [1, 5, "auto"])
+def test_chunking_does_not_change_the_result(waveforms, batch_size):
+    # batch_size=1 transforms every clip alone; 5 and "auto" lay several clips
+    # end to end in one signal. Each must match librosa clip by clip.
+    tr = LogMelTransformer(batch_size=batch_size)
+    S = tr.transform(waveforms)
+    for i, y in enumerate(waveforms):
+        n = tr.n_frames(len(y))
+        np.testing.assert_allclose(
+            S[i, :, :n], librosa_log_mel(y, tr), atol=ATOL_DB, rtol=0
+        )
+        assert np.isnan(S[i, :, n:]).all()
+
+
+@pytest.mark.parametrize("batch_size", [1, "auto"])
+@pytest.mark.parametrize("pad_mode", ["constant", "reflect"])
+def test_a_clip_longer_than_a_chunk_is_transformed_in_pieces(
+    waveforms, batch_size, pad_mode
+):
+    # 40 s of speech: 4001 frames, more than one chunk (501 frames for
+    # batch_size=1, 2048 for "auto"). Its loud start sets the top_db floor of
+    # the quiet pieces after it, so the floor must span all pieces.
+    loud = np.concatenate(waveforms)[: 16000 * 10]
+    quiet = np.tile(waveforms[0], 10)[: 16000 * 30] * 1e-3
+    y = np.concatenate([loud / np.abs(loud).max(), quiet]).astype(np.float32)
+    short = waveforms[1]
+    tr = LogMelTransformer(batch_size=batch_size, pad_mode=pad_mode, top_db=50.0)
+    S = tr.transform([short, y, short])
+    ref = librosa_log_mel(y, tr)
+    assert ref.min() == pytest.approx(ref.max() - 50.0)  # the floor is active
+    np.testing.assert_allclose(S[1], ref, atol=ATOL_DB, rtol=0)
+    n = tr.n_frames(len(short))
+    np.testing.assert_allclose(S[0, :, :n], librosa_log_mel(short, tr), atol=ATOL_DB)
+    np.testing.assert_array_equal(S[0], S[2])
+
+
+@pytest.mark.filterwarnings("ignore:n_fft=512 is too large")
+@pytest.mark.parametrize("center", [True, False])
+def test_short_and_long_clips_packed_together_match_librosa(waveforms, center):
+    # Reflect padding of clips shorter than, equal to and just above n_fft // 2,
+    # packed in one chunk with real clips.
+    rng = np.random.default_rng(0)
+    clips = [rng.standard_normal(n).astype(np.float32) for n in (1, 2, 255, 256, 257)]
+    clips = [waveforms[0], *clips, waveforms[1], rng.standard_normal(600)]
+    tr = LogMelTransformer(pad_mode="reflect", center=center)
+    S = tr.transform(clips)
+    for i, y in enumerate(clips):
+        if not center and len(y) < tr.n_fft:
+            y = np.pad(y, (0, tr.n_fft - len(y)))
+        ref = librosa_log_mel(y, tr)
+        np.testing.assert_allclose(S[i, :, : ref.shape[1]], ref, atol=ATOL_DB)
 
 
 def test_max_frames_centre_crops_and_pads(waveforms):
