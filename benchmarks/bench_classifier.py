@@ -13,7 +13,13 @@ In the speaker protocol the classifier gets the actors as ``groups``, so its
 early stopping validates on held-out speakers; in the paper's protocols its
 validation split is stratified with speakers mixed, like the test folds.
 
+Training is chaotic: a change of the seed, or of the features by float
+rounding, moves a single fit's accuracy by a few points. ``--seeds K`` fits the
+classifier K times per fold (seeds ``fold + 100 * s``) and reports the mean and
+standard deviation over all fits, to show that spread.
+
     python benchmarks/bench_classifier.py [--data ../shared/data/ravdess] [--quick]
+        [--protocols paper-70/30] [--seeds 5]
 """
 
 import argparse
@@ -69,7 +75,7 @@ def splits(protocol, y, actor, n_folds, n_group_folds=6):
     return list(GroupKFold(min(n_group_folds, n_groups)).split(idx, y, actor))
 
 
-def run(data, quick=False, params=None, protocols=None, log=print):
+def run(data, quick=False, params=None, protocols=None, log=print, seeds=1):
     params = params or {}
     bunch = load_ravdess(data)
     keep = np.arange(len(bunch.target))
@@ -85,11 +91,11 @@ def run(data, quick=False, params=None, protocols=None, log=print):
     results = {}
     for protocol in protocols or ("paper-10fold", "paper-70/30", "speaker"):
         rows = {"ours": [], "baseline": []}
-        for k, (tr, te) in enumerate(
-            splits(protocol, y, actor, n_folds, 3 if quick else 6)
-        ):
+        folds = splits(protocol, y, actor, n_folds, 3 if quick else 6)
+        for k, s in ((k, s) for k in range(len(folds)) for s in range(seeds)):
+            tr, te = folds[k]
             start = time.perf_counter()
-            clf = EmotionEmbeddingClassifier(random_state=k, **params)
+            clf = EmotionEmbeddingClassifier(random_state=k + 100 * s, **params)
             # Early stopping validates like the protocol tests: on held-out
             # actors for the speaker protocol, on mixed clips for the paper's.
             groups = actor[tr] if protocol == "speaker" else None
@@ -101,17 +107,25 @@ def run(data, quick=False, params=None, protocols=None, log=print):
             rows["ours"].append(
                 {**scores(y[te], pred), "fit_s": fit_s, "clips_per_s": len(te) / pred_s}
             )
-            base = baseline().fit(M[tr], y[tr])
-            rows["baseline"].append(scores(y[te], base.predict(M[te])))
+            if s == 0:  # the baseline is deterministic
+                base = baseline().fit(M[tr], y[tr])
+                rows["baseline"].append(scores(y[te], base.predict(M[te])))
             log(
-                f"{protocol} fold {k + 1}: ours acc={rows['ours'][-1]['acc']:.3f} "
+                f"{protocol} fold {k + 1} seed {s}: "
+                f"ours acc={rows['ours'][-1]['acc']:.3f} "
                 f"uar={rows['ours'][-1]['uar']:.3f} ({fit_s:.0f} s fit) | baseline "
                 f"acc={rows['baseline'][-1]['acc']:.3f} "
                 f"uar={rows['baseline'][-1]['uar']:.3f}"
             )
         results[protocol] = rows
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return {"n_clips": len(y), "params": params, "results": results, "peak_mb": peak_mb}
+    return {
+        "n_clips": len(y),
+        "params": params,
+        "results": results,
+        "peak_mb": peak_mb,
+        "seeds": seeds,
+    }
 
 
 def _mean_std(rows, key):
@@ -129,7 +143,7 @@ def table(r):
         f"`{json.dumps(r['params']) if r['params'] else 'defaults'}`",
         "",
         "| protocol | method | accuracy (WA) % | balanced accuracy (UA) % | "
-        "macro F1 % | folds |",
+        "macro F1 % | fits |",
         "|---|---|---:|---:|---:|---:|",
     ]
     for protocol, rows in r["results"].items():
@@ -169,8 +183,17 @@ def main(argv=None):
     parser.add_argument(
         "--protocols", nargs="+", choices=["paper-10fold", "paper-70/30", "speaker"]
     )
+    parser.add_argument(
+        "--seeds", type=int, default=1, help="classifier fits per fold (seeds)"
+    )
     args = parser.parse_args(argv)
-    result = run(args.data, args.quick, json.loads(args.params), args.protocols)
+    result = run(
+        args.data,
+        args.quick,
+        json.loads(args.params),
+        args.protocols,
+        seeds=args.seeds,
+    )
     print(table(result))
     return result
 

@@ -61,6 +61,9 @@ def main(argv=None):
         choices=["paper-10fold", "paper-70/30", "speaker"],
         default=None,
     )
+    parser.add_argument(
+        "--seeds", type=int, default=1, help="classifier fits per fold (seeds)"
+    )
     parser.add_argument("--output", type=Path, help="write the report here too")
     args = parser.parse_args(argv)
     if not args.data.is_dir():
@@ -74,6 +77,7 @@ def main(argv=None):
         json.loads(args.params),
         args.protocols,
         log=lambda s: print(s, flush=True),
+        seeds=args.seeds,
     )
     minutes = (time.perf_counter() - start) / 60
     command = "python benchmarks/run_all.py " + " ".join(
