@@ -9,9 +9,10 @@ Protocols, each run on the same folds for both methods:
 
 The baseline is 40 MFCCs (mean and standard deviation over time, librosa) +
 standardisation + an RBF SVM. Log-mel features are extracted once for all clips.
-In the speaker protocol the classifier gets the actors as ``groups``, so its
-early stopping validates on held-out speakers; in the paper's protocols its
-validation split is stratified with speakers mixed, like the test folds.
+In the speaker protocol the classifier gets the actors as ``groups``, so that
+with ``validation_fraction > 0`` its early stopping validates on held-out
+speakers; in the paper's protocols its validation split is stratified with
+speakers mixed, like the test folds.
 
 Training is chaotic: a change of the seed, or of the features by float
 rounding, moves a single fit's accuracy by a few points. ``--seeds K`` fits the

@@ -57,7 +57,8 @@ S = LogMelTransformer(max_frames=1000).fit_transform(iemocap.data)
 # %%
 # Leave one session out
 # ---------------------
-# ``groups`` of ``fit`` makes early stopping validate on held-out sessions too.
+# ``groups`` of ``fit`` would make early stopping (``validation_fraction > 0``)
+# validate on held-out sessions too.
 from sklearn.metrics import ConfusionMatrixDisplay
 from sklearn.model_selection import LeaveOneGroupOut, cross_val_predict, cross_validate
 

@@ -58,8 +58,8 @@ pipe = Pipeline(
 # Speaker-independent cross-validation
 # ------------------------------------
 # Folds are grouped by speaker, so every test clip comes from a speaker never
-# heard in training. ``clf__groups`` lets early stopping validate on held-out
-# speakers too.
+# heard in training. ``clf__groups`` would also make early stopping (with
+# ``validation_fraction > 0``) validate on held-out speakers.
 from sklearn.model_selection import StratifiedGroupKFold, cross_validate
 
 cv = StratifiedGroupKFold(n_splits=3, shuffle=True, random_state=0)

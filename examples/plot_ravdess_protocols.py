@@ -109,8 +109,8 @@ results["paper: 70/30 split"] = {
 # %%
 # Speaker-independent: folds grouped by actor
 # -------------------------------------------
-# ``clf__groups`` (here ``groups`` of ``fit``) makes early stopping validate on
-# held-out actors as well.
+# ``clf__groups`` (here ``groups`` of ``fit``) would make early stopping
+# (``validation_fraction > 0``) validate on held-out actors as well.
 cv = GroupKFold(n_splits_speaker, shuffle=True, random_state=0)
 results[f"speaker: {n_splits_speaker}-fold by actor"] = cross_validate(
     clf, S, y, groups=actor, cv=cv, scoring=scoring, params={"groups": actor}

@@ -54,8 +54,8 @@ METRICS = (
     ("F1", "macro F1", lambda y, p: f1_score(y, p, average="macro")),
 )
 
-# The demo trains the default classifier (early stopping ends its phases within
-# about 25 s on two CPU cores with these few clips); ``--param`` changes it.
+# The demo trains the default classifier (its whole schedule takes about 45 s on
+# two CPU cores with these few clips); ``--param`` changes it.
 DEMO_PARAMS = {}
 DEMO_N_SAMPLES = 160
 DEMO_N_CLASSES = 4
@@ -313,8 +313,8 @@ def run_evaluation(name, splitter, clf, S, y, groups, *, use_groups):
     groups : ndarray of shape (n_clips,) or None
         Speakers (sessions), for the grouped splitters.
     use_groups : bool
-        Pass the training groups to ``fit`` so that early stopping validates on
-        held-out speakers.
+        Pass the training groups to ``fit``, so that early stopping (with
+        ``validation_fraction > 0``) validates on held-out speakers.
 
     Returns
     -------
