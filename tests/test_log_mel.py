@@ -110,12 +110,12 @@ def test_a_clip_longer_than_a_chunk_is_transformed_in_pieces(
 
 @pytest.mark.filterwarnings("ignore:n_fft=512 is too large")
 @pytest.mark.parametrize("center", [True, False])
-def test_short_and_long_clips_packed_together_match_librosa(waveforms, center):
+def test_short_and_long_clips_packed_together_match_librosa(center):
     # Reflect padding of clips shorter than, equal to and just above n_fft // 2,
-    # packed in one chunk with real clips.
+    # packed in one chunk with longer clips (no corpus needed, so CI runs it).
     rng = np.random.default_rng(0)
-    clips = [rng.standard_normal(n).astype(np.float32) for n in (1, 2, 255, 256, 257)]
-    clips = [waveforms[0], *clips, waveforms[1], rng.standard_normal(600)]
+    lengths = (16000, 1, 2, 255, 256, 257, 23456, 600)
+    clips = [rng.standard_normal(n).astype(np.float32) for n in lengths]
     tr = LogMelTransformer(pad_mode="reflect", center=center)
     S = tr.transform(clips)
     for i, y in enumerate(clips):
