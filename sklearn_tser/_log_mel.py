@@ -298,7 +298,7 @@ shape (n_clips, n_samples)
         for i, n in enumerate(frames):
             out[i, :, n:] = np.nan
 
-        max_clips, max_frames = self._chunk_limits(device)
+        max_clips, chunk_frames = self._chunk_limits(device)
         kernels = self._kernels(device)
         start = 0
         while start < len(clips):
@@ -306,11 +306,11 @@ shape (n_clips, n_samples)
             total = self._region(lengths[start]) // self.hop_length
             while stop < len(clips) and stop - start < max_clips:
                 total += self._region(lengths[stop]) // self.hop_length
-                if total > max_frames:
+                if total > chunk_frames:
                     break
                 stop += 1
             self._transform_chunk(
-                clips, range(start, stop), frames, out, kernels, device, max_frames
+                clips, range(start, stop), frames, out, kernels, device, chunk_frames
             )
             start = stop
         return out
@@ -382,13 +382,13 @@ shape (n_clips, n_samples)
             )
         return groups, torch.as_tensor(window, dtype=torch.float32, device=device)
 
-    def _transform_chunk(self, clips, idx, frames, out, kernels, device, max_frames):
+    def _transform_chunk(self, clips, idx, frames, out, kernels, device, chunk_frames):
         """Log-mel of consecutive clips, laid end to end in one signal.
 
         Each clip starts on a multiple of ``hop_length`` in the chunk's signal, so
         the frames of the whole signal hold every clip's frames in order, with a
         few unused frames between clips. A single clip longer than the chunk limit
-        is transformed in pieces of ``max_frames`` frames.
+        is transformed in pieces of ``chunk_frames`` frames.
         """
         import torch
 
@@ -413,7 +413,7 @@ shape (n_clips, n_samples)
             y = torch.from_numpy(signal).to(device)
             windows = y.unfold(0, self.n_fft, hop)
             n_windows = windows.shape[0]
-            if len(idx) > 1 or n_windows <= max_frames:
+            if len(idx) > 1 or n_windows <= chunk_frames:
                 db = self._log_mel(windows, groups, window, device)
                 for k, i in enumerate(idx):
                     first = offsets[k] // hop
@@ -422,8 +422,8 @@ shape (n_clips, n_samples)
             # One long clip: pieces, then the top_db floor over all of them.
             i = idx[0]
             pieces = [
-                self._log_mel(windows[a : a + max_frames], groups, window, device)
-                for a in range(0, frames[i], max_frames)
+                self._log_mel(windows[a : a + chunk_frames], groups, window, device)
+                for a in range(0, frames[i], chunk_frames)
             ]
             self._write(out, i, np.concatenate(pieces, axis=1)[:, : frames[i]])
 
