@@ -59,15 +59,7 @@ def load_audio(path, *, sr=16000):
     """
     import soundfile as sf
 
-    path = Path(path)
-    if not path.is_file():
-        what = "is a directory" if path.is_dir() else "does not exist"
-        raise AudioFileNotFoundError(
-            f"Audio file {str(path)!r} {what}. Check the path, or pass the "
-            "waveform itself as a 1-D float array."
-        )
-    if path.stat().st_size == 0:
-        raise ValueError(f"Audio file {str(path)!r} is empty (0 bytes).")
+    path = _check_file(path)
     try:
         data, file_sr = sf.read(path, dtype="float32", always_2d=True)
     except Exception as exc:  # libsndfile raises its own error types
@@ -152,17 +144,21 @@ def _is_sparse(X):
     return sparse.issparse(X)
 
 
-def _check_file(path, where):
-    """Check that an audio file exists and is not empty, without decoding it."""
+def _check_file(path, where=None):
+    """Check that an audio file exists and is not empty, without decoding it.
+
+    ``where`` (e.g. ``"Clip 3"``) prefixes the messages.
+    """
     path = Path(path)
+    prefix = f"{where}: " if where else ""
     if not path.is_file():
         what = "is a directory" if path.is_dir() else "does not exist"
         raise AudioFileNotFoundError(
-            f"{where}: Audio file {str(path)!r} {what}. Check the path, or pass "
+            f"{prefix}Audio file {str(path)!r} {what}. Check the path, or pass "
             "the waveform itself as a 1-D float array."
         )
     if path.stat().st_size == 0:
-        raise ValueError(f"{where}: Audio file {str(path)!r} is empty (0 bytes).")
+        raise ValueError(f"{prefix}Audio file {str(path)!r} is empty (0 bytes).")
     return path
 
 
