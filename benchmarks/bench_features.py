@@ -50,18 +50,21 @@ def best_of(fn, repeats):
 
 def fft_only(clips, tr):
     """The Fourier transforms alone, in the transformer's chunks: a lower bound."""
-    hop, n_fft = tr.hop_length, tr.n_fft
-    signal = np.concatenate(
-        [
-            np.pad(c, (n_fft // 2, -(-len(c) // hop) * hop - len(c) + n_fft // 2))
-            for c in clips
-        ]
-    )
+    # The same layout as the transformer's chunks: clips end to end, each
+    # centre-padded and rounded up to whole hops.
+    half = tr.n_fft // 2
+    regions = tr._regions(np.array([len(c) for c in clips]))
+    padded = [
+        np.pad(c, (half, r - len(c) - half))
+        for c, r in zip(clips, regions, strict=True)
+    ]
+    signal = np.concatenate(padded)
+    n_fft, hop = tr.n_fft, tr.hop_length
     windows = torch.from_numpy(signal).unfold(0, n_fft, hop).contiguous()
 
     def run():
         with torch.inference_mode():
-            for a in range(0, len(windows), 2048):
+            for a in range(0, len(windows), 2048):  # the CPU chunk of "auto"
                 torch.fft.rfft(windows[a : a + 2048])
 
     return run

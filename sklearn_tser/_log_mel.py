@@ -300,17 +300,25 @@ shape (n_clips, n_samples)
 
         max_clips, chunk_frames = self._chunk_limits(device)
         kernels = self._kernels(device)
+        regions = self._regions(lengths)
         start = 0
         while start < len(clips):
             stop = start + 1
-            total = self._region(lengths[start]) // self.hop_length
+            total = regions[start] // self.hop_length
             while stop < len(clips) and stop - start < max_clips:
-                total += self._region(lengths[stop]) // self.hop_length
+                total += regions[stop] // self.hop_length
                 if total > chunk_frames:
                     break
                 stop += 1
             self._transform_chunk(
-                clips, range(start, stop), frames, out, kernels, device, chunk_frames
+                clips,
+                range(start, stop),
+                regions[start:stop],
+                frames,
+                out,
+                kernels,
+                device,
+                chunk_frames,
             )
             start = stop
         return out
@@ -334,16 +342,15 @@ shape (n_clips, n_samples)
             return 2**31, 2048
         return 64, 64 * frames_per_5s
 
-    def _padded_length(self, n_samples):
-        """Samples of a clip after centre padding (or padding to one window)."""
+    def _regions(self, lengths):
+        """Space of each clip in a chunk's signal: its length after centre padding
+        (or padding to one window), rounded up to a multiple of ``hop_length``."""
         if self.center:
-            return n_samples + 2 * (self.n_fft // 2)
-        return max(n_samples, self.n_fft)
-
-    def _region(self, n_samples):
-        """Space of a clip in a chunk's signal: padded length, rounded up to hops."""
+            padded = lengths + 2 * (self.n_fft // 2)
+        else:
+            padded = np.maximum(lengths, self.n_fft)
         hop = self.hop_length
-        return -(-self._padded_length(n_samples) // hop) * hop
+        return -(-padded // hop) * hop
 
     def _kernels(self, device):
         """Window, and the mel filter bank split into bands of contiguous bins."""
@@ -382,7 +389,9 @@ shape (n_clips, n_samples)
             )
         return groups, torch.as_tensor(window, dtype=torch.float32, device=device)
 
-    def _transform_chunk(self, clips, idx, frames, out, kernels, device, chunk_frames):
+    def _transform_chunk(
+        self, clips, idx, regions, frames, out, kernels, device, chunk_frames
+    ):
         """Log-mel of consecutive clips, laid end to end in one signal.
 
         Each clip starts on a multiple of ``hop_length`` in the chunk's signal, so
@@ -393,7 +402,7 @@ shape (n_clips, n_samples)
         import torch
 
         hop, half = self.hop_length, (self.n_fft // 2 if self.center else 0)
-        offsets = np.cumsum([0] + [self._region(len(clips[i])) for i in idx])
+        offsets = np.concatenate([[0], np.cumsum(regions)])
         signal = np.zeros(max(offsets[-1], self.n_fft), dtype=np.float32)
         for k, i in enumerate(idx):
             clip, o = clips[i], offsets[k]
