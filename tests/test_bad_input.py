@@ -8,6 +8,7 @@ No case may surface a raw torch or numpy error.
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from _params import TINY as TINY_BASE
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sklearn.exceptions import NotFittedError
@@ -16,16 +17,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn_tser import EmotionEmbeddingClassifier, LogMelTransformer, n_valid_frames
 from sklearn_tser.datasets import load_emotion_folder, load_iemocap, load_ravdess
 
-TINY = dict(
-    n_layers=6,
-    width=8,
-    embedding_dim=8,
-    pretrain_epochs=1,
-    triplet_epochs=1,
-    batch_size=16,
-    crop_frames=None,
-    random_state=0,
-)
+TINY = {**TINY_BASE, "pretrain_epochs": 1}
 CORRUPT_WAV = b"RIFF1234WAVEgarbage" * 10
 
 

@@ -6,6 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 import torch
+from _params import TINY as TINY_BASE
 from sklearn.base import clone
 from sklearn.model_selection import StratifiedKFold, cross_val_score
 from sklearn.pipeline import Pipeline
@@ -13,17 +14,11 @@ from sklearn.pipeline import Pipeline
 from sklearn_tser import EmotionEmbeddingClassifier, LogMelTransformer
 from sklearn_tser.datasets import make_emotional_speech
 
-TINY = dict(
-    n_layers=6,
-    width=8,
-    embedding_dim=8,
-    pretrain_epochs=2,
-    triplet_epochs=1,
-    batch_size=16,
-    crop_frames=20,
-    device="cpu",  # bitwise reproducibility is promised on the CPU
-    random_state=0,
-)
+TINY = {
+    **TINY_BASE,
+    "crop_frames": 20,
+    "device": "cpu",  # bitwise reproducibility is promised on the CPU
+}
 
 
 @pytest.fixture(scope="module")

@@ -5,22 +5,12 @@ import copy
 import numpy as np
 import pytest
 import torch
+from _params import TINY
 from sklearn.exceptions import NotFittedError
 
 from sklearn_tser import EmotionEmbeddingClassifier
 from sklearn_tser._training import EmbeddingNet
 from sklearn_tser.exceptions import TrainingDivergedError
-
-TINY = dict(
-    n_layers=6,
-    width=8,
-    embedding_dim=8,
-    pretrain_epochs=2,
-    triplet_epochs=1,
-    batch_size=16,
-    crop_frames=None,
-    random_state=0,
-)
 
 
 def spectrograms(n=30, n_mels=12, n_frames=20, seed=0):

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import safetensors.torch
 import torch
+from _params import TINY
 from sklearn.exceptions import NotFittedError
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import Pipeline
@@ -20,16 +21,6 @@ from sklearn_tser._persistence import FORMAT, _digest
 from sklearn_tser.datasets import make_emotional_speech
 from sklearn_tser.exceptions import IncompatibleModelVersionError, ModelFileError
 
-TINY = dict(
-    n_layers=6,
-    width=8,
-    embedding_dim=8,
-    pretrain_epochs=2,
-    triplet_epochs=1,
-    batch_size=16,
-    crop_frames=None,
-    random_state=0,
-)
 METHODS = ["predict", "predict_proba", "decision_function", "transform"]
 
 
