@@ -56,7 +56,6 @@ METRICS = (
 
 # The demo trains the default classifier (its whole schedule takes about 45 s on
 # two CPU cores with these few clips); ``--param`` changes it.
-DEMO_PARAMS = {}
 DEMO_N_SAMPLES = 160
 DEMO_N_CLASSES = 4
 DEMO_N_SPLITS = 3
@@ -540,7 +539,7 @@ def _spectrograms(mel, X):
 def cmd_demo(args):
     from .datasets import make_emotional_speech
 
-    params = {**DEMO_PARAMS, **parse_params(args.param, args.params)}
+    params = parse_params(args.param, args.params)
     pipe = default_pipeline(
         params, random_state=args.random_state, verbose=int(args.verbose)
     )

@@ -95,11 +95,28 @@ def test_demo_runs_and_writes_embedding_plot(capsys, tmp_path):
     assert (out_dir / "centroid_angles.png").stat().st_size > 1000
 
 
-def test_demo_trains_the_default_classifier():
+def test_demo_trains_the_default_classifier(monkeypatch, capsys, tmp_path):
     """The README's main job trains the default pipeline, on few clips."""
     from sklearn_tser import _cli
 
-    assert _cli.DEMO_PARAMS == {}
+    built = []
+
+    class Built(Exception):
+        pass
+
+    def record(params=None, **kwargs):
+        built.append(_cli_default_pipeline(params, **kwargs))
+        raise Built  # stop before training: only the configuration is checked
+
+    _cli_default_pipeline = _cli.default_pipeline
+    monkeypatch.setattr(_cli, "default_pipeline", record)
+    with pytest.raises(Built):
+        main(["demo", "--output", str(tmp_path)])
+    clf = built[0].named_steps["clf"]
+    defaults = EmotionEmbeddingClassifier().get_params()
+    assert {k: v for k, v in clf.get_params().items() if k != "random_state"} == {
+        k: v for k, v in defaults.items() if k != "random_state"
+    }
     assert _cli.DEMO_N_SAMPLES <= 200
 
 
