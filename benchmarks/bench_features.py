@@ -61,11 +61,12 @@ def fft_only(clips, tr):
     signal = np.concatenate(padded)
     n_fft, hop = tr.n_fft, tr.hop_length
     windows = torch.from_numpy(signal).unfold(0, n_fft, hop).contiguous()
+    _, chunk = tr._chunk_limits(torch.device("cpu"))  # frames per chunk of "auto"
 
     def run():
         with torch.inference_mode():
-            for a in range(0, len(windows), 2048):  # the CPU chunk of "auto"
-                torch.fft.rfft(windows[a : a + 2048])
+            for a in range(0, len(windows), chunk):
+                torch.fft.rfft(windows[a : a + chunk])
 
     return run
 
