@@ -124,9 +124,11 @@ def _as_float_samples(clip, where):
     return clip.astype(np.float32, copy=False)
 
 
-def _check_clip(y, where):
+def _check_clip(y, where, check_finite=True):
     if y.size == 0:
         raise ValueError(f"{where} is empty (0 samples).")
+    if not check_finite:
+        return y
     finite = np.isfinite(y)
     if not finite.all():
         n_bad = int(y.size - finite.sum())
@@ -162,7 +164,7 @@ def _check_file(path, where=None):
     return path
 
 
-def check_audio(X, *, sr=16000, decode=True):
+def check_audio(X, *, sr=16000, decode=True, check_finite=True):
     """Validate a collection of clips and return a list of mono float32 waveforms.
 
     Parameters
@@ -175,6 +177,10 @@ shape (n_clips, n_samples)
     decode : bool, default=True
         If False, files are only checked to exist and to be non-empty (a cheap
         check for ``fit``), and returned as :class:`~pathlib.Path`.
+    check_finite : bool, default=True
+        If False, NaN and infinite samples are not looked for here: for a
+        caller that checks them itself while it reads the samples, and then
+        calls ``check_audio`` again for the error message.
 
     Returns
     -------
@@ -256,8 +262,8 @@ shape (n_clips, n_samples)
                 y = load_audio(item, sr=sr)
             except ValueError as exc:
                 raise type(exc)(f"Clip {i}: {exc}") from exc
-            clips.append(_check_clip(y, f"Clip {i} ({str(item)!r})"))
+            clips.append(_check_clip(y, f"Clip {i} ({str(item)!r})", check_finite))
         else:
             y = _as_float_samples(item, f"Clip {i}")
-            clips.append(_check_clip(y, f"Clip {i}"))
+            clips.append(_check_clip(y, f"Clip {i}", check_finite))
     return clips
