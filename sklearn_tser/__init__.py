@@ -11,7 +11,8 @@ as scikit-learn estimators:
 
 Corpus loaders and a synthetic generator live in :mod:`sklearn_tser.datasets`.
 :func:`save` and :func:`load` store fitted models safely (safetensors + JSON, no
-pickle); exceptions live in :mod:`sklearn_tser.exceptions`.
+pickle); exceptions live in :mod:`sklearn_tser.exceptions`. :func:`show_versions`
+prints what a bug report needs to know about the installation.
 """
 
 __version__ = "0.1.0.dev0"
@@ -19,6 +20,7 @@ __version__ = "0.1.0.dev0"
 from ._classifier import EmotionEmbeddingClassifier
 from ._log_mel import LogMelTransformer, n_valid_frames
 from ._persistence import load, save
+from ._show_versions import show_versions
 
 __all__ = [
     "EmotionEmbeddingClassifier",
@@ -27,4 +29,5 @@ __all__ = [
     "load",
     "n_valid_frames",
     "save",
+    "show_versions",
 ]
