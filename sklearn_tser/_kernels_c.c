@@ -75,11 +75,13 @@ static int64_t tser_block_clip(const int64_t *first, int64_t n_clips, int64_t i)
     return a;
 }
 
+/* The bits of a float, read through a type that may alias it. */
+typedef uint32_t tser_bits __attribute__((may_alias));
 
 /* 1 if the n floats at x are all finite (no NaN, no infinity), else 0: a
  * float is not finite when its exponent bits are all ones. */
 TSER_CLONES
-static int64_t all_finite(const uint32_t *x, int64_t n)
+static int64_t all_finite(const tser_bits *x, int64_t n)
 {
     uint32_t bad = 0;
     for (int64_t i = 0; i < n; i++) bad |= (x[i] & 0x7f800000u) == 0x7f800000u;
@@ -132,7 +134,7 @@ int64_t tser_frame(int64_t n_clips, const int64_t *ptrs, const int64_t *lens,
                    frames + (starts[k] - row0 + a) * n_fft);
         int64_t s0 = a * hop < lens[k] ? a * hop : lens[k];
         int64_t s1 = (z == counts[k] || z * hop > lens[k]) ? lens[k] : z * hop;
-        if (!all_finite((const uint32_t *)(x + s0), s1 - s0)) {
+        if (!all_finite((const tser_bits *)(x + s0), s1 - s0)) {
 #pragma omp atomic write
             bad[k] = 1;
         }

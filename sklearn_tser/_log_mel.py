@@ -323,15 +323,15 @@ shape (n_clips, n_samples)
             chunks.append((start, stop))
             start = stop
 
-        kernels = self._kernels(device)
         # With the fused kernels, every chunk but a single clip too long for
-        # one chunk goes through them.
+        # one chunk goes through them; torch does the others.
         fits = [
             use_fused and (b - a > 1 or regions[a] // self.hop_length <= chunk_frames)
             for a, b in chunks
         ]
+        kernels = None if all(fits) else self._kernels(device)
         if use_fused:
-            fused = self._fused_kernels(kernels)
+            fused = self._fused_kernels()
             plan = self._fused_plan(clips, frames, out, chunks, fits)
         bad = np.zeros(len(clips), dtype=np.int64)  # clips with NaN or infinity
         for k, (start, stop) in enumerate(chunks):
@@ -388,10 +388,10 @@ shape (n_clips, n_samples)
         hop = self.hop_length
         return -(-padded // hop) * hop
 
-    def _kernels(self, device):
-        """Window, and the mel filter bank split into bands of contiguous bins."""
+    def _filters(self):
+        """The mel filter bank, (n_mels, 1 + n_fft // 2), and the window zero-padded
+        to n_fft, as float32 NumPy arrays."""
         import librosa
-        import torch
 
         fbank = librosa.filters.mel(
             sr=self.sr,
@@ -406,6 +406,14 @@ shape (n_clips, n_samples)
         win_length = self.n_fft if self.win_length is None else self.win_length
         window = librosa.filters.get_window(self.window, win_length, fftbins=True)
         window = librosa.util.pad_center(window, size=self.n_fft)
+        return fbank, window.astype(np.float32)
+
+    def _kernels(self, device):
+        """Window, and the mel filter bank split into bands of contiguous bins,
+        as torch tensors on ``device``."""
+        import torch
+
+        fbank, window = self._filters()
         # Each mel filter is non-zero on a few neighbouring bins only. Projecting
         # groups of about 16 filters onto just the bins they cover skips the zero
         # weights: the same sums, with a quarter of the multiplications.
@@ -423,7 +431,7 @@ shape (n_clips, n_samples)
                     torch.as_tensor(weights, device=device),
                 )
             )
-        return groups, torch.as_tensor(window, dtype=torch.float32, device=device)
+        return groups, torch.as_tensor(window, device=device)
 
     def _transform_chunk(
         self, clips, idx, regions, frames, out, kernels, device, chunk_frames
@@ -510,18 +518,14 @@ shape (n_clips, n_samples)
             return False
         return _kernels.load() is not None
 
-    def _fused_kernels(self, kernels):
+    def _fused_kernels(self):
         """What the fused C kernels need: the library, each mel filter's first
         and last + 1 non-zero bins, the offsets of its weights in the packed
-        weights, those weights, the window as a NumPy array and the span
-        ``[wlo, whi)`` of its non-zero samples."""
+        weights, those weights, the window and the span ``[wlo, whi)`` of its
+        non-zero samples."""
         from . import _kernels
 
-        groups, window = kernels
-        n_freq = 1 + self.n_fft // 2
-        fbank = np.zeros((self.n_mels, n_freq), dtype=np.float32)
-        for first, last, lo, hi, weights in groups:
-            fbank[first:last, lo:hi] = weights.cpu().numpy().T
+        fbank, window = self._filters()
         lo = np.zeros(self.n_mels, dtype=np.int64)
         hi = np.zeros(self.n_mels, dtype=np.int64)
         packed = []
@@ -531,7 +535,6 @@ shape (n_clips, n_samples)
                 lo[m], hi[m] = bins[0], bins[-1] + 1
             packed.append(row[lo[m] : hi[m]])
         offsets = np.concatenate([[0], np.cumsum(hi - lo)[:-1]]).astype(np.int64)
-        window = window.cpu().numpy()
         span = np.flatnonzero(window)
         wlo, whi = (int(span[0]), int(span[-1]) + 1) if len(span) else (0, 0)
         return (
@@ -540,7 +543,7 @@ shape (n_clips, n_samples)
             hi,
             offsets,
             np.concatenate(packed + [np.zeros(1, np.float32)]),
-            np.ascontiguousarray(window, dtype=np.float32),
+            window,
             wlo,
             whi,
         )
@@ -590,8 +593,9 @@ shape (n_clips, n_samples)
 
     def _transform_chunk_fused(self, start, stop, fused, plan, bad):
         """Log-mel of clips ``start:stop`` with the fused kernels: windowed frames
-        straight from the clips, torch's real FFT, then banded mel projection,
-        logarithm, top_db floor and NaN-padded write into the output."""
+        straight from the clips, torch's real FFT, then the mel projection over
+        each filter's non-zero bins, logarithm, top_db floor and NaN-padded
+        write into the output."""
         import torch
 
         lib, lo, hi, offsets, weights, window, wlo, whi = fused
