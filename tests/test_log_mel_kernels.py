@@ -198,3 +198,13 @@ def test_the_first_bad_clip_is_named_even_if_a_later_one_is_empty(kernels):
     clips[0][5] = np.nan
     with pytest.raises(ValueError, match="^Clip 0 holds 1 NaN"):
         LogMelTransformer().transform(clips)
+
+
+def test_big_endian_and_float64_clips_give_the_same_features(kernels):
+    clips = clips_of((5000, 7000))
+    tr = LogMelTransformer()
+    expected = tr.transform(clips)
+    for dtype in (">f4", np.float64):
+        np.testing.assert_array_equal(
+            tr.transform([c.astype(dtype) for c in clips]), expected
+        )
