@@ -46,6 +46,7 @@ extern float logf(float);
 
 #define TSER_DB_PER_NEPER 4.3429448190325182f /* 10 / ln(10) */
 
+/* Must equal _kernels.ABI_VERSION; bump both when a signature changes. */
 int64_t tser_abi_version(void) { return 1; }
 
 #define TSER_BLOCK 64 /* frames per parallel task of tser_frame */

@@ -310,32 +310,31 @@ shape (n_clips, n_samples)
 
         max_clips, chunk_frames = self._chunk_limits(device)
         regions = self._regions(lengths)
+        # Chunks of consecutive clips (start, stop, whole); whole is False for a
+        # single clip longer than a chunk, which torch transforms in pieces.
         chunks = []
         start = 0
         while start < len(clips):
             stop = start + 1
             total = regions[start] // self.hop_length
+            whole = total <= chunk_frames
             while stop < len(clips) and stop - start < max_clips:
                 total += regions[stop] // self.hop_length
                 if total > chunk_frames:
                     break
                 stop += 1
-            chunks.append((start, stop))
+            chunks.append((start, stop, whole))
             start = stop
 
-        # With the fused kernels, every chunk but a single clip too long for
-        # one chunk goes through them; torch does the others.
-        fits = [
-            use_fused and (b - a > 1 or regions[a] // self.hop_length <= chunk_frames)
-            for a, b in chunks
-        ]
+        # With the fused kernels, every whole chunk goes through them.
+        fits = [use_fused and whole for _, _, whole in chunks]
         kernels = None if all(fits) else self._kernels(device)
         if use_fused:
             fused = self._fused_kernels()
             plan = self._fused_plan(clips, frames, out, chunks, fits)
         bad = np.zeros(len(clips), dtype=np.int64)  # clips with NaN or infinity
-        for k, (start, stop) in enumerate(chunks):
-            if fits[k]:
+        for (start, stop, whole), fit in zip(chunks, fits, strict=True):
+            if fit:
                 self._transform_chunk_fused(start, stop, fused, plan, bad)
             else:
                 if deferred:
@@ -349,7 +348,7 @@ shape (n_clips, n_samples)
                     out,
                     kernels,
                     device,
-                    chunk_frames,
+                    chunk_frames if not whole else None,
                 )
         if bad.any():
             check_audio(X, sr=self.sr)  # raises the error of the first such clip
@@ -434,14 +433,14 @@ shape (n_clips, n_samples)
         return groups, torch.as_tensor(window, device=device)
 
     def _transform_chunk(
-        self, clips, idx, regions, frames, out, kernels, device, chunk_frames
+        self, clips, idx, regions, frames, out, kernels, device, piece
     ):
         """Log-mel of consecutive clips, laid end to end in one signal.
 
         Each clip starts on a multiple of ``hop_length`` in the chunk's signal, so
         the frames of the whole signal hold every clip's frames in order, with a
-        few unused frames between clips. A single clip longer than the chunk limit
-        is transformed in pieces of ``chunk_frames`` frames.
+        few unused frames between clips. With ``piece`` (frames), the chunk is a
+        single clip longer than a chunk, transformed in pieces of that many frames.
         """
         import torch
 
@@ -465,8 +464,7 @@ shape (n_clips, n_samples)
         with torch.inference_mode():
             y = torch.from_numpy(signal).to(device)
             windows = y.unfold(0, self.n_fft, hop)
-            n_windows = windows.shape[0]
-            if len(idx) > 1 or n_windows <= chunk_frames:
+            if piece is None:
                 db = self._log_mel(windows, groups, window, device)
                 for k, i in enumerate(idx):
                     first = offsets[k] // hop
@@ -475,8 +473,8 @@ shape (n_clips, n_samples)
             # One long clip: pieces, then the top_db floor over all of them.
             i = idx[0]
             pieces = [
-                self._log_mel(windows[a : a + chunk_frames], groups, window, device)
-                for a in range(0, frames[i], chunk_frames)
+                self._log_mel(windows[a : a + piece], groups, window, device)
+                for a in range(0, frames[i], piece)
             ]
             self._write(out, i, np.concatenate(pieces, axis=1)[:, : frames[i]])
 
@@ -573,7 +571,7 @@ shape (n_clips, n_samples)
         n = max(
             [
                 int(rows[b] - rows[a])
-                for (a, b), f in zip(chunks, fits, strict=True)
+                for (a, b, _), f in zip(chunks, fits, strict=True)
                 if f
             ]
             + [1]
