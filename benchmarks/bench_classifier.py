@@ -1,26 +1,33 @@
-"""Accuracy and speed of EmotionEmbeddingClassifier on RAVDESS, beside a baseline.
+"""Accuracy, calibration and speed of EmotionEmbeddingClassifier on RAVDESS,
+beside two classic peers, on the same folds.
 
-Protocols, each run on the same folds for both methods:
+Protocols, from :mod:`sklearn_tser.evaluation` (the command line uses the
+same ones):
 
 - ``paper-10fold``: stratified 10-fold cross-validation, speakers mixed between
   training and test (the paper's protocol, 91.67% reported);
 - ``paper-70/30``: one stratified 70/30 split, speakers mixed (also the paper's);
 - ``speaker``: 6 folds grouped by actor (4 unseen actors per test fold).
 
-The baseline is 40 MFCCs (mean and standard deviation over time, librosa) +
-standardisation + an RBF SVM. Log-mel features are extracted once for all clips.
-In the speaker protocol the classifier gets the actors as ``groups``, so that
-with ``validation_fraction > 0`` its early stopping validates on held-out
-speakers; in the paper's protocols its validation split is stratified with
-speakers mixed, like the test folds.
+Peers, each standardised and classified by an RBF SVM (C=10):
 
-Training is chaotic: a change of the seed, or of the features by float
-rounding, moves a single fit's accuracy by a few points. ``--seeds K`` fits the
-classifier K times per fold (seeds ``fold + 100 * s``) and reports the mean and
-standard deviation over all fits, to show that spread.
+- MFCC+SVM: 40 MFCCs (mean and standard deviation over time, librosa);
+- openSMILE+SVM: the 6373 ComParE_2016 functionals of the ``opensmile``
+  package (audEERING), the usual strong classic baseline of SER; skipped with a
+  note when ``opensmile`` is not installed (``pip install -e ".[bench]"``).
+
+Log-mel features are extracted once for all clips with the default
+``LogMelTransformer``. In the speaker protocol the classifier gets the actors as
+``groups`` (used only when ``validation_fraction > 0``).
+
+Training is chaotic: a change of the seed moves a single fit's accuracy by a few
+points. ``--seeds K`` fits the classifier K times per fold (seeds
+``fold + 100 * s``) and reports the mean and standard deviation over all fits;
+``--speaker-seeds`` sets K for the speaker protocol alone. The expected
+calibration error (ECE) of ``predict_proba`` is computed on each test fold.
 
     python benchmarks/bench_classifier.py [--data ../shared/data/ravdess] [--quick]
-        [--protocols paper-70/30] [--seeds 5]
+        [--protocols paper-70/30] [--seeds 1] [--speaker-seeds 3]
 """
 
 import argparse
@@ -32,16 +39,34 @@ from pathlib import Path
 import librosa
 import numpy as np
 import soundfile as sf
+from sklearn.base import clone
 from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score
-from sklearn.model_selection import GroupKFold, StratifiedKFold, train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 
-from sklearn_tser import EmotionEmbeddingClassifier, LogMelTransformer
 from sklearn_tser.datasets import load_ravdess
+from sklearn_tser.evaluation import (
+    default_pipeline,
+    expected_calibration_error,
+    paper_cv,
+    paper_split,
+    speaker_cv,
+)
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "ravdess"
+PROTOCOLS = ("paper-10fold", "paper-70/30", "speaker")
+PEERS = ("MFCC+SVM", "openSMILE+SVM")
+
+
+def splits(protocol, y, actor, quick=False):
+    """The (train, test) index pairs of a protocol on these clips."""
+    cv = {
+        "paper-10fold": paper_cv(3 if quick else 10),
+        "paper-70/30": paper_split(),
+        "speaker": speaker_cv(3 if quick else 6),
+    }[protocol]
+    return list(cv.split(np.zeros(len(y)), y, actor))
 
 
 def mfcc_stats(clips, sr=16000):
@@ -52,7 +77,21 @@ def mfcc_stats(clips, sr=16000):
     return np.array(feats)
 
 
-def baseline():
+def compare_functionals(clips, sr=16000):
+    """openSMILE ComParE_2016 functionals (6373 per clip), or None without
+    the ``opensmile`` package."""
+    try:
+        import opensmile
+    except ImportError:
+        return None
+    smile = opensmile.Smile(
+        feature_set=opensmile.FeatureSet.ComParE_2016,
+        feature_level=opensmile.FeatureLevel.Functionals,
+    )
+    return np.vstack([smile.process_signal(y, sr).to_numpy() for y in clips])
+
+
+def svm():
     return make_pipeline(StandardScaler(), SVC(kernel="rbf", C=10, gamma="scale"))
 
 
@@ -64,20 +103,10 @@ def scores(y_true, y_pred):
     }
 
 
-def splits(protocol, y, actor, n_folds, n_group_folds=6):
-    idx = np.arange(len(y))
-    if protocol == "paper-10fold":
-        return list(
-            StratifiedKFold(n_folds, shuffle=True, random_state=0).split(idx, y)
-        )
-    if protocol == "paper-70/30":
-        return [train_test_split(idx, test_size=0.3, stratify=y, random_state=0)]
-    n_groups = len(np.unique(actor))
-    return list(GroupKFold(min(n_group_folds, n_groups)).split(idx, y, actor))
-
-
-def run(data, quick=False, params=None, protocols=None, log=print, seeds=1):
+def run(data, quick=False, params=None, protocols=None, log=print, seeds=None):
+    """Fit every method on every fold; ``seeds`` maps a protocol to K."""
     params = params or {}
+    seeds = seeds or {}
     bunch = load_ravdess(data)
     keep = np.arange(len(bunch.target))
     if quick:  # 6 actors, 3 folds, short training
@@ -86,38 +115,57 @@ def run(data, quick=False, params=None, protocols=None, log=print, seeds=1):
     files = [bunch.data[i] for i in keep]
     y, actor = bunch.target[keep], bunch.actor[keep]
     clips = [sf.read(f, dtype="float32")[0] for f in files]
-    S = LogMelTransformer().transform(clips)
-    M = mfcc_stats(clips)
-    n_folds = 3 if quick else 10
+    pipe = default_pipeline()
+    pipe.set_params(**{f"clf__{k}": v for k, v in params.items()})
+    S = pipe.named_steps["mel"].transform(clips)
+    start = time.perf_counter()
+    peers = {"MFCC+SVM": mfcc_stats(clips)}
+    peer_s = {"MFCC+SVM": time.perf_counter() - start}
+    start = time.perf_counter()
+    functionals = compare_functionals(clips)
+    if functionals is not None:
+        peers["openSMILE+SVM"] = functionals
+        peer_s["openSMILE+SVM"] = time.perf_counter() - start
     results = {}
-    for protocol in protocols or ("paper-10fold", "paper-70/30", "speaker"):
-        rows = {"ours": [], "baseline": []}
-        folds = splits(protocol, y, actor, n_folds, 3 if quick else 6)
-        for k, s in ((k, s) for k in range(len(folds)) for s in range(seeds)):
+    for protocol in protocols or PROTOCOLS:
+        rows = {"ours": [], **{name: [] for name in peers}}
+        folds = splits(protocol, y, actor, quick)
+        n_seeds = seeds.get(protocol, 1)
+        for k, s in ((k, s) for k in range(len(folds)) for s in range(n_seeds)):
             tr, te = folds[k]
+            clf = clone(pipe.named_steps["clf"]).set_params(random_state=k + 100 * s)
             start = time.perf_counter()
-            clf = EmotionEmbeddingClassifier(random_state=k + 100 * s, **params)
-            # Early stopping validates like the protocol tests: on held-out
-            # actors for the speaker protocol, on mixed clips for the paper's.
+            # Early stopping (validation_fraction > 0) validates like the
+            # protocol tests: on held-out actors for the speaker protocol.
             groups = actor[tr] if protocol == "speaker" else None
             clf.fit(S[tr], y[tr], groups=groups)
             fit_s = time.perf_counter() - start
             start = time.perf_counter()
-            pred = clf.predict(S[te])
+            proba = clf.predict_proba(S[te])
             pred_s = time.perf_counter() - start
+            pred = clf.classes_[proba.argmax(axis=1)]
             rows["ours"].append(
-                {**scores(y[te], pred), "fit_s": fit_s, "clips_per_s": len(te) / pred_s}
+                {
+                    **scores(y[te], pred),
+                    "ece": expected_calibration_error(
+                        y[te], proba, classes=clf.classes_
+                    ),
+                    "fit_s": fit_s,
+                    "clips_per_s": len(te) / pred_s,
+                }
             )
-            if s == 0:  # the baseline is deterministic
-                base = baseline().fit(M[tr], y[tr])
-                rows["baseline"].append(scores(y[te], base.predict(M[te])))
-            log(
-                f"{protocol} fold {k + 1} seed {s}: "
-                f"ours acc={rows['ours'][-1]['acc']:.3f} "
-                f"uar={rows['ours'][-1]['uar']:.3f} ({fit_s:.0f} s fit) | baseline "
-                f"acc={rows['baseline'][-1]['acc']:.3f} "
-                f"uar={rows['baseline'][-1]['uar']:.3f}"
+            line = (
+                f"{protocol} fold {k + 1} seed {s}: ours "
+                f"acc={rows['ours'][-1]['acc']:.3f} uar={rows['ours'][-1]['uar']:.3f} "
+                f"ece={rows['ours'][-1]['ece']:.3f} ({fit_s:.0f} s fit)"
             )
+            if s == 0:  # the peers are deterministic
+                for name, F in peers.items():
+                    peer = svm().fit(F[tr], y[tr])
+                    rows[name].append(scores(y[te], peer.predict(F[te])))
+                    line += f" | {name} acc={rows[name][-1]['acc']:.3f} "
+                    line += f"uar={rows[name][-1]['uar']:.3f}"
+            log(line)
         results[protocol] = rows
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return {
@@ -126,36 +174,35 @@ def run(data, quick=False, params=None, protocols=None, log=print, seeds=1):
         "results": results,
         "peak_mb": peak_mb,
         "seeds": seeds,
+        "peer_feature_s": peer_s,
+        "missing_peers": [p for p in PEERS if p not in peers],
     }
 
 
-def _mean_std(rows, key):
+def _mean_std(rows, key, scale=100, digits=2):
     v = np.array([r[key] for r in rows])
-    return (
-        f"{100 * v.mean():.2f} ± {100 * v.std():.2f}"
-        if len(v) > 1
-        else f"{100 * v[0]:.2f}"
-    )
+    if len(v) > 1:
+        return f"{scale * v.mean():.{digits}f} ± {scale * v.std():.{digits}f}"
+    return f"{scale * v[0]:.{digits}f}"
 
 
 def table(r):
     lines = [
         f"{r['n_clips']} clips; classifier parameters: "
-        f"`{json.dumps(r['params']) if r['params'] else 'defaults'}`",
+        f"`{json.dumps(r['params']) if r['params'] else 'defaults'}`; mean ± "
+        "standard deviation over folds (and seeds)",
         "",
         "| protocol | method | accuracy (WA) % | balanced accuracy (UA) % | "
-        "macro F1 % | fits |",
-        "|---|---|---:|---:|---:|---:|",
+        "macro F1 % | ECE of predict_proba | fits |",
+        "|---|---|---:|---:|---:|---:|---:|",
     ]
     for protocol, rows in r["results"].items():
-        for method, name in (
-            ("ours", "EmotionEmbeddingClassifier"),
-            ("baseline", "MFCC+SVM"),
-        ):
-            m = rows[method]
+        for method, m in rows.items():
+            name = "EmotionEmbeddingClassifier" if method == "ours" else method
+            ece = _mean_std(m, "ece", 1, 3) if method == "ours" else "n/a"
             lines.append(
                 f"| {protocol} | {name} | {_mean_std(m, 'acc')} "
-                f"| {_mean_std(m, 'uar')} | {_mean_std(m, 'f1')} | {len(m)} |"
+                f"| {_mean_std(m, 'uar')} | {_mean_std(m, 'f1')} | {ece} | {len(m)} |"
             )
     results = r["results"]
     first = results.get("paper-70/30", next(iter(results.values())))["ours"][0]
@@ -169,8 +216,12 @@ def table(r):
         f"| mean fit time over all folds | {np.mean(all_fits):.0f} s |",
         "| prediction throughput from spectrograms | "
         f"{first['clips_per_s']:.0f} clips/s |",
-        f"| peak resident memory of the run | {r['peak_mb']:.0f} MB |",
     ]
+    for name, seconds in r["peer_feature_s"].items():
+        lines.append(f"| {name}: features of all clips | {seconds:.0f} s |")
+    lines.append(f"| peak resident memory of the run | {r['peak_mb']:.0f} MB |")
+    for name in r["missing_peers"]:
+        lines.append(f"\n{name} was not run: `pip install -e '.[bench]'`.")
     return "\n".join(lines)
 
 
@@ -181,19 +232,21 @@ def main(argv=None):
         "--quick", action="store_true", help="6 actors, 3 folds, few epochs"
     )
     parser.add_argument("--params", default="{}", help="JSON of classifier parameters")
-    parser.add_argument(
-        "--protocols", nargs="+", choices=["paper-10fold", "paper-70/30", "speaker"]
-    )
+    parser.add_argument("--protocols", nargs="+", choices=PROTOCOLS)
     parser.add_argument(
         "--seeds", type=int, default=1, help="classifier fits per fold (seeds)"
     )
+    parser.add_argument(
+        "--speaker-seeds",
+        type=int,
+        help="fits per fold of the speaker protocol (default: --seeds)",
+    )
     args = parser.parse_args(argv)
+    seeds = {p: args.seeds for p in PROTOCOLS}
+    if args.speaker_seeds:
+        seeds["speaker"] = args.speaker_seeds
     result = run(
-        args.data,
-        args.quick,
-        json.loads(args.params),
-        args.protocols,
-        seeds=args.seeds,
+        args.data, args.quick, json.loads(args.params), args.protocols, seeds=seeds
     )
     print(table(result))
     return result

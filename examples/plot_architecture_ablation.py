@@ -56,9 +56,10 @@ print(f"{len(y)} clips, spectrograms of shape {S.shape}")
 # %%
 # The grid
 # --------
-from sklearn.model_selection import GridSearchCV, StratifiedGroupKFold, StratifiedKFold
+from sklearn.model_selection import GridSearchCV, StratifiedGroupKFold
 
 from sklearn_tser import EmotionEmbeddingClassifier
+from sklearn_tser.evaluation import paper_cv
 
 architectures = ["fc", "cnn", "rnn", "lstm", "gru", "resnet"]
 NAMES = {"fc": "FC", "cnn": "CNN", "rnn": "RNN", "lstm": "LSTM", "gru": "GRU"}
@@ -67,7 +68,7 @@ if FULL:
     clf = EmotionEmbeddingClassifier(random_state=0)
     param_grid = {"architecture": architectures, "n_layers": list(range(6, 16))}
     # The paper's protocol: stratified 10-fold CV, speakers mixed.
-    cv = StratifiedKFold(10, shuffle=True, random_state=0)
+    cv = paper_cv(10)
 else:
     clf = EmotionEmbeddingClassifier(
         width=16,

@@ -18,9 +18,10 @@ prints what a bug report needs to know about the installation.
 __version__ = "0.1.0.dev0"
 
 from ._classifier import EmotionEmbeddingClassifier
-from ._log_mel import LogMelTransformer, n_valid_frames
+from ._log_mel import LogMelTransformer
 from ._persistence import load, save
 from ._show_versions import show_versions
+from ._validation import n_valid_frames
 
 __all__ = [
     "EmotionEmbeddingClassifier",

@@ -7,7 +7,7 @@ import warnings
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
-from sklearn.model_selection import GroupShuffleSplit, StratifiedShuffleSplit
+from sklearn.model_selection import StratifiedGroupKFold, StratifiedShuffleSplit
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
@@ -15,20 +15,16 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 
 from ._device import resolve_device
-from ._losses import embedding_collapse_score, get_miner
-from ._networks import ARCHITECTURES, MAX_LAYERS, MIN_LAYERS, STEMS, EmbeddingNetwork
-from ._sampling import ClassBalancedBatchSampler
+from ._losses import MINERS, embedding_collapse_score, get_miner, l2_normalize
+from ._networks import ARCHITECTURES, MAX_LAYERS, MIN_LAYERS, STEMS
 from ._training import (
-    CollapseMonitor,
-    CosineAnnealing,
-    EmbeddingNet,
-    EpochProgressBar,
-    PhaseEarlyStopping,
     SpectrogramDataset,
-    TrainingDivergedError,
-    collate_spectrograms,
+    make_net,
+    standardization,
+    training_params,
 )
 from ._validation import check_spectrograms
+from .exceptions import TrainingDivergedError
 
 __all__ = ["EmotionEmbeddingClassifier"]
 
@@ -208,7 +204,7 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         "pretrain_epochs": [Interval(numbers.Integral, 0, None, closed="left")],
         "triplet_epochs": [Interval(numbers.Integral, 0, None, closed="left")],
         "margin": [Interval(numbers.Real, 0, None, closed="neither")],
-        "mining": [StrOptions({"semi_hard", "batch_hard", "batch_all"})],
+        "mining": [StrOptions(set(MINERS))],
         "ce_weight": [Interval(numbers.Real, 0, None, closed="left")],
         "n_classes_per_batch": [
             Interval(numbers.Integral, 2, None, closed="left"),
@@ -323,48 +319,71 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         ------
         TrainingDivergedError
             If the loss stops being finite; lower ``lr`` or check the input scale.
+        KeyboardInterrupt
+            If training is interrupted (Ctrl-C) during an epoch; see Notes.
 
         Notes
         -----
-        A fit that fails, or is interrupted outside an epoch, leaves the
-        estimator as it was before (unfitted, or the previous model with
-        ``warm_start=True``). A ``KeyboardInterrupt`` (Ctrl-C) during an epoch
-        stops training: the remaining epochs and phases are skipped with a
-        warning, and the centroids are computed from the weights reached so far,
-        so the estimator is usable.
+        A fit that fails leaves the estimator as it was before (unfitted, or the
+        previous model with ``warm_start=True``). A ``KeyboardInterrupt``
+        (Ctrl-C) during an epoch skips the remaining epochs and phases; the
+        centroids are computed from the weights reached so far, so the estimator
+        is usable (``interrupted_`` is True), and the ``KeyboardInterrupt`` is
+        raised again, so that a script, a ``GridSearchCV`` or a
+        cross-validation loop stops instead of scoring a half-trained model.
         """
         previous = dict(self.__dict__)
         if self.warm_start and hasattr(self, "net_"):
             previous["net_"] = copy.deepcopy(self.net_)  # trained in place
         try:
-            return self._fit(X, y, groups)
+            self._fit(X, y, groups)
         except BaseException:
             self.__dict__.clear()
             self.__dict__.update(previous)
             raise
+        if self.interrupted_:
+            raise KeyboardInterrupt(
+                f"Training was interrupted at epoch {len(self.net_.history)}; the "
+                "classifier is fitted with the weights reached so far "
+                "(interrupted_=True)."
+            )
+        return self
 
     def _fit(self, X, y, groups):
         self._validate_params()
         get_miner(self.mining, self.margin)  # validates the pair
         X, lengths = check_spectrograms(X)
         y = self._check_targets(y, len(X))
-        if groups is not None:
-            groups = np.asarray(groups)
-            if groups.shape != (len(X),):
-                raise ValueError(
-                    f"groups has shape {groups.shape}; expected one group per clip, "
-                    f"shape ({len(X)},)."
-                )
+        groups = self._check_groups(groups, len(X))
         device = resolve_device(self.device)
-        rng = check_random_state(self.random_state)
-        seed = int(rng.randint(np.iinfo(np.int32).max))
+        seed = int(
+            check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
+        )
+        self.n_features_in_ = X.shape[1]
+        train, valid = self._split(y, groups, seed)
+        if self.standardize == "global":
+            self.feature_mean_, self.feature_std_ = standardization(X, lengths, train)
+        train_set = self._dataset(X, lengths, y, train)
+        valid_set = self._dataset(X, lengths, y, valid) if len(valid) else None
 
         with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-            torch.manual_seed(seed)
-            X = self._fit_standardizer(X, lengths)
-            train, valid = self._split(y, groups, seed)
+            torch.manual_seed(seed)  # weight initialisation
+            if self.warm_start and hasattr(self, "net_"):
+                net = self.net_.set_params(
+                    **training_params(
+                        self.get_params(), device=device, random_state=seed
+                    )
+                )
+            else:
+                net = make_net(
+                    self.get_params(),
+                    n_mels=X.shape[1],
+                    n_classes=len(self.classes_),
+                    device=device,
+                    random_state=seed,
+                )
             try:
-                self._train(X, lengths, y, train, valid, device, seed)
+                net.fit_phases(train_set, valid_set)
             except RuntimeError as exc:
                 if isinstance(exc, TrainingDivergedError) or "overflow" not in str(exc):
                     raise
@@ -374,10 +393,13 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
                     f"decay (weight_decay={self.weight_decay}), or check the "
                     "input scale."
                 ) from exc
-            emb = self._fit_centroids(X[train], lengths[train], y[train])
-            if len(valid):  # calibrate on held-out clips when there are some
-                emb = self._embed(X[valid], lengths[valid])
-            self._fit_proba_scale(emb, y[valid] if len(valid) else y[train])
+        self.net_ = net
+        self.interrupted_ = net.interrupted_
+        emb = self._fit_centroids(net.embed(train_set), y[train])
+        if len(valid):  # calibrate on held-out clips when there are some
+            self._fit_proba_scale(net.embed(valid_set), y[valid])
+        else:
+            self._fit_proba_scale(emb, y[train])
         return self
 
     def _check_targets(self, y, n_clips):
@@ -409,195 +431,94 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         self.classes_ = encoder.classes_
         return encoder.transform(y)
 
-    def _fit_standardizer(self, X, lengths):
-        self.n_features_in_ = X.shape[1]
-        if self.standardize == "global":
-            valid = np.arange(X.shape[2]) < lengths[:, None]  # (n, T)
-            count = valid.sum()
-            mean = (X * valid[:, None, :]).sum(axis=(0, 2)) / count
-            sq = ((X - mean[None, :, None]) ** 2 * valid[:, None, :]).sum(axis=(0, 2))
-            std = np.sqrt(sq / count)
-            self.feature_mean_ = mean.astype(np.float32)
-            self.feature_std_ = np.maximum(std, 1e-3).astype(np.float32)
-        return self._standardize(X, lengths)
-
-    def _standardize(self, X, lengths):
-        """Standardise the valid frames; padding stays 0."""
-        valid = (np.arange(X.shape[2]) < lengths[:, None])[:, None, :]
-        if self.standardize == "global":
-            mean = self.feature_mean_[None, :, None]
-            std = self.feature_std_[None, :, None]
-        else:
-            n = lengths[:, None, None].astype(np.float32)
-            mean = (X * valid).sum(axis=2, keepdims=True) / n
-            var = (((X - mean) * valid) ** 2).sum(axis=2, keepdims=True) / n
-            std = np.maximum(np.sqrt(var), 1e-3)
-        return np.where(valid, (X - mean) / std, 0.0).astype(np.float32)
+    @staticmethod
+    def _check_groups(groups, n_clips):
+        if groups is None:
+            return None
+        groups = np.asarray(groups)
+        if groups.shape != (n_clips,):
+            raise ValueError(
+                f"groups has shape {groups.shape}; expected one group per clip, "
+                f"shape ({n_clips},)."
+            )
+        return groups
 
     def _split(self, y, groups, seed):
-        """Indices of the training and validation clips."""
+        """Indices of the training and validation clips.
+
+        The validation part holds about ``validation_fraction`` of the clips,
+        whole groups when ``groups`` is given; the training part keeps every
+        class. When no such split exists, validation is turned off, with a
+        warning.
+        """
         all_idx = np.arange(len(y))
         if self.validation_fraction == 0:
             return all_idx, all_idx[:0]
+        n_splits = max(2, round(1 / self.validation_fraction))
+        counts = np.bincount(y, minlength=len(self.classes_))
         if groups is not None:
-            if len(np.unique(groups)) < 2:
-                return all_idx, all_idx[:0]
-            splitter = GroupShuffleSplit(
-                n_splits=1, test_size=self.validation_fraction, random_state=seed
-            )
+            n_groups = len(np.unique(groups))
+            if n_groups >= 2:
+                splitter = StratifiedGroupKFold(
+                    min(n_splits, n_groups), shuffle=True, random_state=seed
+                )
+                train, valid = next(splitter.split(all_idx, y, groups))
+                missing = np.flatnonzero(
+                    np.bincount(y[train], minlength=len(counts)) == 0
+                )
+                if len(missing):
+                    label = self.classes_[missing[:1]].tolist()[0]
+                    raise ValueError(
+                        f"validation_fraction={self.validation_fraction} holds out "
+                        f"whole groups (speakers), and every clip of class {label!r} "
+                        f"belongs to the held-out groups "
+                        f"{np.unique(groups[valid]).tolist()}, so the training part "
+                        "has none. Give that class clips from more groups, fit "
+                        "without groups, or set validation_fraction=0."
+                    )
+                return train, valid
+            reason = "groups holds a single group, so no group can be held out"
+        elif counts.min() < 2:
+            label = self.classes_[[np.argmin(counts)]].tolist()[0]
+            reason = f"class {label!r} has a single clip"
+        elif np.ceil(self.validation_fraction * len(y)) < len(counts):
+            reason = f"{len(y)} clips are too few to hold out one per class"
         else:
-            n_valid = int(np.ceil(self.validation_fraction * len(y)))
-            if np.bincount(y).min() < 2 or n_valid < len(self.classes_):
-                return all_idx, all_idx[:0]
             splitter = StratifiedShuffleSplit(
                 n_splits=1, test_size=self.validation_fraction, random_state=seed
             )
-        train, valid = next(splitter.split(all_idx, y, groups))
-        return np.sort(train), np.sort(valid)
-
-    def _dataset(self, X, lengths, y, seed, training):
-        if not training:
-            return SpectrogramDataset(X, lengths, y)
-        return SpectrogramDataset(
-            X,
-            lengths,
-            y,
-            crop_frames=self.crop_frames,
-            freq_masks=self.freq_masks,
-            freq_mask_width=self.freq_mask_width,
-            time_masks=self.time_masks,
-            time_mask_width=self.time_mask_width,
-            seed=seed,
+            train, valid = next(splitter.split(all_idx, y))
+            return np.sort(train), np.sort(valid)
+        warnings.warn(
+            f"validation_fraction={self.validation_fraction} is ignored: {reason}. "
+            "Training uses every clip, without early stopping, and predict_proba "
+            "is calibrated on the training clips.",
+            UserWarning,
+            stacklevel=4,
         )
+        return all_idx, all_idx[:0]
 
-    def _build_net(self, n_mels, device, has_valid, probe):
-        from skorch.callbacks import GradientNormClipping
-
-        callbacks = [
-            ("clip", GradientNormClipping(gradient_clip_value=10.0)),
-            (
-                "lr_schedule",
-                CosineAnnealing(T_max=max(1, self.pretrain_epochs)),
-            ),
-            ("collapse", CollapseMonitor(probe)),
-        ]
-        if self.verbose == 1:
-            callbacks.append(("progress", EpochProgressBar()))
-        if has_valid:
-            callbacks.append(
-                (
-                    "early_stopping",
-                    PhaseEarlyStopping(
-                        patience=self.patience, load_best=True, sink=_noop
-                    ),
-                )
-            )
-        return EmbeddingNet(
-            EmbeddingNetwork,
-            module__architecture=self.architecture,
-            module__n_layers=self.n_layers,
-            module__n_mels=n_mels,
-            module__n_classes=len(self.classes_),
-            module__embedding_dim=self.embedding_dim,
-            module__width=self.width,
-            module__stem=self.stem,
-            module__dropout=self.dropout,
-            criterion=torch.nn.CrossEntropyLoss,
-            optimizer=torch.optim.AdamW,
-            optimizer__weight_decay=self.weight_decay,
-            lr=self.lr,
-            batch_size=self.batch_size,
-            max_epochs=self.pretrain_epochs,
-            iterator_train__collate_fn=collate_spectrograms,
-            iterator_train__shuffle=True,
-            iterator_valid__collate_fn=collate_spectrograms,
-            train_split=None,
-            callbacks=callbacks,
-            margin=self.margin,
-            mining=self.mining,
-            ce_weight=self.ce_weight,
-            device=str(device),
-            verbose=int(self.verbose >= 2),
-        )
-
-    def _train(self, X, lengths, y, train, valid, device, seed):
-        """Phase 1 (softmax) then phase 2 (triplet) on the training clips."""
-        from skorch.helper import predefined_split
-
-        rng = np.random.default_rng(seed)
-        probe_idx = valid if len(valid) else train
-        probe_idx = rng.permutation(probe_idx)[:256]
-        probe_X, probe_len = X[probe_idx], lengths[probe_idx]
-
-        def probe(module):
-            return self._embed_with(module, probe_X, probe_len, device, normalize=False)
-
-        warm = self.warm_start and hasattr(self, "net_")
-        if warm:
-            net = self.net_
-            net.set_params(device=str(device), verbose=int(self.verbose >= 2))
+    def _dataset(self, X, lengths, y=None, indices=None):
+        """The clips as a :class:`SpectrogramDataset`, standardised as fitted."""
+        if self.standardize == "global":
+            scale = {"mean": self.feature_mean_, "std": self.feature_std_}
         else:
-            net = self._build_net(X.shape[1], device, len(valid) > 0, probe)
-            net.initialize()
-        if len(valid):
-            valid_set = self._dataset(X[valid], lengths[valid], y[valid], seed, False)
-            net.set_params(train_split=predefined_split(valid_set))
-        train_set = self._dataset(X[train], lengths[train], y[train], seed, True)
-        net.set_params(callbacks__collapse__probe=probe)
-        net.interrupted_ = False  # not left over from an earlier (warm) fit
+            scale = {}
+        return SpectrogramDataset(X, lengths, y, indices=indices, **scale)
 
-        if self.pretrain_epochs:
-            net.set_params(
-                phase="softmax",
-                lr=self.lr,
-                callbacks__lr_schedule__T_max=self.pretrain_epochs,
+    def _fit_centroids(self, emb, y):
+        """Set the centroids and their angles from the training embeddings."""
+        self.collapse_score_ = embedding_collapse_score(emb)
+        counts = np.bincount(y, minlength=len(self.classes_))
+        if counts.min() == 0:  # _split keeps every class: a bug if reached
+            raise ValueError(
+                f"No training clip of class "
+                f"{self.classes_[[np.argmin(counts)]].tolist()[0]!r}; "
+                "its centroid is undefined."
             )
-            _set_progress_total(net, self.pretrain_epochs)
-            _set_iterator(
-                net, batch_sampler=None, batch_size=self.batch_size, shuffle=True
-            )
-            net.initialize_optimizer()
-            net.partial_fit(train_set, None, epochs=self.pretrain_epochs)
-        if getattr(net, "interrupted_", False):
-            warnings.warn(
-                f"Training was interrupted at epoch {len(net.history)} of the "
-                "softmax phase; the triplet phase is skipped and the centroids "
-                "are computed from the weights reached so far.",
-                UserWarning,
-                stacklevel=3,
-            )
-        elif self.triplet_epochs:
-            n_classes = len(self.classes_)
-            P = min(self.n_classes_per_batch or n_classes, n_classes)
-            sampler = ClassBalancedBatchSampler(
-                y[train],
-                n_classes_per_batch=P,
-                n_samples_per_class=self.n_samples_per_class,
-                random_state=seed,
-            )
-            net.set_params(
-                phase="triplet",
-                lr=self.lr / 3 if self.triplet_lr is None else self.triplet_lr,
-                callbacks__lr_schedule__T_max=self.triplet_epochs,
-            )
-            _set_progress_total(net, self.triplet_epochs)
-            _set_iterator(net, batch_sampler=sampler, batch_size=1, shuffle=False)
-            net.iterator_valid__batch_size = max(self.batch_size, 128)
-            net.initialize_optimizer()
-            net.partial_fit(train_set, None, epochs=self.triplet_epochs)
-        # Keep the fitted net light: no data or samplers stay referenced.
-        net.set_params(train_split=None, callbacks__collapse__probe=None)
-        _set_iterator(net, batch_sampler=None, batch_size=self.batch_size, shuffle=True)
-        self.net_ = net
-
-    def _fit_centroids(self, X, lengths, y):
-        """Set the centroids and their angles; return the clips' embeddings."""
-        emb = self._embed(X, lengths)
-        self.collapse_score_ = float(embedding_collapse_score(torch.from_numpy(emb)))
-        centroids = np.stack(
-            [emb[y == k].mean(axis=0) for k in range(len(self.classes_))]
-        )
-        self.centroids_ = _l2_normalize(centroids)
+        sums = np.zeros((len(self.classes_), emb.shape[1]), dtype=np.float64)
+        np.add.at(sums, y, emb)
+        self.centroids_ = l2_normalize(sums / counts[:, None]).astype(np.float32)
         cos = np.clip(self.centroids_ @ self.centroids_.T, -1.0, 1.0)
         self.angles_ = np.degrees(np.arccos(cos))
         np.fill_diagonal(self.angles_, 0.0)
@@ -621,37 +542,10 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
 
     # ------------------------------------------------------------ inference
 
-    def _embed_with(self, module, X, lengths, device, normalize=True):
-        """Embeddings of standardised clips, batched by similar lengths."""
-        was_training = module.training
-        module.eval()
-        order = np.argsort(lengths, kind="stable")
-        out = torch.empty((len(X), self.embedding_dim), dtype=torch.float32)
-        step = max(self.batch_size, 64)
-        with torch.inference_mode():
-            for start in range(0, len(order), step):
-                idx = order[start : start + step]
-                width = int(lengths[idx].max())
-                x = torch.from_numpy(X[idx, :, :width]).to(device)
-                n = torch.from_numpy(lengths[idx]).to(device)
-                out[torch.from_numpy(idx)] = module.embed(x, n).float().cpu()
-        module.train(was_training)
-        if normalize:
-            out = torch.nn.functional.normalize(out, dim=1)
-        return out
-
-    def _embed(self, X, lengths):
-        module = self.net_.module_
-        # Inference leaves the module in eval mode (training sets train mode at
-        # every epoch): toggling it back would race with predict in other threads.
-        module.eval()
-        device = next(module.parameters()).device
-        return self._embed_with(module, X, lengths, device).numpy()
-
     def _checked_embeddings(self, X):
         check_is_fitted(self)
         X, lengths = check_spectrograms(X, n_mels=self.n_features_in_)
-        emb = self._embed(self._standardize(X, lengths), lengths)
+        emb = self.net_.embed(self._dataset(X, lengths))
         bad = ~np.isfinite(emb).all(axis=1)
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
@@ -739,27 +633,3 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         tags.transformer_tags.preserves_dtype = ["float32"]  # embeddings
         tags.non_deterministic = self.random_state is None
         return tags
-
-
-def _l2_normalize(a):
-    return a / np.maximum(np.linalg.norm(a, axis=1, keepdims=True), 1e-12)
-
-
-def _set_iterator(net, **params):
-    """Set training-iterator parameters of an initialised skorch net.
-
-    skorch's ``set_params`` refuses ``iterator_train__*`` once the net is
-    initialised; these are plain attributes read at each ``fit_loop``.
-    """
-    for key, value in params.items():
-        setattr(net, f"iterator_train__{key}", value)
-
-
-def _set_progress_total(net, total):
-    for name, callback in net.callbacks_:
-        if name == "progress":
-            callback.total = total
-
-
-def _noop(*args, **kwargs):
-    pass

@@ -31,17 +31,16 @@ from sklearn.metrics import (
     confusion_matrix,
     f1_score,
 )
-from sklearn.model_selection import (
-    GroupKFold,
-    LeaveOneGroupOut,
-    StratifiedGroupKFold,
-    StratifiedKFold,
-    StratifiedShuffleSplit,
-)
+from sklearn.model_selection import StratifiedGroupKFold, cross_validate
 from sklearn.pipeline import Pipeline
 
-from ._classifier import EmotionEmbeddingClassifier
-from ._log_mel import LogMelTransformer
+from .evaluation import (
+    default_pipeline,
+    expected_calibration_error,
+    paper_cv,
+    paper_split,
+    speaker_cv,
+)
 
 __all__ = ["main"]
 
@@ -53,6 +52,8 @@ METRICS = (
     ("UA", "balanced accuracy (unweighted accuracy)", balanced_accuracy_score),
     ("F1", "macro F1", lambda y, p: f1_score(y, p, average="macro")),
 )
+# The label metrics, then the expected calibration error of predict_proba.
+_SCORE_NAMES = [name for name, _, _ in METRICS] + ["ECE"]
 
 # The demo trains the default classifier (its whole schedule takes about 45 s on
 # two CPU cores with these few clips); ``--param`` changes it.
@@ -100,8 +101,8 @@ def _load_model(path):
 # --------------------------------------------------------------- parameters
 
 
-def default_pipeline(params=None, *, random_state=0, verbose=0):
-    """The default pipeline, with ``params`` set (``clf__*`` or ``mel__*``).
+def build_pipeline(params=None, *, random_state=0, verbose=0):
+    """:func:`~sklearn_tser.evaluation.default_pipeline`, with ``params`` set.
 
     Parameters
     ----------
@@ -118,15 +119,7 @@ def default_pipeline(params=None, *, random_state=0, verbose=0):
     pipe : Pipeline
         Unfitted ``LogMelTransformer`` then ``EmotionEmbeddingClassifier``.
     """
-    pipe = Pipeline(
-        [
-            ("mel", LogMelTransformer()),
-            (
-                "clf",
-                EmotionEmbeddingClassifier(random_state=random_state, verbose=verbose),
-            ),
-        ]
-    )
+    pipe = default_pipeline(random_state=random_state, verbose=verbose)
     params = {_qualify(key): value for key, value in (params or {}).items()}
     valid = sorted(pipe.get_params(deep=True))
     unknown = [key for key in params if key not in valid]
@@ -232,10 +225,12 @@ def load_dataset(name, path):
 def make_evaluations(protocol, dataset, *, y, groups, n_splits, random_state):
     """The evaluations of a protocol: a list of ``(name, splitter, use_groups)``.
 
-    ``paper``: stratified ``n_splits``-fold cross-validation (10 by default)
-    and a stratified 70/30 split, clips of one speaker on both sides, as in the
-    paper. ``speaker``: folds grouped by actor (RAVDESS, ``n_splits`` folds, 6
-    by default) or leave-one-session-out (IEMOCAP).
+    ``paper``: :func:`~sklearn_tser.evaluation.paper_cv` (``n_splits`` folds, 10
+    by default) and :func:`~sklearn_tser.evaluation.paper_split`, speakers
+    mixed, as in the paper. ``speaker``:
+    :func:`~sklearn_tser.evaluation.speaker_cv`, folds grouped by actor
+    (RAVDESS, ``n_splits`` folds, 6 by default) or one fold per session
+    (IEMOCAP); the same folds as the benchmarks.
     """
     n_min = int(np.unique(y, return_counts=True)[1].min())
     if protocol == "paper":
@@ -246,16 +241,8 @@ def make_evaluations(protocol, dataset, *, y, groups, n_splits, random_state):
                 f"emotion; use --n-splits {max(2, n_min)} or fewer."
             )
         return [
-            (
-                f"{k}-fold CV",
-                StratifiedKFold(k, shuffle=True, random_state=random_state),
-                False,
-            ),
-            (
-                "70/30 split",
-                StratifiedShuffleSplit(1, test_size=0.3, random_state=random_state),
-                False,
-            ),
+            (f"{k}-fold CV", paper_cv(k, random_state=random_state), False),
+            ("70/30 split", paper_split(random_state=random_state), False),
         ]
     if groups is None:
         raise CLIError(
@@ -272,7 +259,7 @@ def make_evaluations(protocol, dataset, *, y, groups, n_splits, random_state):
                 f"{n_groups} folds for the {n_groups} sessions; --n-splits "
                 f"{n_splits} does not apply."
             )
-        return [("leave-one-session-out", LeaveOneGroupOut(), True)]
+        return [("leave-one-session-out", speaker_cv(n_groups), True)]
     k = 6 if n_splits is None else n_splits
     if not 2 <= k <= n_groups:
         raise CLIError(
@@ -280,7 +267,7 @@ def make_evaluations(protocol, dataset, *, y, groups, n_splits, random_state):
             f"got {k}."
         )
     name = f"{k}-fold CV by {'actor' if dataset == 'ravdess' else 'speaker'}"
-    return [(name, GroupKFold(k, shuffle=True, random_state=random_state), True)]
+    return [(name, speaker_cv(k), True)]
 
 
 # -------------------------------------------------------------- evaluation
@@ -290,12 +277,8 @@ def _progress(message):
     print(message, flush=True)
 
 
-def _scores(y_true, y_pred):
-    return {name: float(fn(y_true, y_pred)) for name, _, fn in METRICS}
-
-
 def run_evaluation(name, splitter, clf, S, y, groups, *, use_groups):
-    """Fit a clone of ``clf`` in every fold; return the folds' results.
+    """Cross-validate ``clf`` with scikit-learn's ``cross_validate``.
 
     Parameters
     ----------
@@ -318,22 +301,31 @@ def run_evaluation(name, splitter, clf, S, y, groups, *, use_groups):
     Returns
     -------
     result : dict
-        ``folds`` (a list of dicts: ``train``, ``test`` indices, ``scores``,
-        ``seconds``, ``proba``, ``model``), ``classes``.
+        ``name``, ``classes`` and ``folds`` (a list of dicts: ``train``,
+        ``test`` indices, ``pred``, ``proba``, ``scores``, ``seconds``,
+        ``model``).
     """
-    splits = list(splitter.split(S, y, groups))
+    n_folds = splitter.get_n_splits(S, y, groups)
+    _progress(f"\n{name}: {n_folds} fold(s), {len(y)} clips")
+    cv = cross_validate(
+        clf,
+        S,
+        y,
+        groups=groups,
+        cv=splitter,
+        params={"groups": groups} if use_groups and groups is not None else None,
+        return_estimator=True,
+        return_indices=True,
+        error_score="raise",
+    )
     folds = []
-    _progress(f"\n{name}: {len(splits)} fold(s), {len(y)} clips")
-    for k, (train, test) in enumerate(splits, start=1):
-        start = time.perf_counter()
-        model = clone(clf)
-        fit_groups = groups[train] if use_groups and groups is not None else None
-        model.fit(S[train], y[train], groups=fit_groups)
+    for k, model in enumerate(cv["estimator"]):
+        train, test = cv["indices"]["train"][k], cv["indices"]["test"][k]
         # argmax of predict_proba is predict: a positive scale of the cosines.
         proba = model.predict_proba(S[test])
         pred = model.classes_[np.argmax(proba, axis=1)]
-        scores = _scores(y[test], pred)
-        seconds = time.perf_counter() - start
+        scores = _scores(y[test], pred, proba, model.classes_)
+        seconds = float(cv["fit_time"][k] + cv["score_time"][k])
         folds.append(
             {
                 "train": train,
@@ -345,20 +337,26 @@ def run_evaluation(name, splitter, clf, S, y, groups, *, use_groups):
                 "model": model,
             }
         )
-        line = "  ".join(f"{m} {scores[m]:.3f}" for m, _, _ in METRICS)
+        line = "  ".join(f"{m} {scores[m]:.3f}" for m in _SCORE_NAMES)
         _progress(
-            f"  [{k}/{len(splits)}] {line}  (train {len(train)}, test {len(test)}, "
+            f"  [{k + 1}/{n_folds}] {line}  (train {len(train)}, test {len(test)}, "
             f"{seconds:.1f} s)"
         )
     return {"name": name, "folds": folds, "classes": folds[0]["model"].classes_}
 
 
+def _scores(y_true, y_pred, proba, classes):
+    scores = {name: float(fn(y_true, y_pred)) for name, _, fn in METRICS}
+    scores["ECE"] = expected_calibration_error(y_true, proba, classes=classes)
+    return scores
+
+
 def _summary_table(results):
-    header = f"{'evaluation':<28}" + "".join(f"{m:>18}" for m, _, _ in METRICS)
+    header = f"{'evaluation':<28}" + "".join(f"{m:>18}" for m in _SCORE_NAMES)
     lines = [header, "-" * len(header)]
     for result in results:
         row = f"{result['name']:<28}"
-        for m, _, _ in METRICS:
+        for m in _SCORE_NAMES:
             values = np.array([f["scores"][m] for f in result["folds"]])
             cell = (
                 f"{values.mean():.3f} ± {values.std():.3f}"
@@ -394,7 +392,10 @@ def report(results, y):
     """Print the summary table and each evaluation's pooled confusion matrix."""
     print("\nScores (mean ± std over folds):")
     print(_summary_table(results))
-    print("WA: accuracy; UA: balanced accuracy (mean recall); F1: macro F1.")
+    print(
+        "WA: accuracy; UA: balanced accuracy (mean recall); F1: macro F1; ECE: "
+        "expected calibration error of predict_proba (0 is calibrated)."
+    )
     for result in results:
         true, pred = _pooled(result, y)
         print(f"\nConfusion matrix, {result['name']} (all test clips):")
@@ -505,15 +506,13 @@ def write_scores(results, path):
     with open(path, "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(
-            ["evaluation", "fold", "n_train", "n_test"]
-            + [m for m, _, _ in METRICS]
-            + ["seconds"]
+            ["evaluation", "fold", "n_train", "n_test"] + _SCORE_NAMES + ["seconds"]
         )
         for result in results:
             for k, fold in enumerate(result["folds"], start=1):
                 writer.writerow(
                     [result["name"], k, len(fold["train"]), len(fold["test"])]
-                    + [f"{fold['scores'][m]:.6f}" for m, _, _ in METRICS]
+                    + [f"{fold['scores'][m]:.6f}" for m in _SCORE_NAMES]
                     + [f"{fold['seconds']:.2f}"]
                 )
     return path
@@ -540,7 +539,7 @@ def cmd_demo(args):
     from .datasets import make_emotional_speech
 
     params = parse_params(args.param, args.params)
-    pipe = default_pipeline(
+    pipe = build_pipeline(
         params, random_state=args.random_state, verbose=int(args.verbose)
     )
     clf = pipe.named_steps["clf"]
@@ -590,7 +589,7 @@ def cmd_evaluate(args):
     if args.refit and args.output is None:
         raise CLIError("--refit saves a model, so it needs --output DIR.")
     params = parse_params(args.param, args.params)
-    pipe = default_pipeline(
+    pipe = build_pipeline(
         params, random_state=args.random_state, verbose=int(args.verbose)
     )
     X, y, groups, group_name = load_dataset(args.dataset, args.data)
@@ -646,7 +645,7 @@ def cmd_evaluate(args):
 
 def cmd_train(args):
     params = parse_params(args.param, args.params)
-    pipe = default_pipeline(
+    pipe = build_pipeline(
         params, random_state=args.random_state, verbose=int(args.verbose)
     )
     X, y, groups, group_name = load_dataset(args.dataset, args.data)
@@ -887,7 +886,8 @@ def main(argv=None):
     -------
     status : int
         0 on success, 2 on a usage or input error (also the status of argparse's
-        own errors, which exit through ``SystemExit``).
+        own errors, which exit through ``SystemExit``), 130 when interrupted
+        (Ctrl-C): then no score is reported and no model is written.
     """
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -896,3 +896,10 @@ def main(argv=None):
     except CLIError as exc:
         print(f"{PROG} {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(
+            f"\n{PROG} {args.command}: interrupted; no scores reported and no "
+            "model written.",
+            file=sys.stderr,
+        )
+        return 130

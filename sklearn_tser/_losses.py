@@ -33,7 +33,7 @@ __all__ = [
     "cosine_distance_matrix",
     "embedding_collapse_score",
     "get_miner",
-    "is_collapsed",
+    "l2_normalize",
 ]
 
 # Added to the norm in ``F.normalize`` so that a zero embedding stays finite.
@@ -356,12 +356,6 @@ class TripletLoss(torch.nn.Module):
     ----------
     miner : callable
         The miner built from ``mining`` and ``margin``.
-    n_triplets_ : int
-        Number of triplets mined in the last call of ``forward``.
-    fraction_active_ : float
-        Fraction of those triplets with a positive loss (0.0 when none was
-        mined). Always 1.0 with ``"batch_all"``, which keeps active triplets
-        only.
 
     Notes
     -----
@@ -378,8 +372,8 @@ class TripletLoss(torch.nn.Module):
     >>> labels = torch.tensor([0, 0, 1, 1, 2, 2, 3, 3])
     >>> loss = loss_fn(embeddings, labels)
     >>> loss.backward()
-    >>> loss_fn.n_triplets_
-    8
+    >>> loss.shape
+    torch.Size([])
     """
 
     def __init__(self, *, margin=0.2, mining="batch_hard"):
@@ -387,8 +381,6 @@ class TripletLoss(torch.nn.Module):
         self.margin = _check_margin(margin)
         self.mining = mining
         self.miner = get_miner(mining, self.margin)
-        self.n_triplets_ = 0
-        self.fraction_active_ = 0.0
 
     def extra_repr(self):
         return f"margin={self.margin}, mining={self.mining!r}"
@@ -410,31 +402,27 @@ class TripletLoss(torch.nn.Module):
         """
         distances = cosine_distance_matrix(embeddings)
         anchor, positive, negative = self.miner(distances, labels)
-        self.n_triplets_ = int(anchor.numel())
-        if self.n_triplets_ == 0:
-            self.fraction_active_ = 0.0
+        if anchor.numel() == 0:
             return embeddings.sum() * 0.0
         losses = F.relu(
             distances[anchor, positive] - distances[anchor, negative] + self.margin
         )
-        self.fraction_active_ = float((losses.detach() > 0).float().mean())
         return losses.mean()
 
 
-def _unit_rows(embeddings):
-    """L2-normalised rows of an array or tensor, as a float64 numpy array."""
-    if isinstance(embeddings, torch.Tensor):
-        embeddings = embeddings.detach().cpu().numpy()
-    embeddings = np.asarray(embeddings, dtype=np.float64)
-    if embeddings.ndim != 2 or embeddings.shape[0] < 2:
-        raise ValueError(
-            "embeddings must be a 2-D (n_samples, n_features) array with "
-            f"n_samples >= 2, got shape {embeddings.shape}."
-        )
-    if not np.all(np.isfinite(embeddings)):
-        raise ValueError("embeddings contain NaN or infinite values.")
-    norms = np.linalg.norm(embeddings, axis=1, keepdims=True)
-    return embeddings / np.maximum(norms, _NORM_EPS)
+def l2_normalize(a):
+    """Rows of a NumPy array scaled to unit L2 norm (a zero row stays zero).
+
+    Parameters
+    ----------
+    a : ndarray of shape (n_samples, n_features)
+
+    Returns
+    -------
+    unit : ndarray of shape (n_samples, n_features), same dtype
+    """
+    norms = np.linalg.norm(a, axis=1, keepdims=True)
+    return a / np.maximum(norms, _NORM_EPS).astype(a.dtype)
 
 
 def embedding_collapse_score(embeddings):
@@ -456,38 +444,20 @@ def embedding_collapse_score(embeddings):
         collapse to a single direction; about 0 for random directions in a
         high-dimensional space; clearly below 1 for well-separated class
         clusters.
-
-    See Also
-    --------
-    is_collapsed : Threshold this score.
     """
-    unit = _unit_rows(embeddings)
+    if isinstance(embeddings, torch.Tensor):
+        embeddings = embeddings.detach().cpu().numpy()
+    embeddings = np.asarray(embeddings, dtype=np.float64)
+    if embeddings.ndim != 2 or embeddings.shape[0] < 2:
+        raise ValueError(
+            "embeddings must be a 2-D (n_samples, n_features) array with "
+            f"n_samples >= 2, got shape {embeddings.shape}."
+        )
+    if not np.all(np.isfinite(embeddings)):
+        raise ValueError("embeddings contain NaN or infinite values.")
+    unit = l2_normalize(embeddings)
     n_samples = unit.shape[0]
     total = unit.sum(axis=0)
     # sum_{i != j} <u_i, u_j> = ||sum_i u_i||^2 - sum_i ||u_i||^2
     off_diagonal = total @ total - np.sum(unit * unit)
     return float(off_diagonal / (n_samples * (n_samples - 1)))
-
-
-def is_collapsed(embeddings, threshold=0.99):
-    """Tell whether the embeddings have collapsed to a single direction.
-
-    Parameters
-    ----------
-    embeddings : array-like or torch.Tensor of shape (n_samples, n_features)
-        Embeddings, ``n_samples >= 2``.
-    threshold : float in [-1, 1], default=0.99
-        Collapse is declared when :func:`embedding_collapse_score` is at
-        least ``threshold``.
-
-    Returns
-    -------
-    collapsed : bool
-    """
-    if (
-        isinstance(threshold, bool)
-        or not isinstance(threshold, numbers.Real)
-        or not -1 <= threshold <= 1
-    ):
-        raise ValueError(f"threshold must be a number in [-1, 1], got {threshold!r}.")
-    return embedding_collapse_score(embeddings) >= threshold

@@ -14,7 +14,7 @@ file. Its tensors are the network weights and the numeric fitted arrays
 
 Loading parses the JSON and the tensors and never unpickles anything: classes
 come from a fixed list of known estimators, never from names imported from the
-file, and the skorch net is rebuilt by the classifier's own code before the
+file, and the skorch net is rebuilt by the package's own builder before the
 weights are copied in.
 """
 
@@ -127,10 +127,8 @@ def _encode_net(net, prefix, tensors):
     state = net.module_.state_dict()
     for name, tensor in state.items():
         tensors[f"{prefix}net_/{name}"] = tensor.detach().cpu().contiguous().clone()
-    callbacks = dict(net.callbacks or [])
     return {
         "state_dict": sorted(state),
-        "has_validation": "early_stopping" in callbacks,
         "history": _to_json(net.history.to_list(), "net_.history"),
     }
 
@@ -424,10 +422,11 @@ def _decode(doc, tensors, device, prefix="", where="the estimator"):
 
 
 def _decode_net(clf, spec, tensors, device, prefix):
-    """Rebuild the skorch net with the classifier's own code, then copy weights."""
+    """Rebuild the skorch net with :func:`make_net`, then copy the weights in."""
     from skorch.history import History
 
     from ._device import resolve_device
+    from ._training import make_net
 
     try:
         n_mels = int(clf.n_features_in_)
@@ -443,7 +442,7 @@ def _decode_net(clf, spec, tensors, device, prefix):
             f"embedding_dim={clf.embedding_dim}."
         )
     device = resolve_device(device)
-    net = clf._build_net(n_mels, device, bool(spec.get("has_validation")), None)
+    net = make_net(clf.get_params(), n_mels=n_mels, n_classes=n_classes, device=device)
     net.initialize()
     state = {}
     for name in spec.get("state_dict", []):

@@ -48,9 +48,6 @@ class ClassBalancedBatchSampler:
     n_samples_per_class : int >= 2
         K, the number of clips per class and batch (a triplet needs a
         positive).
-    n_batches : int >= 1, default=None
-        Number of batches per epoch (per call of ``iter``). None means
-        ``ceil(n_samples / (P * K))``, about one pass over the data.
     random_state : int, RandomState instance, Generator or None, default=None
         Source of randomness, as in :func:`sklearn.utils.check_random_state`
         (a :class:`numpy.random.Generator` is used as is). The generator is
@@ -64,7 +61,8 @@ class ClassBalancedBatchSampler:
     batch_size_ : int
         ``min(P, n_classes) * K``, the length of every batch.
     n_batches_ : int
-        Number of batches per epoch, ``len(sampler)``.
+        Number of batches per epoch, ``len(sampler)``:
+        ``ceil(n_samples / (P * K))``, about one pass over the data.
 
     Notes
     -----
@@ -104,7 +102,6 @@ class ClassBalancedBatchSampler:
         *,
         n_classes_per_batch,
         n_samples_per_class,
-        n_batches=None,
         random_state=None,
     ):
         labels = np.asarray(labels)
@@ -124,9 +121,6 @@ class ClassBalancedBatchSampler:
             2,
             "a triplet needs a positive from the same class",
         )
-        if n_batches is not None:
-            n_batches = _check_int(n_batches, "n_batches", 1, "or None")
-        self.n_batches = n_batches
         self.random_state = random_state
 
         self.classes_, encoded = np.unique(labels, return_inverse=True)
@@ -141,9 +135,7 @@ class ClassBalancedBatchSampler:
         self._class_sizes = np.array([len(idx) for idx in self._class_indices])
         n_classes = min(self.n_classes_per_batch, len(self.classes_))
         self.batch_size_ = n_classes * self.n_samples_per_class
-        if n_batches is None:
-            n_batches = math.ceil(len(labels) / self.batch_size_)
-        self.n_batches_ = n_batches
+        self.n_batches_ = math.ceil(len(labels) / self.batch_size_)
         self._rng = _check_rng(random_state)
 
     def __len__(self):

@@ -24,22 +24,13 @@ def _info():
     """The facts printed by :func:`show_versions`, as a dict of dicts."""
     import torch
 
-    from . import _kernels
-
     versions = {}
     for name in _PACKAGES:
         try:
             versions[name] = importlib.metadata.version(name)
         except importlib.metadata.PackageNotFoundError:
             versions[name] = "not installed"
-    lib = _kernels.load()
     compute = {
-        "log-mel C kernels": (
-            "built (LogMelTransformer's fast CPU path)"
-            if lib is not None
-            else "not built: LogMelTransformer uses its slower pure-torch "
-            "path on the CPU (install with GCC and the Python headers)"
-        ),
         "torch CPU threads": str(torch.get_num_threads()),
         "CUDA": (
             torch.cuda.get_device_name(0)
@@ -57,8 +48,7 @@ def _info():
 def show_versions():
     """Print the versions of sklearn-tser, its dependencies and the platform.
 
-    Also whether the optional C kernels of :class:`LogMelTransformer` are built,
-    the number of torch CPU threads and the CUDA device. Paste its output into
+    Also the number of torch CPU threads and the CUDA device. Paste its output into
     bug reports.
 
     Examples
@@ -68,7 +58,7 @@ def show_versions():
     <BLANKLINE>
     System:
     ...
-    log-mel C kernels: ...
+    torch CPU threads: ...
     ...
     """
     for section, rows in _info().items():

@@ -2,251 +2,638 @@
 
 Training is a chain of short steps, each overridable (skorch's habit):
 
-- :class:`SpectrogramDataset` serves standardised spectrograms, with a random
-  crop of ``crop_frames`` and SpecAugment-style masks when training, the whole
-  clip otherwise; :func:`collate_spectrograms` pads a batch to its longest clip.
-- :class:`EmbeddingNet` is a :class:`skorch.NeuralNet` whose ``get_loss`` is
-  cross-entropy on the softmax head in the ``"softmax"`` phase and the triplet
-  loss on the embeddings in the ``"triplet"`` phase, and which stops with a clear
-  error when the loss stops being finite.
-- :class:`CollapseMonitor` watches the embeddings of a probe set during the
-  triplet phase and stops training, restoring the last healthy weights, when they
-  collapse to one point.
+- :class:`SpectrogramDataset` serves batches of spectrograms, standardised as
+  they are read, padded to the batch's longest clip.
+- :class:`EmbeddingNet` is a :class:`skorch.NeuralNet` that trains in phases
+  (:meth:`EmbeddingNet.fit_phases`): softmax pre-training, then triplet
+  training on class-balanced P x K batches (:meth:`EmbeddingNet.get_iterator`).
+  Each training batch is cropped and masked in torch on the training device
+  (:meth:`EmbeddingNet.augment`); :meth:`EmbeddingNet.get_loss` is the loss of
+  the current phase.
+- Callbacks own their state: :class:`CosineAnnealing` (the learning rate of a
+  phase), :class:`PhaseEarlyStopping`, :class:`CollapseMonitor` (stops the
+  triplet phase when the embeddings collapse) and :class:`PhaseProgressBar`.
+- :func:`make_net` builds the net from the classifier's parameters; the
+  classifier and :func:`sklearn_tser.load` both use it.
 """
 
 import copy
-import sys
-import time
 import warnings
 
 import numpy as np
 import torch
 from skorch import NeuralNet
-from skorch.callbacks import Callback, EarlyStopping
+from skorch.callbacks import Callback, EarlyStopping, GradientNormClipping
 
-from ._losses import TripletLoss, embedding_collapse_score
+from ._losses import TripletLoss, l2_normalize
+from ._networks import EmbeddingNetwork
+from ._sampling import ClassBalancedBatchSampler
+from .exceptions import EmbeddingCollapseWarning, TrainingDivergedError
 
 __all__ = [
     "CollapseMonitor",
-    "EpochProgressBar",
-    "PhaseEarlyStopping",
-    "StopPhase",
     "CosineAnnealing",
-    "EmbeddingCollapseWarning",
     "EmbeddingNet",
+    "PhaseEarlyStopping",
+    "PhaseProgressBar",
     "SpectrogramDataset",
-    "TrainingDivergedError",
-    "collate_spectrograms",
+    "make_net",
+    "standardization",
+    "training_params",
 ]
 
+# Floor on a standard deviation used to standardise, so that a constant mel
+# band (or clip) does not divide by zero.
+_STD_FLOOR = 1e-3
 
-class TrainingDivergedError(RuntimeError):
-    """The training loss became NaN or infinite."""
+
+# ---------------------------------------------------------------------- data
 
 
-class EmbeddingCollapseWarning(UserWarning):
-    """The embeddings collapsed towards a single point during triplet training."""
+def standardization(X, lengths, indices=None):
+    """Mean and standard deviation of each mel band over the valid frames.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_clips, n_mels, n_frames)
+        Spectrograms, zero-padded after each clip's last frame.
+    lengths : ndarray of shape (n_clips,)
+        Valid frames of each clip.
+    indices : ndarray of int or None, default=None
+        The clips to take the statistics of; ``None`` means all.
+
+    Returns
+    -------
+    mean, std : ndarray of shape (n_mels,), dtype float32
+        ``std`` is floored at 1e-3.
+    """
+    indices = np.arange(len(lengths)) if indices is None else np.asarray(indices)
+    chunks = np.array_split(indices, max(1, len(indices) // 256))
+    count = lengths[indices].sum()
+    total = np.zeros(X.shape[1])
+    for chunk in chunks:
+        x, valid = _valid_frames(X, lengths, chunk)
+        total += np.where(valid, x, 0).sum(axis=(0, 2), dtype=np.float64)
+    mean = (total / count).astype(np.float32)
+    squares = np.zeros(X.shape[1])
+    for chunk in chunks:
+        x, valid = _valid_frames(X, lengths, chunk)
+        centred = np.where(valid, x - mean[None, :, None], 0)
+        squares += np.square(centred).sum(axis=(0, 2), dtype=np.float64)
+    std = np.sqrt(squares / count)
+    return mean, np.maximum(std, _STD_FLOOR).astype(np.float32)
+
+
+def _valid_frames(X, lengths, indices):
+    """Clips ``indices`` cut to their longest, and the mask of valid frames."""
+    n = lengths[indices]
+    x = X[indices, :, : int(n.max())]
+    return x, (np.arange(x.shape[2]) < n[:, None])[:, None, :]
 
 
 class SpectrogramDataset(torch.utils.data.Dataset):
-    """Spectrograms with their lengths, randomly cropped and masked in training.
+    """Spectrograms served in batches, standardised as they are read.
+
+    A batch (:meth:`__getitems__`, which torch's ``DataLoader`` calls with the
+    indices of a batch) is ``({"x": x, "lengths": lengths}, y)``: ``x`` of shape
+    ``(batch, n_mels, longest)`` holds the standardised valid frames of each
+    clip and zeros after them. Only one batch is standardised at a time.
 
     Parameters
     ----------
     X : ndarray of shape (n_clips, n_mels, n_frames), dtype float32
-        Standardised spectrograms, padding frames set to 0.
+        Spectrograms, zero-padded after each clip's last frame.
     lengths : ndarray of shape (n_clips,)
-        Valid frames of each clip.
-    y : ndarray of shape (n_clips,) or None
-        Encoded labels.
-    crop_frames : int or None, default=None
-        Length of the random crop taken from clips longer than it (training);
-        ``None`` serves whole clips.
-    freq_masks, time_masks : int, default=0
-        Number of frequency and time masks (set to 0, the mean) per clip.
-    freq_mask_width, time_mask_width : int, default=0
-        Largest width of a mask, in mel bands and frames.
-    seed : int, default=0
-        Seed of the crop and mask positions.
+        Valid frames of each clip, at least 1.
+    y : ndarray of shape (n_clips,) or None, default=None
+        Encoded labels; -1 is served when None.
+    indices : ndarray of int or None, default=None
+        The clips of ``X`` the dataset serves, in order; ``None`` means all.
+        Serving a subset this way copies no spectrogram.
+    mean, std : ndarray of shape (n_mels,) or None, default=None
+        Standardisation of every mel band; ``None`` standardises each clip
+        with its own mean and standard deviation per band.
+
+    Attributes
+    ----------
+    lengths, y : ndarray of shape (n_served,)
+        Valid frames and labels of the clips served.
     """
 
-    def __init__(
-        self,
-        X,
-        lengths,
-        y=None,
-        *,
-        crop_frames=None,
-        freq_masks=0,
-        freq_mask_width=0,
-        time_masks=0,
-        time_mask_width=0,
-        seed=0,
-    ):
+    def __init__(self, X, lengths, y=None, *, indices=None, mean=None, std=None):
         self.X = X
-        self.lengths = lengths
-        self.y = y
-        self.crop_frames = crop_frames
-        self.freq_masks = freq_masks
-        self.freq_mask_width = freq_mask_width
-        self.time_masks = time_masks
-        self.time_mask_width = time_mask_width
-        self.rng = np.random.default_rng(seed)
+        self.indices = np.arange(len(X)) if indices is None else np.asarray(indices)
+        self.lengths = np.asarray(lengths, dtype=np.int64)[self.indices]
+        self.y = None if y is None else np.asarray(y, dtype=np.int64)[self.indices]
+        self.mean = mean
+        self.std = std
 
     def __len__(self):
-        return len(self.lengths)
+        return len(self.indices)
+
+    def __getitems__(self, indices):
+        idx = np.asarray(indices, dtype=np.int64)
+        lengths = self.lengths[idx]
+        x = self.X[self.indices[idx], :, : int(lengths.max())]
+        valid = (np.arange(x.shape[2]) < lengths[:, None])[:, None, :]
+        if self.mean is None:
+            n = lengths[:, None, None].astype(np.float32)
+            mean = np.where(valid, x, 0).sum(axis=2, keepdims=True) / n
+            var = np.square(np.where(valid, x - mean, 0)).sum(axis=2, keepdims=True)
+            std = np.maximum(np.sqrt(var / n), _STD_FLOOR)
+        else:
+            mean, std = self.mean[None, :, None], self.std[None, :, None]
+        x = np.where(valid, (x - mean) / std, 0).astype(np.float32)
+        y = np.full(len(idx), -1) if self.y is None else self.y[idx]
+        batch = {"x": torch.from_numpy(x), "lengths": torch.from_numpy(lengths)}
+        return batch, torch.from_numpy(y)
 
     def __getitem__(self, i):
-        n = int(self.lengths[i])
-        start = 0
-        if self.crop_frames is not None and n > self.crop_frames:
-            start = int(self.rng.integers(0, n - self.crop_frames + 1))
-            n = self.crop_frames
-        x = self.X[i, :, start : start + n]
-        if self.freq_masks or self.time_masks:
-            x = self._mask(x.copy())
-        target = -1 if self.y is None else int(self.y[i])
-        return {"x": torch.from_numpy(np.ascontiguousarray(x)), "lengths": n}, target
-
-    def _mask(self, x):
-        for axis, count, size in (
-            (0, self.freq_masks, self.freq_mask_width),
-            (1, self.time_masks, self.time_mask_width),
-        ):
-            axis_len = x.shape[axis]
-            for _ in range(count):
-                width = int(self.rng.integers(0, min(size, axis_len // 2) + 1))
-                if width:
-                    lo = int(self.rng.integers(0, axis_len - width + 1))
-                    index = [slice(None), slice(None)]
-                    index[axis] = slice(lo, lo + width)
-                    x[tuple(index)] = 0.0
-        return x
+        return self.__getitems__([i])
 
 
-def collate_spectrograms(batch):
-    """Pad a list of ``({"x", "lengths"}, y)`` items to the batch's longest clip."""
-    xs = [item[0]["x"] for item in batch]
-    lengths = torch.tensor([item[0]["lengths"] for item in batch], dtype=torch.long)
-    out = xs[0].new_zeros((len(xs), xs[0].shape[0], int(lengths.max())))
-    for j, x in enumerate(xs):
-        out[j, :, : x.shape[1]] = x
-    y = torch.tensor([item[1] for item in batch], dtype=torch.long)
-    return {"x": out, "lengths": lengths}, y
+def _batch_as_is(batch):
+    """collate_fn of the data loaders: :meth:`SpectrogramDataset.__getitems__`
+    already returns a whole batch."""
+    return batch
+
+
+# ----------------------------------------------------------------------- net
 
 
 class EmbeddingNet(NeuralNet):
     """skorch net training an embedding network in two phases.
 
+    :meth:`fit_phases` runs the softmax phase (cross-entropy on the softmax
+    head, ``pretrain_epochs`` epochs at ``lr``), then the triplet phase
+    (triplet loss on the embeddings of class-balanced batches, plus
+    ``ce_weight`` times the cross-entropy, ``triplet_epochs`` epochs at
+    ``triplet_lr``), each with a fresh optimizer and a cosine learning-rate
+    schedule. The module must return ``(logits, embeddings)`` from
+    ``module(x, lengths)``.
+
     Parameters
     ----------
-    *args, **kwargs
-        As for :class:`skorch.NeuralNet`; the module must return
-        ``(logits, embeddings)``.
-    phase : {"softmax", "triplet"}, default="softmax"
-        ``"softmax"``: cross-entropy on the logits. ``"triplet"``: triplet loss on
-        the L2-normalised embeddings.
+    module : torch.nn.Module class or instance
+        As for :class:`skorch.NeuralNet`.
+    pretrain_epochs, triplet_epochs : int, default=150, 30
+        Epochs of the two phases.
+    triplet_lr : float or None, default=None
+        Learning rate of the triplet phase; ``None`` means ``lr / 3``.
     margin : float, default=0.2
         Triplet margin, in cosine distance.
     mining : str, default="semi_hard"
         Triplet miner (see :mod:`sklearn_tser._losses`).
     ce_weight : float, default=0.0
         Weight of the cross-entropy kept during the triplet phase.
-    amp : bool, default=True
-        Mixed precision (bfloat16 autocast) when the device is CUDA.
+    n_classes_per_batch : int or None, default=None
+        P of the triplet batches; ``None`` means every class.
+    n_samples_per_class : int, default=8
+        K of the triplet batches.
+    crop_frames : int or None, default=200
+        Length of the random training crops; ``None`` keeps whole clips.
+    freq_masks, time_masks : int, default=2
+        Frequency and time masks (set to 0, the mean) per training clip.
+    freq_mask_width, time_mask_width : int, default=8, 20
+        Largest mask, in mel bands and in frames.
+    random_state : int, default=0
+        Seed of the batches, crops and masks.
+    *args, **kwargs
+        As for :class:`skorch.NeuralNet`.
+
+    Attributes
+    ----------
+    phase_ : {"softmax", "triplet"} or None
+        The phase being trained.
+    interrupted_ : bool
+        Whether the last :meth:`fit_phases` was stopped by ``KeyboardInterrupt``
+        (Ctrl-C); its remaining epochs and phases were skipped.
     """
 
     def __init__(
         self,
+        module,
         *args,
-        phase="softmax",
+        pretrain_epochs=150,
+        triplet_epochs=30,
+        triplet_lr=None,
         margin=0.2,
         mining="semi_hard",
         ce_weight=0.0,
-        amp=True,
+        n_classes_per_batch=None,
+        n_samples_per_class=8,
+        crop_frames=200,
+        freq_masks=2,
+        freq_mask_width=8,
+        time_masks=2,
+        time_mask_width=20,
+        random_state=0,
         **kwargs,
     ):
-        super().__init__(*args, **kwargs)
-        self.phase = phase
+        super().__init__(module, *args, **kwargs)
+        self.pretrain_epochs = pretrain_epochs
+        self.triplet_epochs = triplet_epochs
+        self.triplet_lr = triplet_lr
         self.margin = margin
         self.mining = mining
         self.ce_weight = ce_weight
-        self.amp = amp
+        self.n_classes_per_batch = n_classes_per_batch
+        self.n_samples_per_class = n_samples_per_class
+        self.crop_frames = crop_frames
+        self.freq_masks = freq_masks
+        self.freq_mask_width = freq_mask_width
+        self.time_masks = time_masks
+        self.time_mask_width = time_mask_width
+        self.random_state = random_state
+
+    # ----------------------------------------------------------- phases
+
+    def phases(self):
+        """The training phases: ``(name, epochs, learning rate)``."""
+        triplet_lr = self.lr / 3 if self.triplet_lr is None else self.triplet_lr
+        return [
+            ("softmax", self.pretrain_epochs, self.lr),
+            ("triplet", self.triplet_epochs, triplet_lr),
+        ]
+
+    def fit_phases(self, train_set, valid_set=None):
+        """Train on ``train_set`` phase after phase; see the class docstring.
+
+        Parameters
+        ----------
+        train_set : SpectrogramDataset
+            Training clips, with labels.
+        valid_set : SpectrogramDataset or None, default=None
+            Held-out clips: each phase then stops early when their loss stops
+            improving, and keeps its best weights.
+
+        Returns
+        -------
+        self : EmbeddingNet
+        """
+        if not self.initialized_:
+            self.initialize()
+        self.valid_set_ = valid_set
+        self.rng_ = np.random.default_rng(self.random_state)
+        self.generator_ = torch.Generator(self.device).manual_seed(
+            int(self.rng_.integers(2**62))
+        )
+        self.interrupted_ = False
+        try:
+            for phase, epochs, lr in self.phases():
+                if self.interrupted_ or not epochs:
+                    continue
+                self.phase_, self.phase_epochs_, self.phase_lr_ = phase, epochs, lr
+                self.initialize_optimizer()
+                self.partial_fit(train_set, None, epochs=epochs)
+        finally:
+            # Keep the fitted net light: no data stays referenced.
+            self.phase_, self.valid_set_ = None, None
+        return self
+
+    def on_epoch_begin(self, net, dataset_train=None, dataset_valid=None, **kwargs):
+        super().on_epoch_begin(net, dataset_train, dataset_valid, **kwargs)
+        self.history.record("phase", self.phase_)
 
     def fit_loop(self, X, y=None, epochs=None, **fit_params):
-        # skorch swallows KeyboardInterrupt in partial_fit; remember whether the
-        # user pressed Ctrl-C (not the collapse monitor) so that the estimator
-        # can skip the remaining phases.
-        self.interrupted_ = False
+        # skorch ends training quietly on KeyboardInterrupt; callbacks stop a
+        # phase with StopPhase, a user's Ctrl-C is remembered in interrupted_.
         try:
             return super().fit_loop(X, y, epochs=epochs, **fit_params)
         except KeyboardInterrupt as exc:
-            self.interrupted_ = not isinstance(exc, StopPhase)
+            self.interrupted_ = self.interrupted_ or not isinstance(exc, StopPhase)
             raise
 
-    def infer(self, x, **fit_params):
-        if self.amp and torch.device(self.device).type == "cuda":
-            with torch.autocast("cuda", dtype=torch.bfloat16):
-                out = super().infer(x, **fit_params)
-            return tuple(o.float() for o in out)
-        return super().infer(x, **fit_params)
+    def get_split_datasets(self, X, y=None, **fit_params):
+        return self.get_dataset(X, y), getattr(self, "valid_set_", None)
+
+    def get_iterator(self, dataset, training=False):
+        """Batches of ``dataset``: class-balanced P x K ones to train the
+        triplet phase, shuffled ones to train the softmax phase, and sorted by
+        length (so that little padding is computed) otherwise."""
+        loader = torch.utils.data.DataLoader
+        if not training:
+            order = np.argsort(dataset.lengths, kind="stable")
+            batches = np.array_split(order, max(1, -(-len(order) // 128)))
+            return loader(dataset, batch_sampler=batches, collate_fn=_batch_as_is)
+        if self.phase_ == "triplet":
+            n_classes = len(np.unique(dataset.y))
+            sampler = ClassBalancedBatchSampler(
+                dataset.y,
+                n_classes_per_batch=min(
+                    self.n_classes_per_batch or n_classes, n_classes
+                ),
+                n_samples_per_class=self.n_samples_per_class,
+                random_state=self.rng_,
+            )
+            return loader(dataset, batch_sampler=sampler, collate_fn=_batch_as_is)
+        order = self.rng_.permutation(len(dataset))
+        batches = [
+            order[i : i + self.batch_size]
+            for i in range(0, len(order), self.batch_size)
+        ]
+        return loader(dataset, batch_sampler=batches, collate_fn=_batch_as_is)
+
+    # ------------------------------------------------------------- steps
+
+    def train_step_single(self, batch, **fit_params):
+        self._set_training(True)
+        X, y = batch
+        X = self.augment(X["x"].to(self.device), X["lengths"].to(self.device))
+        y_pred = self.infer(X, **fit_params)
+        loss = self.get_loss(y_pred, y, X=X, training=True)
+        loss.backward()
+        return {"loss": loss, "y_pred": y_pred}
+
+    def augment(self, x, lengths):
+        """Random crops of ``crop_frames`` and SpecAugment masks of a batch.
+
+        Parameters
+        ----------
+        x : torch.Tensor of shape (batch, n_mels, n_frames)
+            Standardised spectrograms, zero after each clip's ``lengths``.
+        lengths : torch.Tensor of shape (batch,)
+
+        Returns
+        -------
+        X : dict
+            ``{"x": x, "lengths": lengths}`` of the cropped, masked batch.
+        """
+        g, dev = self.generator_, x.device
+        n, n_mels, _ = x.shape
+        if self.crop_frames is not None:
+            room = (lengths - self.crop_frames).clamp(min=0)
+            start = (torch.rand(n, generator=g, device=dev) * (room + 1)).long()
+            lengths = lengths.clamp(max=self.crop_frames)
+            width = int(lengths.max())
+            frames = start[:, None] + torch.arange(width, device=dev)
+            frames = frames.clamp(max=x.shape[2] - 1)
+            x = x.gather(2, frames[:, None, :].expand(n, n_mels, width))
+        frames = torch.arange(x.shape[2], device=dev)
+        keep = frames[None, :] < lengths[:, None]  # (batch, frames)
+        keep = keep[:, None, :].expand(n, n_mels, -1).clone()
+        bands = torch.arange(n_mels, device=dev)
+        for count, widest, size, axis in (
+            (
+                self.freq_masks,
+                self.freq_mask_width,
+                torch.full_like(lengths, n_mels),
+                1,
+            ),
+            (self.time_masks, self.time_mask_width, lengths, 2),
+        ):
+            index = (bands if axis == 1 else frames)[None, :]
+            for _ in range(count):
+                top = torch.clamp(size // 2, max=widest)
+                width = (torch.rand(n, generator=g, device=dev) * (top + 1)).long()
+                lo = (
+                    torch.rand(n, generator=g, device=dev) * (size - width + 1)
+                ).long()
+                hit = (index >= lo[:, None]) & (index < (lo + width)[:, None])
+                keep &= ~hit[:, :, None] if axis == 1 else ~hit[:, None, :]
+        return {"x": x * keep, "lengths": lengths}
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
+        """Cross-entropy on the logits in the softmax phase; triplet loss on
+        the embeddings (plus ``ce_weight`` times the cross-entropy) in the
+        triplet phase."""
         logits, embeddings = y_pred
         y_true = y_true.to(logits.device)
-        if self.phase == "softmax":
-            loss = self.criterion_(logits, y_true)
-        else:
-            triplet = TripletLoss(margin=self.margin, mining=self.mining)
-            loss = triplet(embeddings, y_true)
+        if self.phase_ == "triplet":
+            loss = TripletLoss(margin=self.margin, mining=self.mining)(
+                embeddings, y_true
+            )
             if self.ce_weight:
                 loss = loss + self.ce_weight * self.criterion_(logits, y_true)
+        else:
+            loss = self.criterion_(logits, y_true)
         if training and not torch.isfinite(loss):
             raise TrainingDivergedError(
-                f"The {self.phase} loss became {loss.item()} at epoch "
+                f"The {self.phase_} loss became {loss.item()} at epoch "
                 f"{len(self.history)}. Lower the learning rate (lr={self.lr}) or "
                 "the weight decay, or check the input scale (spectrograms should "
                 "be finite log-mel values, as LogMelTransformer gives)."
             )
         return loss
 
+    def infer(self, x, **fit_params):
+        if torch.device(self.device).type == "cuda":
+            with torch.autocast("cuda", dtype=torch.bfloat16):
+                out = super().infer(x, **fit_params)
+            return tuple(o.float() for o in out)
+        return super().infer(x, **fit_params)
+
+    def embed(self, dataset):
+        """Embeddings of every clip of ``dataset``, whole clips, in eval mode.
+
+        Parameters
+        ----------
+        dataset : SpectrogramDataset
+
+        Returns
+        -------
+        embeddings : ndarray of shape (n_clips, embedding_dim), dtype float32
+            L2-normalised.
+        """
+        # Inference leaves the module in eval mode (training sets train mode
+        # at every epoch): toggling it back would race with predict in other
+        # threads.
+        self.module_.eval()
+        out = None
+        with torch.inference_mode():
+            for idx in self.get_iterator(dataset).batch_sampler:
+                X, _ = dataset.__getitems__(idx)
+                x = X["x"].to(self.device)
+                emb = self.module_.embed(x, X["lengths"].to(self.device))
+                emb = emb.float().cpu().numpy()
+                if out is None:
+                    out = np.empty((len(dataset), emb.shape[1]), dtype=np.float32)
+                out[idx] = emb
+        return l2_normalize(out)
+
+
+def make_net(params, *, n_mels, n_classes, device, random_state=0):
+    """The :class:`EmbeddingNet` of a classifier, not yet initialised.
+
+    Parameters
+    ----------
+    params : dict
+        ``EmotionEmbeddingClassifier.get_params()``, validated.
+    n_mels, n_classes : int
+        Input bands and classes.
+    device : torch.device
+    random_state : int, default=0
+        Seed of the batches, crops and masks.
+
+    Returns
+    -------
+    net : EmbeddingNet
+    """
+    p = params
+    callbacks = [
+        ("clip", GradientNormClipping(gradient_clip_value=10.0)),
+        ("lr_schedule", CosineAnnealing()),
+        ("early_stopping", PhaseEarlyStopping()),
+        ("collapse", CollapseMonitor()),
+    ]
+    if p["verbose"] == 1:
+        callbacks.append(("progress", PhaseProgressBar()))
+    return EmbeddingNet(
+        EmbeddingNetwork,
+        module__architecture=p["architecture"],
+        module__n_layers=p["n_layers"],
+        module__n_mels=n_mels,
+        module__n_classes=n_classes,
+        module__embedding_dim=p["embedding_dim"],
+        module__width=p["width"],
+        module__stem=p["stem"],
+        module__dropout=p["dropout"],
+        criterion=torch.nn.CrossEntropyLoss,
+        optimizer=torch.optim.AdamW,
+        train_split=None,
+        callbacks=callbacks,
+        **training_params(p, device=device, random_state=random_state),
+    )
+
+
+def training_params(params, *, device, random_state):
+    """The parameters of an :class:`EmbeddingNet` that a classifier's
+    parameters set, but for the module's: what a warm start updates."""
+    p = params
+    return dict(
+        optimizer__weight_decay=p["weight_decay"],
+        lr=p["lr"],
+        batch_size=p["batch_size"],
+        max_epochs=p["pretrain_epochs"],
+        pretrain_epochs=p["pretrain_epochs"],
+        triplet_epochs=p["triplet_epochs"],
+        triplet_lr=p["triplet_lr"],
+        margin=p["margin"],
+        mining=p["mining"],
+        ce_weight=p["ce_weight"],
+        n_classes_per_batch=p["n_classes_per_batch"],
+        n_samples_per_class=p["n_samples_per_class"],
+        crop_frames=p["crop_frames"],
+        freq_masks=p["freq_masks"],
+        freq_mask_width=p["freq_mask_width"],
+        time_masks=p["time_masks"],
+        time_mask_width=p["time_mask_width"],
+        callbacks__early_stopping__patience=p["patience"],
+        random_state=random_state,
+        device=str(device),
+        verbose=int(p["verbose"] >= 2),
+    )
+
+
+# ----------------------------------------------------------------- callbacks
+
+
+class StopPhase(KeyboardInterrupt):
+    """Raised by a callback to end a training phase early; not a user interrupt.
+
+    skorch stops ``fit`` on ``KeyboardInterrupt``; this subclass lets the net
+    tell a planned stop (early stopping, collapse) from Ctrl-C.
+    """
+
+
+class CosineAnnealing(Callback):
+    """Cosine learning-rate schedule over one phase.
+
+    The rate falls from the phase's learning rate to 0 over its epochs
+    (``net.phase_lr_`` and ``net.phase_epochs_``, set by
+    :meth:`EmbeddingNet.fit_phases`), and is recorded in the history as ``lr``.
+    """
+
+    def on_train_begin(self, net, **kwargs):
+        self.first_epoch_ = len(net.history)
+        self.lr_, self.epochs_ = net.phase_lr_, max(1, net.phase_epochs_)
+
+    def on_epoch_begin(self, net, **kwargs):
+        step = len(net.history) - 1 - self.first_epoch_
+        lr = 0.5 * self.lr_ * (1.0 + np.cos(np.pi * step / self.epochs_))
+        for group in net.optimizer_.param_groups:
+            group["lr"] = lr
+        net.history.record("lr", lr)
+
+
+class PhaseEarlyStopping(EarlyStopping):
+    """skorch's :class:`~skorch.callbacks.EarlyStopping` for each phase, when
+    there is a validation set; it stops with :class:`StopPhase`, so that a stop
+    is not taken for a user interrupt, and restores the phase's best weights.
+
+    Parameters
+    ----------
+    patience : int, default=30
+        Epochs without a better validation loss before the phase stops.
+    """
+
+    def __init__(self, patience=30):
+        super().__init__(patience=patience, load_best=True, sink=_noop)
+
+    def on_train_begin(self, net, **kwargs):
+        self.active_ = getattr(net, "valid_set_", None) is not None
+        if self.active_:
+            super().on_train_begin(net, **kwargs)
+
+    def on_epoch_end(self, net, **kwargs):
+        if not self.active_:
+            return
+        try:
+            super().on_epoch_end(net, **kwargs)
+        except StopPhase:
+            raise
+        except KeyboardInterrupt:  # skorch's early stop
+            raise StopPhase from None
+
+    def on_train_end(self, net, **kwargs):
+        if self.active_:
+            super().on_train_end(net, **kwargs)
+
 
 class CollapseMonitor(Callback):
     """Stop the triplet phase when the embeddings collapse to one point.
 
-    After each triplet epoch the embeddings of a fixed probe set are computed in
-    evaluation mode; their mean pairwise cosine similarity is recorded in the
-    history as ``collapse``. Above ``threshold`` training stops, the weights of
-    the last healthy epoch are restored and an :class:`EmbeddingCollapseWarning`
-    says so.
+    During each epoch, the L2-normalised embeddings of the training batches
+    are summed; their mean pairwise cosine similarity, recorded in the history
+    as ``collapse``, is ``(|sum|^2 - n) / (n (n - 1))``. When it reaches
+    ``threshold`` in the triplet phase, training stops, the weights of the last
+    healthy epoch are restored and an :class:`EmbeddingCollapseWarning` says
+    so.
 
     Parameters
     ----------
-    probe : callable
-        ``probe(module) -> embeddings`` tensor of shape (n, embedding_dim).
     threshold : float, default=0.99
     """
 
-    def __init__(self, probe, threshold=0.99):
-        self.probe = probe
+    def __init__(self, threshold=0.99):
         self.threshold = threshold
 
     def on_train_begin(self, net, **kwargs):
         self.healthy_state_ = copy.deepcopy(net.module_.state_dict())
-        self.collapsed_epoch_ = None
+
+    def on_epoch_begin(self, net, **kwargs):
+        self.sum_, self.count_ = 0.0, 0
+
+    def on_batch_end(self, net, batch=None, training=False, y_pred=None, **kwargs):
+        if training:
+            unit = torch.nn.functional.normalize(y_pred[1].detach().float(), dim=1)
+            self.sum_ = self.sum_ + unit.sum(dim=0)
+            self.count_ += len(unit)
 
     def on_epoch_end(self, net, **kwargs):
-        if net.phase != "triplet":
+        if self.count_ < 2:
             return
-        score = float(embedding_collapse_score(self.probe(net.module_)))
+        n = self.count_
+        score = float((self.sum_.square().sum() - n) / (n * (n - 1)))
         net.history.record("collapse", score)
+        if net.phase_ != "triplet":
+            return
         if score < self.threshold:
             self.healthy_state_ = copy.deepcopy(net.module_.state_dict())
             return
-        self.collapsed_epoch_ = len(net.history)
         net.module_.load_state_dict(self.healthy_state_)
         warnings.warn(
-            f"The embeddings collapsed at epoch {self.collapsed_epoch_}: their mean "
+            f"The embeddings collapsed at epoch {len(net.history)}: their mean "
             f"cosine similarity reached {score:.3f} (>= {self.threshold}). Training "
             "stopped and the last healthy weights were restored. Lower the triplet "
             "learning rate or the margin, or train longer with softmax first.",
@@ -256,100 +643,39 @@ class CollapseMonitor(Callback):
         raise StopPhase  # skorch's way to stop training early
 
 
-class StopPhase(KeyboardInterrupt):
-    """Raised by a callback to end a training phase early; not a user interrupt.
-
-    skorch stops ``fit`` on ``KeyboardInterrupt``; this subclass lets the
-    estimator tell a planned stop (early stopping, collapse) from Ctrl-C.
-    """
-
-
-class PhaseEarlyStopping(EarlyStopping):
-    """skorch's :class:`~skorch.callbacks.EarlyStopping`, stopping with
-    :class:`StopPhase` so that a stop is not taken for a user interrupt."""
-
-    def on_epoch_end(self, net, **kwargs):
-        try:
-            super().on_epoch_end(net, **kwargs)
-        except StopPhase:
-            raise
-        except KeyboardInterrupt:  # skorch's early stop
-            raise StopPhase from None
-
-
-class CosineAnnealing(Callback):
-    """Cosine learning-rate schedule over one ``partial_fit`` call (one phase).
-
-    Unlike skorch's ``LRScheduler``, the schedule restarts at each call from the
-    net's current ``lr``, which is what a second training phase needs.
+class PhaseProgressBar(Callback):
+    """A tqdm progress bar over the epochs of each phase, with the last losses.
 
     Parameters
     ----------
-    T_max : int, default=1
-        Epochs of the phase; the rate falls from ``net.lr`` to 0 over them.
+    file : file-like or None, default=None
+        Where to draw; ``None`` is tqdm's default (``sys.stderr``).
     """
 
-    def __init__(self, T_max=1):
-        self.T_max = T_max
+    def __init__(self, file=None):
+        self.file = file
 
     def on_train_begin(self, net, **kwargs):
-        self.first_epoch_ = len(net.history)
+        from tqdm.auto import tqdm
 
-    def on_epoch_begin(self, net, **kwargs):
-        step = len(net.history) - 1 - self.first_epoch_
-        lr = 0.5 * net.lr * (1.0 + np.cos(np.pi * step / max(1, self.T_max)))
-        for group in net.optimizer_.param_groups:
-            group["lr"] = lr
-        net.history.record("lr", lr)
-
-
-class EpochProgressBar(Callback):
-    """A one-line progress bar over the epochs of each training phase.
-
-    Redrawn in place (carriage return) after every epoch on ``stream``, with
-    the phase, the epoch count, the losses of the last epoch and the elapsed
-    time; the line is finished when the phase ends. skorch's per-epoch table
-    (``verbose >= 2`` of the classifier) is the detailed alternative.
-
-    Parameters
-    ----------
-    total : int, default=1
-        Epochs of the phase (the bar's length); set before each phase.
-    stream : file-like or None, default=None
-        Where to draw; ``None`` means ``sys.stderr`` at draw time.
-    width : int, default=24
-        Characters of the bar.
-    """
-
-    def __init__(self, total=1, stream=None, width=24):
-        self.total = total
-        self.stream = stream
-        self.width = width
-
-    def on_train_begin(self, net, **kwargs):
-        self.first_epoch_ = len(net.history)
-        self.start_ = time.perf_counter()
-
-    def on_epoch_end(self, net, **kwargs):
-        done = len(net.history) - self.first_epoch_
-        total = max(self.total, done, 1)
-        filled = int(round(self.width * done / total))
-        bar = "#" * filled + "." * (self.width - filled)
-        last = net.history[-1]
-        losses = f"loss {last.get('train_loss', float('nan')):.4f}"
-        if "valid_loss" in last:
-            losses += f", valid {last['valid_loss']:.4f}"
-        elapsed = time.perf_counter() - self.start_
-        self._write(
-            f"\r  {net.phase:<8} [{bar}] {done:>3}/{total} epochs, {losses}, "
-            f"{elapsed:.0f} s"
+        self.bar_ = tqdm(
+            total=net.phase_epochs_,
+            desc=f"{net.phase_:<8}",
+            unit="epoch",
+            file=self.file,
         )
 
-    def on_train_end(self, net, **kwargs):
-        if len(net.history) > self.first_epoch_:
-            self._write("\n")
+    def on_epoch_end(self, net, **kwargs):
+        last = net.history[-1]
+        losses = {"loss": f"{last.get('train_loss', float('nan')):.4f}"}
+        if "valid_loss" in last:
+            losses["valid"] = f"{last['valid_loss']:.4f}"
+        self.bar_.set_postfix(losses, refresh=False)
+        self.bar_.update(1)
 
-    def _write(self, text):
-        stream = sys.stderr if self.stream is None else self.stream
-        stream.write(text)
-        stream.flush()
+    def on_train_end(self, net, **kwargs):
+        self.bar_.close()
+
+
+def _noop(*args, **kwargs):
+    pass

@@ -5,9 +5,47 @@ import os
 
 import numpy as np
 
-__all__ = ["check_spectrograms"]
+__all__ = ["check_spectrograms", "n_valid_frames"]
 
 _PIPELINE_HINT = "Put LogMelTransformer before it in a Pipeline to go from audio."
+
+
+def n_valid_frames(S):
+    """Number of valid (non-padding) frames of each clip of a spectrogram batch.
+
+    Padding is marked by NaN in every mel bin of a frame, after the clip's last
+    frame (the convention of :class:`LogMelTransformer`).
+
+    Parameters
+    ----------
+    S : ndarray of shape (n_clips, n_mels, n_frames)
+        NaN-padded log-mel spectrograms.
+
+    Returns
+    -------
+    lengths : ndarray of shape (n_clips,), dtype int64
+        For each clip, the index of its first padding frame (``n_frames`` when the
+        clip has none).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> S = np.zeros((2, 3, 4), dtype=np.float32)
+    >>> S[1, :, 2:] = np.nan
+    >>> n_valid_frames(S)
+    array([4, 2])
+    """
+    S = np.asarray(S)
+    return S.shape[2] - _trailing_padding(np.isnan(S).all(axis=1)).sum(axis=1)
+
+
+def _trailing_padding(padded):
+    """Mask of the frames in the trailing run of padding frames of each clip.
+
+    ``padded`` is a boolean (n_clips, n_frames) mask of all-NaN frames; a frame
+    is trailing padding when it and every later frame are padded.
+    """
+    return np.flip(np.cumprod(np.flip(padded, axis=1), axis=1), axis=1).astype(bool)
 
 
 def _as_3d(X, estimator):
@@ -178,9 +216,9 @@ or list of arrays of shape (n_mels, n_frames_i)
     if nan.any():
         frame_pad = nan.all(axis=1)  # (n, T)
         partial = nan.any(axis=1) & ~frame_pad
-        trailing = np.flip(np.cumprod(np.flip(frame_pad, axis=1), axis=1), axis=1)
+        trailing = _trailing_padding(frame_pad)
         lengths[:] = arr.shape[2] - trailing.sum(axis=1)
-        inner = frame_pad & ~trailing.astype(bool)
+        inner = frame_pad & ~trailing
         bad = partial.any(axis=1) | inner.any(axis=1)
         if bad.any():
             i = int(np.flatnonzero(bad)[0])

@@ -4,8 +4,6 @@ Every error about bad input or a bad file is a :class:`ValueError` (or
 :class:`TypeError`) whose message names the problem, and the clip index or path.
 """
 
-from ._training import EmbeddingCollapseWarning, TrainingDivergedError
-
 __all__ = [
     "EmbeddingCollapseWarning",
     "IncompatibleModelVersionError",
@@ -29,3 +27,14 @@ class IncompatibleModelVersionError(ModelFileError):
     Files are read by the same ``major.minor`` release that wrote them, or a
     later patch release of it; never by an older one.
     """
+
+
+class TrainingDivergedError(RuntimeError):
+    """The training loss became NaN or infinite.
+
+    Lower the learning rate or the weight decay, or check the input scale.
+    """
+
+
+class EmbeddingCollapseWarning(UserWarning):
+    """The embeddings collapsed towards a single point during triplet training."""

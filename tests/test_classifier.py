@@ -136,9 +136,8 @@ def test_groups_keep_speakers_out_of_the_validation_split(data):
     X, y = data
     groups = np.repeat(np.arange(6), 10)
     clf = EmotionEmbeddingClassifier(**TINY, validation_fraction=0.2)
-    train, valid = clf.set_params()._split(
-        np.unique(y, return_inverse=True)[1], groups, seed=0
-    )
+    clf.classes_, encoded = np.unique(y, return_inverse=True)
+    train, valid = clf._split(encoded, groups, seed=0)
     assert set(groups[train]).isdisjoint(groups[valid])
     clf.fit(X, y, groups=groups)
     assert "valid_loss" in clf.net_.history[-1]
@@ -321,8 +320,8 @@ def test_verbose_levels(verbose, data, capsys):
     if verbose == 0:
         assert out == "" and err == ""
     elif verbose == 1:
-        assert "softmax  [" in err and "2/2 epochs" in err
-        assert "triplet  [" in err and "1/1 epochs" in err
+        assert "softmax" in err and "2/2" in err
+        assert "triplet" in err and "1/1" in err
         assert "train_loss" not in out
     else:
-        assert "train_loss" in out and "[" not in err
+        assert "train_loss" in out and "epoch/s" not in err

@@ -81,10 +81,10 @@ def test_demo_runs_and_writes_embedding_plot(capsys, tmp_path):
     assert "changed by --param" in out
     assert "[1/2]" in out and "[2/2]" in out
     assert "2-fold CV by speaker" in out
-    # WA, UA and F1 with mean ± std in the table.
+    # WA, UA, F1 and ECE with mean ± std in the table.
     table = out[out.index("Scores (mean ± std over folds):") :]
     row = next(line for line in table.splitlines() if line.startswith("2-fold CV"))
-    assert row.count("±") == 3
+    assert row.count("±") == 4
     # The confusion matrix counts every clip once.
     lines = out.splitlines()
     start = lines.index("rows: true emotion, columns: predicted emotion")
@@ -105,11 +105,11 @@ def test_demo_trains_the_default_classifier(monkeypatch, capsys, tmp_path):
         pass
 
     def record(params=None, **kwargs):
-        built.append(_cli_default_pipeline(params, **kwargs))
+        built.append(_cli_build_pipeline(params, **kwargs))
         raise Built  # stop before training: only the configuration is checked
 
-    _cli_default_pipeline = _cli.default_pipeline
-    monkeypatch.setattr(_cli, "default_pipeline", record)
+    _cli_build_pipeline = _cli.build_pipeline
+    monkeypatch.setattr(_cli, "build_pipeline", record)
     with pytest.raises(Built):
         main(["demo", "--output", str(tmp_path)])
     clf = built[0].named_steps["clf"]

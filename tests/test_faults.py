@@ -7,6 +7,7 @@ import pytest
 import torch
 from _params import TINY
 from sklearn.exceptions import NotFittedError
+from sklearn.model_selection import GridSearchCV
 
 from sklearn_tser import EmotionEmbeddingClassifier
 from sklearn_tser._training import EmbeddingNet
@@ -60,25 +61,46 @@ def test_diverging_loss_stops_with_advice(data, params, match):
 
 
 def test_keyboard_interrupt_during_an_epoch_leaves_a_usable_model(data, monkeypatch):
-    """Ctrl-C stops training (no triplet phase) and the fit still finishes."""
+    """Ctrl-C stops training (no triplet phase), the model is finished with the
+    weights reached, and the interrupt goes on to stop the caller."""
     X, y = data
     calls = []
     original = EmbeddingNet.train_step
 
     def interrupted(self, batch, **fit_params):
-        calls.append(self.phase)
+        calls.append(self.phase_)
         if len(calls) == 2:
             raise KeyboardInterrupt
         return original(self, batch, **fit_params)
 
     monkeypatch.setattr(EmbeddingNet, "train_step", interrupted)
     clf = EmotionEmbeddingClassifier(**{**TINY, "pretrain_epochs": 5})
-    with pytest.warns(UserWarning, match="interrupted at epoch 1 .*triplet phase"):
+    with pytest.raises(KeyboardInterrupt, match="interrupted at epoch 1"):
         clf.fit(X, y)
     assert calls == ["softmax", "softmax"]  # stopped at its 2nd batch, no triplets
+    assert clf.interrupted_
     assert len(clf.net_.history) < 5 + 1
     assert np.isfinite(clf.centroids_).all()
     assert set(clf.predict(X)) <= set(clf.classes_)
+
+
+def test_keyboard_interrupt_stops_a_grid_search(data, monkeypatch):
+    """A fit cut short by Ctrl-C is never scored as if it had finished."""
+    X, y = data
+    fits = []
+
+    def interrupted(self, batch, **fit_params):
+        fits.append(self)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(EmbeddingNet, "train_step", interrupted)
+    search = GridSearchCV(
+        EmotionEmbeddingClassifier(**TINY), {"margin": [0.1, 0.2]}, cv=2
+    )
+    with pytest.raises(KeyboardInterrupt):
+        search.fit(X, y)
+    assert len(fits) == 1
+    assert not hasattr(search, "cv_results_")
 
 
 def test_warm_start_after_an_interrupt_trains_the_triplet_phase(data, monkeypatch):
@@ -92,13 +114,14 @@ def test_warm_start_after_an_interrupt_trains_the_triplet_phase(data, monkeypatc
     clf = EmotionEmbeddingClassifier(**{**TINY, "pretrain_epochs": 3}, warm_start=True)
     with monkeypatch.context() as m:
         m.setattr(EmbeddingNet, "train_step", interrupted)
-        with pytest.warns(UserWarning, match="interrupted"):
+        with pytest.raises(KeyboardInterrupt, match="interrupted"):
             clf.fit(X, y)
     assert EmbeddingNet.train_step is original
     n_epochs = len(clf.net_.history)
     clf.set_params(pretrain_epochs=0, triplet_epochs=2).fit(X, y)
-    triplet_rows = [row for row in clf.net_.history[n_epochs:] if "collapse" in row]
-    assert len(triplet_rows) == 2
+    assert not clf.interrupted_
+    phases = [row["phase"] for row in clf.net_.history[n_epochs:]]
+    assert phases == ["triplet", "triplet"]
 
 
 def test_keyboard_interrupt_outside_an_epoch_leaves_it_unfitted(data, monkeypatch):
@@ -180,6 +203,6 @@ def test_early_stopping_ends_a_phase_without_skipping_the_next(data):
         warnings.simplefilter("error", UserWarning)
         clf.fit(X, y)
     history = clf.net_.history
-    n_softmax = sum("collapse" not in row for row in history)
-    assert n_softmax < 30  # the softmax phase stopped early
-    assert sum("collapse" in row for row in history) == 2  # both triplet epochs ran
+    phases = [row["phase"] for row in history]
+    assert phases.count("softmax") < 30  # the softmax phase stopped early
+    assert phases.count("triplet") == 2  # both triplet epochs ran

@@ -8,22 +8,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sklearn.base import clone
 
-from sklearn_tser import LogMelTransformer, _kernels, n_valid_frames
+from sklearn_tser import LogMelTransformer, n_valid_frames
 
 # The batched torch computation differs from librosa's float32 numpy one only by
 # rounding; on real clips the largest difference seen is 7e-4 dB.
 ATOL_DB = 2e-3
-
-
-@pytest.fixture(autouse=True, params=["fused", "torch"])
-def computation_path(request, monkeypatch):
-    """Every test runs on both CPU paths of LogMelTransformer: the fused C
-    kernels (where the optional module is built) and pure torch."""
-    if request.param == "fused" and _kernels.load() is None:
-        pytest.skip("the fused C kernels are not built on this machine")
-    if request.param == "torch":
-        monkeypatch.setattr(_kernels, "ENABLED", False)
-    return request.param
 
 
 def librosa_log_mel(y, tr):

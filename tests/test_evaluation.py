@@ -1,0 +1,116 @@
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sklearn_tser import EmotionEmbeddingClassifier, LogMelTransformer
+from sklearn_tser._cli import make_evaluations
+from sklearn_tser.evaluation import default_pipeline, expected_calibration_error
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+import bench_classifier  # noqa: E402
+
+# RAVDESS's layout without its audio: 24 actors of 60 clips, 8 emotions.
+ACTOR = np.repeat(np.arange(1, 25), 60)
+Y = np.tile(np.repeat(np.arange(8), [4] + [8] * 7), 24)
+
+
+def _folds(splitter, y, groups):
+    return [(tr.tolist(), te.tolist()) for tr, te in splitter.split(y, y, groups)]
+
+
+@pytest.mark.parametrize("random_state", [0, 7])
+def test_cli_speaker_folds_equal_the_benchmark_folds(random_state):
+    """`sklearn-tser evaluate --protocol speaker` reproduces the benchmark."""
+    [(name, splitter, use_groups)] = make_evaluations(
+        "speaker",
+        "ravdess",
+        y=Y,
+        groups=ACTOR,
+        n_splits=None,
+        random_state=random_state,
+    )
+    assert name == "6-fold CV by actor" and use_groups
+    cli = _folds(splitter, Y, ACTOR)
+    bench = [
+        (tr.tolist(), te.tolist())
+        for tr, te in bench_classifier.splits("speaker", Y, ACTOR)
+    ]
+    assert cli == bench
+    for _, test in cli:  # 4 unseen actors per fold
+        assert len(set(ACTOR[test])) == 4
+        assert set(ACTOR[test]).isdisjoint(set(ACTOR) - set(ACTOR[test]))
+
+
+def test_cli_paper_folds_equal_the_benchmark_folds():
+    evaluations = make_evaluations(
+        "paper", "ravdess", y=Y, groups=ACTOR, n_splits=None, random_state=0
+    )
+    names = [name for name, _, _ in evaluations]
+    assert names == ["10-fold CV", "70/30 split"]
+    for (_, splitter, _), protocol in zip(
+        evaluations, ["paper-10fold", "paper-70/30"], strict=True
+    ):
+        bench = [
+            (tr.tolist(), te.tolist())
+            for tr, te in bench_classifier.splits(protocol, Y, ACTOR)
+        ]
+        assert _folds(splitter, Y, ACTOR) == bench
+
+
+def test_default_pipeline_is_the_default_estimators():
+    pipe = default_pipeline(random_state=3, verbose=1)
+    mel, clf = pipe.named_steps["mel"], pipe.named_steps["clf"]
+    assert mel.get_params() == LogMelTransformer().get_params()
+    expected = EmotionEmbeddingClassifier(random_state=3, verbose=1).get_params()
+    assert clf.get_params() == expected
+
+
+def _ece_loop(y, proba, classes, n_bins):
+    """Slow reference: bins built one clip at a time."""
+    bins = [[] for _ in range(n_bins)]
+    for label, row in zip(y, proba, strict=True):
+        confidence = max(row)
+        b = min(int(confidence * n_bins), n_bins - 1)
+        predicted = classes[list(row).index(confidence)]
+        bins[b].append((predicted == label, confidence))
+    total = 0.0
+    for members in bins:
+        if members:
+            accuracy = sum(c for c, _ in members) / len(members)
+            confidence = sum(p for _, p in members) / len(members)
+            total += len(members) / len(y) * abs(accuracy - confidence)
+    return total
+
+
+@pytest.mark.parametrize("n_bins", [1, 5, 15])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_expected_calibration_error_matches_a_loop(n_bins, seed):
+    rng = np.random.default_rng(seed)
+    classes = np.array(["angry", "calm", "sad"])
+    proba = rng.dirichlet([0.5, 0.5, 0.5], size=50)
+    y = classes[rng.integers(0, 3, 50)]
+    expected = _ece_loop(y, proba, classes, n_bins)
+    got = expected_calibration_error(y, proba, classes=classes, n_bins=n_bins)
+    assert got == pytest.approx(expected)
+
+
+def test_expected_calibration_error_limits():
+    y = np.array([0, 1, 1, 0])
+    perfect = np.eye(2)[y]
+    assert expected_calibration_error(y, perfect) == 0.0
+    wrong = np.eye(2)[1 - y]
+    assert expected_calibration_error(y, wrong) == 1.0
+
+
+@pytest.mark.parametrize(
+    ("proba", "kwargs", "match"),
+    [
+        (np.ones((3, 2)) / 2, {}, r"proba has shape \(3, 2\); expected \(4, 2\)"),
+        (np.ones((4, 2)) / 2, {"n_bins": 0}, r"n_bins must be an integer >= 1"),
+    ],
+)
+def test_expected_calibration_error_rejects_bad_input(proba, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        expected_calibration_error([0, 1, 0, 1], proba, **kwargs)

@@ -1,0 +1,203 @@
+"""The training machinery: fold statistics, validation split, batches, phases."""
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from _params import TINY
+
+from sklearn_tser import EmotionEmbeddingClassifier
+from sklearn_tser import _classifier as classifier_module
+from sklearn_tser._training import EmbeddingNet, SpectrogramDataset, standardization
+
+
+def make_spectrograms(n=60, n_mels=12, n_classes=3, seed=0):
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % n_classes
+    X = rng.standard_normal((n, n_mels, 50)).astype(np.float32)
+    for k in range(n_classes):
+        X[y == k, 3 * k : 3 * k + 3] += 2.0
+    for i, n_i in enumerate(rng.integers(10, 51, n)):
+        X[i, :, n_i:] = np.nan
+    return X, y
+
+
+def spy_on_fit(monkeypatch):
+    """Record the clips the standardiser, the net and the calibration see."""
+    seen = {}
+    standardization = classifier_module.standardization
+    fit_phases = EmbeddingNet.fit_phases
+    fit_scale = EmotionEmbeddingClassifier._fit_proba_scale
+
+    def spy_standardization(X, lengths, indices=None):
+        seen["standardization"] = np.asarray(indices)
+        return standardization(X, lengths, indices)
+
+    def spy_fit_phases(self, train_set, valid_set=None):
+        seen["train"] = train_set.indices
+        seen["valid"] = None if valid_set is None else valid_set.indices
+        return fit_phases(self, train_set, valid_set)
+
+    def spy_fit_scale(self, emb, y):
+        seen["calibration"] = len(y)
+        return fit_scale(self, emb, y)
+
+    monkeypatch.setattr(classifier_module, "standardization", spy_standardization)
+    monkeypatch.setattr(EmbeddingNet, "fit_phases", spy_fit_phases)
+    monkeypatch.setattr(EmotionEmbeddingClassifier, "_fit_proba_scale", spy_fit_scale)
+    return seen
+
+
+@pytest.mark.parametrize("with_groups", [False, True])
+def test_standardiser_and_calibration_see_only_their_clips(monkeypatch, with_groups):
+    """The standardiser is fitted on the training part only (not the clips held
+    out for validation); predict_proba is calibrated on the held-out part."""
+    X, y = make_spectrograms()
+    groups = np.repeat(np.arange(6), 10) if with_groups else None
+    seen = spy_on_fit(monkeypatch)
+    clf = EmotionEmbeddingClassifier(**TINY, validation_fraction=0.3)
+    clf.fit(X, y, groups=groups)
+    train, valid = seen["train"], seen["valid"]
+    assert len(valid) > 0 and set(train).isdisjoint(valid)
+    assert sorted(set(train) | set(valid)) == list(range(len(X)))
+    np.testing.assert_array_equal(seen["standardization"], train)
+    assert seen["calibration"] == len(valid)
+    # The statistics are those of the training part.
+    lengths = (~np.isnan(X).all(axis=1)).sum(axis=1)
+    frames = np.concatenate([X[i, :, : lengths[i]] for i in train], axis=1)
+    np.testing.assert_allclose(clf.feature_mean_, frames.mean(axis=1), rtol=1e-5)
+    if with_groups:
+        assert set(groups[train]).isdisjoint(groups[valid])
+
+
+def test_fit_statistics_never_see_other_clips():
+    """Changing clips that fit is not given changes nothing it learns."""
+    X, y = make_spectrograms()
+    train = np.arange(40)
+    a = EmotionEmbeddingClassifier(**TINY).fit(X[train], y[train])
+    X2 = X.copy()
+    X2[40:] += 100.0  # the "test" clips
+    b = EmotionEmbeddingClassifier(**TINY).fit(X2[train], y[train])
+    for name in ("feature_mean_", "feature_std_", "centroids_"):
+        np.testing.assert_array_equal(getattr(a, name), getattr(b, name))
+    assert a.proba_scale_ == b.proba_scale_
+
+
+def test_a_class_only_in_held_out_speakers_is_an_error():
+    """Holding out whole speakers must not leave a class without training clips
+    (it would get a NaN centroid and take every prediction)."""
+    X, y = make_spectrograms(n=40, n_classes=2)
+    y = np.array(["a", "b"] * 20, dtype=object)
+    groups = np.repeat([0, 1], 20)
+    y[:10] = "only_in_group_0"
+    y[20:30] = "only_in_group_1"
+    clf = EmotionEmbeddingClassifier(**TINY, validation_fraction=0.3)
+    with pytest.raises(ValueError, match=r"every clip of class 'only_in_group_\d'"):
+        clf.fit(X, y, groups=groups)
+    assert not hasattr(clf, "centroids_")
+
+
+@pytest.mark.parametrize(
+    ("y", "groups", "reason"),
+    [
+        (np.arange(60) % 3, np.zeros(60), "groups holds a single group"),
+        (np.r_[np.arange(59) % 2, 2], None, "class 2 has a single clip"),
+    ],
+)
+def test_validation_turned_off_warns(y, groups, reason):
+    X, _ = make_spectrograms()
+    clf = EmotionEmbeddingClassifier(**TINY, validation_fraction=0.2)
+    with pytest.warns(
+        UserWarning, match=f"validation_fraction=0.2 is ignored: {reason}"
+    ):
+        clf.fit(X, y, groups=groups)
+    assert "valid_loss" not in clf.net_.history[-1]
+    assert np.isfinite(clf.centroids_).all()
+
+
+def test_no_warning_without_validation():
+    X, y = make_spectrograms()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        EmotionEmbeddingClassifier(**TINY).fit(X, y, groups=np.zeros(len(X)))
+
+
+@pytest.mark.parametrize("indices", [None, np.array([5, 0, 17, 33])])
+def test_standardization_matches_a_loop(indices):
+    X, _ = make_spectrograms(n=40)
+    lengths = (~np.isnan(X).all(axis=1)).sum(axis=1)
+    X = np.nan_to_num(X)
+    mean, std = standardization(X, lengths, indices)
+    clips = range(len(X)) if indices is None else indices
+    frames = np.concatenate([X[i, :, : lengths[i]] for i in clips], axis=1)
+    np.testing.assert_allclose(mean, frames.mean(axis=1), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(std, frames.std(axis=1), rtol=1e-5)
+
+
+@pytest.mark.parametrize("per_clip", [False, True])
+def test_dataset_batches_are_standardised_valid_frames(per_clip):
+    X, y = make_spectrograms(n=10)
+    lengths = (~np.isnan(X).all(axis=1)).sum(axis=1)
+    X = np.nan_to_num(X)
+    mean, std = standardization(X, lengths)
+    scale = {} if per_clip else {"mean": mean, "std": std}
+    dataset = SpectrogramDataset(X, lengths, y, indices=np.array([3, 7, 1]), **scale)
+    batch, target = dataset.__getitems__([2, 0])  # clips 1 and 3
+    x, n = batch["x"].numpy(), batch["lengths"].numpy()
+    np.testing.assert_array_equal(n, lengths[[1, 3]])
+    np.testing.assert_array_equal(target.numpy(), y[[1, 3]])
+    assert x.shape == (2, X.shape[1], n.max())
+    for row, i in enumerate([1, 3]):
+        clip = X[i, :, : lengths[i]]
+        if per_clip:
+            m, s = clip.mean(axis=1), clip.std(axis=1)
+        else:
+            m, s = mean, std
+        np.testing.assert_allclose(
+            x[row, :, : lengths[i]], (clip - m[:, None]) / s[:, None], atol=1e-5
+        )
+        assert (x[row, :, lengths[i] :] == 0).all()
+
+
+def test_augment_crops_within_each_clip_and_masks():
+    """Each crop is a window of its own clip's valid frames; masks zero whole
+    bands and frames; the same seed gives the same batch."""
+    net = EmbeddingNet(
+        torch.nn.Identity,
+        criterion=torch.nn.CrossEntropyLoss,
+        crop_frames=20,
+        freq_masks=1,
+        freq_mask_width=3,
+        time_masks=1,
+        time_mask_width=5,
+    )
+    n_mels = 6
+    lengths = torch.tensor([50, 12, 30])
+    x = torch.arange(3 * n_mels * 50, dtype=torch.float32).reshape(3, n_mels, 50) + 1
+    x = x * (torch.arange(50) < lengths[:, None])[:, None, :]
+
+    def batch(seed):
+        net.generator_ = torch.Generator().manual_seed(seed)
+        return net.augment(x, lengths)
+
+    out = batch(0)
+    np.testing.assert_array_equal(out["lengths"].numpy(), [20, 12, 20])
+    assert out["x"].shape == (3, n_mels, 20)
+    for i in range(3):
+        n = int(out["lengths"][i])
+        crop = out["x"][i, :, :n]
+        kept = crop != 0
+        # x[i, b, t] = 1 + (i * n_mels + b) * 50 + t: every kept value gives
+        # the crop's start, which must be one start inside the clip.
+        b, j = torch.nonzero(kept, as_tuple=True)
+        starts = crop[kept] - 1 - (i * n_mels + b) * 50 - j
+        assert len(set(starts.tolist())) == 1
+        assert 0 <= starts[0] <= lengths[i] - n
+        # Zeros are whole masked bands (<= 3) or whole masked frames (<= 5).
+        bands, frames = (~kept).all(dim=1), (~kept).all(dim=0)
+        assert bands.sum() <= 3 and frames.sum() <= 5
+        assert torch.equal(~kept, bands[:, None] | frames[None, :])
+        assert (out["x"][i, :, n:] == 0).all()
+    torch.testing.assert_close(batch(0)["x"], out["x"])
+    assert not torch.equal(batch(1)["x"], out["x"])
