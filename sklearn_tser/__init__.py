@@ -9,7 +9,8 @@ as scikit-learn estimators:
   pre-training and triplet loss, and classifies a clip by the emotion centroid
   that makes the smallest cosine angle with its embedding.
 
-Corpus loaders and a synthetic generator live in :mod:`sklearn_tser.datasets`.
+Corpus loaders and a synthetic generator live in :mod:`sklearn_tser.datasets`;
+the default model and the evaluation protocols in :mod:`sklearn_tser.evaluation`.
 :func:`save` and :func:`load` store fitted models safely (safetensors + JSON, no
 pickle); exceptions live in :mod:`sklearn_tser.exceptions`. :func:`show_versions`
 prints what a bug report needs to know about the installation.

@@ -25,6 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ._validation import as_real_numbers
+
 __all__ = ["check_audio", "load_audio"]
 
 _PATH_TYPES = (str, os.PathLike)
@@ -87,28 +89,17 @@ def _as_float_samples(clip, where):
             raise TypeError(
                 f"{where} could not be read as an array of samples: {exc}"
             ) from exc
-    if clip.dtype == object:
-        try:
-            clip = clip.astype(np.float64)
-        except (TypeError, ValueError) as exc:
-            raise TypeError(
-                f"{where} holds non-numeric values ({exc}); a clip must be a 1-D "
-                "array of audio samples or a path to an audio file."
-            ) from exc
-    if clip.dtype.kind == "c":
-        raise ValueError(
-            f"Complex data not supported: {where} has dtype {clip.dtype}; audio "
-            "samples must be real. Pass the real signal, not its spectrum."
-        )
+    clip = as_real_numbers(
+        clip,
+        where,
+        expected="audio samples must be real floating-point numbers (or integer "
+        "PCM): a clip is a 1-D array of samples or a path to an audio file",
+        kinds="iuf",
+    )
     if clip.dtype.kind in "iu":
         info = np.iinfo(clip.dtype)
         clip = (clip.astype(np.float64) - (info.max + info.min + 1) / 2) / (
             (info.max - info.min + 1) / 2
-        )
-    elif clip.dtype.kind == "b" or clip.dtype.kind not in "f":
-        raise TypeError(
-            f"{where} has dtype {clip.dtype}; audio samples must be floating-point "
-            "(or integer PCM)."
         )
     if clip.ndim != 1:
         hint = (

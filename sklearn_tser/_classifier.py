@@ -448,36 +448,23 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
 
         The validation part holds about ``validation_fraction`` of the clips,
         whole groups when ``groups`` is given; the training part keeps every
-        class. When no such split exists, validation is turned off, with a
-        warning.
+        class, or this raises. When no split can be made, validation is turned
+        off, with a warning.
         """
         all_idx = np.arange(len(y))
         if self.validation_fraction == 0:
             return all_idx, all_idx[:0]
-        n_splits = max(2, round(1 / self.validation_fraction))
         counts = np.bincount(y, minlength=len(self.classes_))
+        n_splits = max(2, round(1 / self.validation_fraction))
+        reason = None
         if groups is not None:
             n_groups = len(np.unique(groups))
-            if n_groups >= 2:
+            if n_groups < 2:
+                reason = "groups holds a single group, so no group can be held out"
+            else:
                 splitter = StratifiedGroupKFold(
                     min(n_splits, n_groups), shuffle=True, random_state=seed
                 )
-                train, valid = next(splitter.split(all_idx, y, groups))
-                missing = np.flatnonzero(
-                    np.bincount(y[train], minlength=len(counts)) == 0
-                )
-                if len(missing):
-                    label = self.classes_[missing[:1]].tolist()[0]
-                    raise ValueError(
-                        f"validation_fraction={self.validation_fraction} holds out "
-                        f"whole groups (speakers), and every clip of class {label!r} "
-                        f"belongs to the held-out groups "
-                        f"{np.unique(groups[valid]).tolist()}, so the training part "
-                        "has none. Give that class clips from more groups, fit "
-                        "without groups, or set validation_fraction=0."
-                    )
-                return train, valid
-            reason = "groups holds a single group, so no group can be held out"
         elif counts.min() < 2:
             label = self.classes_[[np.argmin(counts)]].tolist()[0]
             reason = f"class {label!r} has a single clip"
@@ -487,16 +474,29 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
             splitter = StratifiedShuffleSplit(
                 n_splits=1, test_size=self.validation_fraction, random_state=seed
             )
-            train, valid = next(splitter.split(all_idx, y))
-            return np.sort(train), np.sort(valid)
-        warnings.warn(
-            f"validation_fraction={self.validation_fraction} is ignored: {reason}. "
-            "Training uses every clip, without early stopping, and predict_proba "
-            "is calibrated on the training clips.",
-            UserWarning,
-            stacklevel=4,
+        if reason is not None:
+            warnings.warn(
+                f"validation_fraction={self.validation_fraction} is ignored: "
+                f"{reason}. Training uses every clip, without early stopping, and "
+                "predict_proba is calibrated on the training clips.",
+                UserWarning,
+                stacklevel=4,
+            )
+            return all_idx, all_idx[:0]
+        train, valid = (
+            np.sort(part) for part in next(splitter.split(all_idx, y, groups))
         )
-        return all_idx, all_idx[:0]
+        missing = np.flatnonzero(np.bincount(y[train], minlength=len(counts)) == 0)
+        if len(missing):
+            label = self.classes_[missing[:1]].tolist()[0]
+            raise ValueError(
+                f"validation_fraction={self.validation_fraction} holds out whole "
+                f"groups (speakers), and every clip of class {label!r} belongs to "
+                f"the held-out groups {np.unique(groups[valid]).tolist()}, so the "
+                "training part has none. Give that class clips from more groups, "
+                "fit without groups, or set validation_fraction=0."
+            )
+        return train, valid
 
     def _dataset(self, X, lengths, y=None, indices=None):
         """The clips as a :class:`SpectrogramDataset`, standardised as fitted."""
@@ -509,13 +509,7 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
     def _fit_centroids(self, emb, y):
         """Set the centroids and their angles from the training embeddings."""
         self.collapse_score_ = embedding_collapse_score(emb)
-        counts = np.bincount(y, minlength=len(self.classes_))
-        if counts.min() == 0:  # _split keeps every class: a bug if reached
-            raise ValueError(
-                f"No training clip of class "
-                f"{self.classes_[[np.argmin(counts)]].tolist()[0]!r}; "
-                "its centroid is undefined."
-            )
+        counts = np.bincount(y, minlength=len(self.classes_))  # >= 1: see _split
         sums = np.zeros((len(self.classes_), emb.shape[1]), dtype=np.float64)
         np.add.at(sums, y, emb)
         self.centroids_ = l2_normalize(sums / counts[:, None]).astype(np.float32)

@@ -31,7 +31,7 @@ from sklearn.metrics import (
     confusion_matrix,
     f1_score,
 )
-from sklearn.model_selection import StratifiedGroupKFold, cross_validate
+from sklearn.model_selection import cross_validate
 from sklearn.pipeline import Pipeline
 
 from .evaluation import (
@@ -567,11 +567,14 @@ def cmd_demo(args):
     )
     y, groups = bunch.target, bunch.speaker
     S = _spectrograms(pipe.named_steps["mel"], bunch.data)
-    splitter = StratifiedGroupKFold(
-        n_splits, shuffle=True, random_state=args.random_state
-    )
     result = run_evaluation(
-        f"{n_splits}-fold CV by speaker", splitter, clf, S, y, groups, use_groups=True
+        f"{n_splits}-fold CV by speaker",
+        speaker_cv(n_splits),
+        clf,
+        S,
+        y,
+        groups,
+        use_groups=True,
     )
     report([result], y)
     out = Path(args.output)

@@ -79,6 +79,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ._validation import check_integer
+
 ARCHITECTURES = ("resnet", "cnn", "fc", "rnn", "lstm", "gru")
 STEMS = ("conv1d", "conv2d")
 MIN_LAYERS, MAX_LAYERS = 6, 15
@@ -113,20 +115,7 @@ def check_architecture(architecture, n_layers):
         raise ValueError(
             f"architecture must be one of {ARCHITECTURES}; got {architecture!r}."
         )
-    if not _is_int(n_layers) or not MIN_LAYERS <= n_layers <= MAX_LAYERS:
-        raise ValueError(
-            f"n_layers must be an integer in [{MIN_LAYERS}, {MAX_LAYERS}]; "
-            f"got {n_layers!r}."
-        )
-
-
-def _is_int(value):
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
-
-
-def _check_positive_int(name, value, minimum=1):
-    if not _is_int(value) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}; got {value!r}.")
+    check_integer(n_layers, "n_layers", low=MIN_LAYERS, high=MAX_LAYERS)
 
 
 def _check_dropout(dropout):
@@ -446,10 +435,10 @@ class EmbeddingNetwork(nn.Module):
         check_architecture(architecture, n_layers)
         if stem not in STEMS:
             raise ValueError(f"stem must be one of {STEMS}; got {stem!r}.")
-        _check_positive_int("n_mels", n_mels)
-        _check_positive_int("n_classes", n_classes, minimum=2)
-        _check_positive_int("embedding_dim", embedding_dim)
-        _check_positive_int("width", width)
+        check_integer(n_mels, "n_mels", low=1)
+        check_integer(n_classes, "n_classes", low=2)
+        check_integer(embedding_dim, "embedding_dim", low=1)
+        check_integer(width, "width", low=1)
         _check_dropout(dropout)
         # Plain Python numbers: hyper-parameters may come as NumPy scalars.
         n_layers, n_mels, n_classes = int(n_layers), int(n_mels), int(n_classes)

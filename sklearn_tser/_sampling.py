@@ -1,24 +1,13 @@
 """Class-balanced P x K batch sampling for triplet training."""
 
 import math
-import numbers
 
 import numpy as np
 from sklearn.utils import check_random_state
 
+from ._validation import check_integer
+
 __all__ = ["ClassBalancedBatchSampler"]
-
-
-def _check_int(value, name, minimum, reason):
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, numbers.Integral)
-        or value < minimum
-    ):
-        raise ValueError(
-            f"{name} must be an integer >= {minimum} ({reason}), got {value!r}."
-        )
-    return int(value)
 
 
 def _check_rng(random_state):
@@ -109,17 +98,17 @@ class ClassBalancedBatchSampler:
             raise ValueError(
                 f"labels must be 1-D of shape (n_samples,), got shape {labels.shape}."
             )
-        self.n_classes_per_batch = _check_int(
+        self.n_classes_per_batch = check_integer(
             n_classes_per_batch,
             "n_classes_per_batch",
-            2,
-            "a triplet needs a negative from another class",
+            low=2,
+            reason="a triplet needs a negative from another class",
         )
-        self.n_samples_per_class = _check_int(
+        self.n_samples_per_class = check_integer(
             n_samples_per_class,
             "n_samples_per_class",
-            2,
-            "a triplet needs a positive from the same class",
+            low=2,
+            reason="a triplet needs a positive from the same class",
         )
         self.random_state = random_state
 

@@ -5,7 +5,42 @@ import os
 
 import numpy as np
 
-__all__ = ["check_spectrograms", "n_valid_frames"]
+__all__ = ["as_real_numbers", "check_integer", "check_spectrograms", "n_valid_frames"]
+
+
+def check_integer(value, name, *, low, high=None, reason=None):
+    """Return ``value`` as an int after checking it is an integer in range.
+
+    Parameters
+    ----------
+    value : object
+        The value to check; booleans are not integers here.
+    name : str
+        Its name, for the message.
+    low : int
+        Smallest value allowed.
+    high : int or None, default=None
+        Largest value allowed; None means no bound.
+    reason : str or None, default=None
+        Why the bound is there, added to the message.
+
+    Returns
+    -------
+    value : int
+
+    Raises
+    ------
+    ValueError
+        ``"{name} must be an integer >= {low} ({reason}); got {value!r}."``, or
+        ``"from {low} to {high}"`` with an upper bound.
+    """
+    is_int = isinstance(value, numbers.Integral) and not isinstance(value, bool)
+    if not is_int or value < low or (high is not None and value > high):
+        span = f">= {low}" if high is None else f"from {low} to {high}"
+        why = f" ({reason})" if reason else ""
+        raise ValueError(f"{name} must be an integer {span}{why}; got {value!r}.")
+    return int(value)
+
 
 _PIPELINE_HINT = "Put LogMelTransformer before it in a Pipeline to go from audio."
 
@@ -114,25 +149,48 @@ def _as_3d(X, estimator):
     return _numeric(arr, "X")
 
 
+_SPECTROGRAMS = "expected log-mel spectrograms such as the output of LogMelTransformer"
+
+
 def _numeric(arr, where):
+    return as_real_numbers(arr, where, expected=_SPECTROGRAMS, kinds="biuf")
+
+
+def as_real_numbers(arr, where, *, expected, kinds="biuf"):
+    """``arr`` as an array of real numbers, or a clear error.
+
+    The one coercion rule of the package's inputs (audio clips and
+    spectrograms): object arrays are converted to float when their items are
+    numbers; complex values and other dtypes are refused.
+
+    Parameters
+    ----------
+    arr : ndarray
+    where : str
+        What ``arr`` is (``"X"``, ``"Clip 3"``), for the messages.
+    expected : str
+        What was expected, ending the messages.
+    kinds : str, default="biuf"
+        NumPy dtype kinds accepted.
+
+    Returns
+    -------
+    arr : ndarray
+        ``arr`` itself, or as float64 when it held objects.
+    """
     if arr.dtype == object:
         try:
-            arr = arr.astype(np.float32)
+            arr = arr.astype(np.float64)
         except (TypeError, ValueError) as exc:
             raise TypeError(
-                f"{where} holds non-numeric values ({exc}); expected log-mel "
-                "spectrograms such as the output of LogMelTransformer."
+                f"{where} holds non-numeric values ({exc}); {expected}."
             ) from exc
     if arr.dtype.kind == "c":
         raise ValueError(
-            f"Complex data not supported: {where} has dtype {arr.dtype}; expected "
-            "real log-mel spectrograms such as the output of LogMelTransformer."
+            f"Complex data not supported: {where} has dtype {arr.dtype}; {expected}."
         )
-    if arr.dtype.kind not in "biuf":
-        raise TypeError(
-            f"{where} has dtype {arr.dtype}; expected numeric spectrograms such as "
-            "the output of LogMelTransformer."
-        )
+    if arr.dtype.kind not in kinds:
+        raise TypeError(f"{where} has dtype {arr.dtype}; {expected}.")
     return arr
 
 

@@ -210,7 +210,7 @@ def test_nested_corpus_gets_a_hint(tmp_path):
         ({"actors": ["01"]}, ValueError, "1 to 24"),
         ({"emotions": ["calm"]}, ValueError, "No RAVDESS clip"),
         ({"actors": [3]}, ValueError, "No RAVDESS clip"),
-        ({"sr": 0}, ValueError, "sr must be a positive integer"),
+        ({"sr": 0}, ValueError, "sr must be an integer >= 1"),
     ],
 )
 def test_invalid_options(tmp_path, kwargs, error, match):
@@ -321,7 +321,7 @@ def test_fetch_corrupt_download_keeps_nothing(tmp_path, server):
     payload = _make_zip()
     corrupt = payload[:100] + bytes([payload[100] ^ 0xFF]) + payload[101:]
     server.serve(corrupt, checksum=hashlib.md5(payload).hexdigest())
-    with pytest.raises(OSError, match="corrupt: its md5 checksum .* retry"):
+    with pytest.raises(OSError, match="corrupt: its md5 checksum does not match"):
         fetch_ravdess(data_home=tmp_path, verbose=0)
     _assert_nothing_kept(tmp_path)
     server.serve(payload)  # a retry with good data works
@@ -331,7 +331,7 @@ def test_fetch_corrupt_download_keeps_nothing(tmp_path, server):
 def test_fetch_interrupted_download_keeps_nothing(tmp_path, server):
     server.serve(_make_zip())
     server.truncate = True
-    with pytest.raises(OSError, match="incomplete: got .* bytes, expected"):
+    with pytest.raises(OSError, match="incomplete: the connection was interrupted"):
         fetch_ravdess(data_home=tmp_path, verbose=0)
     _assert_nothing_kept(tmp_path)
 
@@ -339,7 +339,7 @@ def test_fetch_interrupted_download_keeps_nothing(tmp_path, server):
 def test_fetch_http_error_keeps_nothing(tmp_path, server):
     server.serve(_make_zip())
     server.status = 404
-    with pytest.raises(OSError, match="failed: HTTP Error 404"):
+    with pytest.raises(OSError, match="failed: 404 Client Error"):
         fetch_ravdess(data_home=tmp_path, verbose=0)
     _assert_nothing_kept(tmp_path)
 

@@ -224,7 +224,7 @@ def test_unknown_architecture_raises(architecture):
 
 @pytest.mark.parametrize("n_layers", [5, 16, 0, -11, 11.5, 11.0, "11", True, None])
 def test_invalid_n_layers_raises(n_layers):
-    message = rf"n_layers must be an integer in \[6, 15\]; got {n_layers!r}\."
+    message = rf"n_layers must be an integer from 6 to 15; got {n_layers!r}\."
     with pytest.raises(ValueError, match=message):
         EmbeddingNetwork(n_layers=n_layers)
     with pytest.raises(ValueError, match=message):

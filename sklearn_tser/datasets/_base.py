@@ -1,28 +1,26 @@
 """Shared helpers of the dataset loaders: data home, checksums, safe download.
 
-The download path never leaves half-written data behind: the archive is streamed
-to a temporary file next to its destination, its size and checksum are verified,
+The download path never leaves half-written data behind: pooch streams the
+archive to a temporary file next to its destination and verifies its checksum,
 it is extracted into a temporary directory, and only then is the result moved
 into place with :func:`os.replace`, together with a marker file that records a
 complete fetch.
 """
 
-import hashlib
-import numbers
 import os
 import shutil
 import sys
 import tempfile
-import urllib.request
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from .._validation import check_integer
+
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3")
 COMPLETE_MARKER = ".sklearn_tser_fetch_complete"
-_CHUNK_SIZE = 1 << 16
 
 
 @dataclass(frozen=True)
@@ -38,9 +36,9 @@ class RemoteFileMetadata:
     checksum : str
         Hexadecimal digest of the archive, as published.
     checksum_algorithm : {"sha256", "md5"}, default="sha256"
-        Hash algorithm of ``checksum`` (any name :func:`hashlib.new` knows).
+        Hash algorithm of ``checksum`` (one pooch knows).
     size : int or None, default=None
-        Size of the archive in bytes, checked when given.
+        Size of the archive in bytes, as published (for messages).
     """
 
     filename: str
@@ -62,20 +60,9 @@ def get_data_home(data_home=None):
     return Path(_sklearn_get_data_home(data_home=data_home))
 
 
-def file_checksum(path, *, algorithm="sha256"):
-    """Return the hexadecimal digest of the file at ``path``."""
-    digest = hashlib.new(algorithm)
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def check_sr(sr):
     """Validate a target sample rate, returning it as an int."""
-    if isinstance(sr, bool) or not isinstance(sr, numbers.Integral) or sr <= 0:
-        raise ValueError(f"sr must be a positive integer (Hz), got {sr!r}.")
-    return int(sr)
+    return check_integer(sr, "sr", low=1, reason="a sample rate in Hz")
 
 
 def decode_files(paths, *, sr):
@@ -95,36 +82,6 @@ def is_hidden(path):
     return Path(path).name.startswith(".")
 
 
-class _Progress:
-    """A one-line download progress report on stderr."""
-
-    def __init__(self, total, *, verbose):
-        self.total, self.verbose, self.done, self._shown = total, verbose, 0, -1
-
-    def update(self, n_bytes):
-        self.done += n_bytes
-        step = self.done * 20 // self.total if self.total else self.done >> 23
-        if self.verbose and step != self._shown:
-            self._shown = step
-            total = f"/{self.total / 1e6:.1f}" if self.total else ""
-            print(f"\r  {self.done / 1e6:.1f}{total} MB", end="", file=sys.stderr)
-
-    def close(self):
-        if self.verbose:
-            print(file=sys.stderr)
-
-
-def _stream_to(response, out, digest, progress):
-    """Copy the response body to ``out``; return the number of bytes."""
-    n_bytes = 0
-    for block in iter(lambda: response.read(_CHUNK_SIZE), b""):
-        out.write(block)
-        digest.update(block)
-        n_bytes += len(block)
-        progress.update(len(block))
-    return n_bytes
-
-
 class DownloadError(OSError):
     """A download failed or gave corrupt data; nothing was kept."""
 
@@ -132,67 +89,58 @@ class DownloadError(OSError):
 _RETRY = "Nothing was kept; run the fetcher again to retry the download."
 
 
-def _check_download(remote, n_bytes, content_length, digest):
-    """Raise DownloadError when the downloaded bytes are incomplete or corrupt."""
-    for expected in (content_length, remote.size):
-        if expected is not None and n_bytes != expected:
-            raise DownloadError(
-                f"The download of {remote.url} is incomplete: got {n_bytes} bytes, "
-                f"expected {expected} (the connection was interrupted or the "
-                f"remote file changed). {_RETRY}"
-            )
-    if digest.hexdigest() != remote.checksum.lower():
-        raise DownloadError(
-            f"The download of {remote.url} is corrupt: its "
-            f"{remote.checksum_algorithm} checksum is {digest.hexdigest()}, "
-            f"expected {remote.checksum}. {_RETRY}"
-        )
+def download(remote, dirname, *, verbose=1, timeout=60):
+    """Download ``remote`` into a verified file in ``dirname``, with pooch.
 
+    :func:`pooch.retrieve` streams the body to a temporary file beside its
+    destination, checks its checksum and only then moves it into place, so a
+    failed, interrupted or corrupt download leaves nothing behind. Returns the
+    path of the archive (a hidden file); the caller removes it. Failures raise
+    a :class:`DownloadError` (an :class:`OSError`) that says what happened.
+    """
+    import logging
 
-def _user_agent():
+    import pooch
+    import requests
+
     from .. import __version__
 
-    return {"User-Agent": f"sklearn-tser/{__version__} (Python urllib)"}
-
-
-def _download_into(remote, fd, *, verbose, timeout):
-    """Stream ``remote`` into the open file descriptor ``fd`` and verify it."""
-    request = urllib.request.Request(remote.url, headers=_user_agent())
-    digest = hashlib.new(remote.checksum_algorithm)
-    with (
-        os.fdopen(fd, "wb") as out,
-        urllib.request.urlopen(request, timeout=timeout) as response,
-    ):
-        length = response.headers.get("Content-Length")
-        content_length = int(length) if length else None
-        progress = _Progress(content_length or remote.size, verbose=verbose)
-        n_bytes = _stream_to(response, out, digest, progress)
-        progress.close()
-    _check_download(remote, n_bytes, content_length, digest)
-
-
-def download(remote, dirname, *, verbose=1, timeout=60):
-    """Download ``remote`` into a verified temporary file in ``dirname``.
-
-    Returns the path of that file; the caller removes it. On any failure the
-    partial file is deleted and a :class:`DownloadError` (an :class:`OSError`)
-    says what happened.
-    """
     if verbose:
         print(f"Downloading {remote.url} to {dirname}", file=sys.stderr)
-    fd, tmp_name = tempfile.mkstemp(
-        dir=dirname, prefix=f".{remote.filename}.", suffix=".part"
+    downloader = pooch.HTTPDownloader(
+        progressbar=bool(verbose),
+        timeout=timeout,
+        headers={"User-Agent": f"sklearn-tser/{__version__} (pooch)"},
     )
+    logger = pooch.get_logger()
+    level = logger.level
+    logger.setLevel(logging.WARNING)  # our own message says what is downloaded
     try:
-        _download_into(remote, fd, verbose=verbose, timeout=timeout)
-    except BaseException as exc:
-        Path(tmp_name).unlink(missing_ok=True)
-        if isinstance(exc, DownloadError) or not isinstance(exc, Exception):
-            raise
+        path = pooch.retrieve(
+            remote.url,
+            known_hash=f"{remote.checksum_algorithm}:{remote.checksum}",
+            fname=f".{remote.filename}.part",
+            path=dirname,
+            downloader=downloader,
+        )
+    except ValueError as exc:  # pooch's checksum mismatch
+        raise DownloadError(
+            f"The download of {remote.url} is corrupt: its "
+            f"{remote.checksum_algorithm} checksum does not match the published "
+            f"{remote.checksum} ({exc}). {_RETRY}"
+        ) from exc
+    except requests.exceptions.ChunkedEncodingError as exc:
+        raise DownloadError(
+            f"The download of {remote.url} is incomplete: the connection was "
+            f"interrupted ({exc}). {_RETRY}"
+        ) from exc
+    except (requests.exceptions.RequestException, OSError) as exc:
         raise DownloadError(
             f"The download of {remote.url} failed: {exc}. {_RETRY}"
         ) from exc
-    return Path(tmp_name)
+    finally:
+        logger.setLevel(level)
+    return Path(path)
 
 
 def _safe_extract_zip(archive, target):

@@ -7,12 +7,13 @@ quickly and without downloads; no result obtained on them says anything about
 real emotional speech.
 """
 
-import numbers
 from dataclasses import dataclass
 
 import numpy as np
 from scipy.signal import lfilter
 from sklearn.utils import Bunch, check_random_state
+
+from .._validation import check_integer
 
 
 @dataclass(frozen=True)
@@ -77,14 +78,6 @@ speaking rate, loudness), returned as ``speaker`` for grouped cross-validation.
 Use it for quick demos, tests and benchmarks of the pipeline. A score on this
 data says nothing about real emotional speech; use RAVDESS or IEMOCAP for that.
 """
-
-
-def _check_int(name, value, low, high=None):
-    ok = isinstance(value, numbers.Integral) and not isinstance(value, bool)
-    if not ok or value < low or (high is not None and value > high):
-        span = f"from {low} to {high}" if high is not None else f">= {low}"
-        raise ValueError(f"{name} must be an integer {span}, got {value!r}.")
-    return int(value)
 
 
 def _check_durations(min_duration, max_duration, noise_level):
@@ -309,10 +302,10 @@ def make_emotional_speech(
     >>> len(X), sorted(str(label) for label in set(y))
     (8, ['angry', 'happy', 'neutral', 'sad'])
     """
-    n_samples = _check_int("n_samples", n_samples, 1)
-    n_classes = _check_int("n_classes", n_classes, 2, len(EMOTIONS))
-    n_speakers = _check_int("n_speakers", n_speakers, 1)
-    sr = _check_int("sr", sr, 8000)
+    n_samples = check_integer(n_samples, "n_samples", low=1)
+    n_classes = check_integer(n_classes, "n_classes", low=2, high=len(EMOTIONS))
+    n_speakers = check_integer(n_speakers, "n_speakers", low=1)
+    sr = check_integer(sr, "sr", low=8000)
     _check_durations(min_duration, max_duration, noise_level)
     random_state = check_random_state(random_state)
 
