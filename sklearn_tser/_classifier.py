@@ -20,6 +20,7 @@ from ._networks import ARCHITECTURES, MAX_LAYERS, MIN_LAYERS, STEMS
 from ._training import (
     SpectrogramDataset,
     make_net,
+    speech_regions,
     standardization,
     training_params,
 )
@@ -105,6 +106,18 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         Largest frequency mask, in mel bands.
     time_mask_width : int >= 0, default=20
         Largest time mask, in frames.
+    label_smoothing : float in [0, 1), default=0.1
+        Label smoothing of the cross-entropy (softmax phase, and the
+        ``ce_weight`` term of the triplet phase); 0 is plain cross-entropy.
+    mixup_alpha : float >= 0, default=0.4
+        Mixup in the softmax phase: each batch is mixed with a shuffled copy of
+        itself, ``lam * x + (1 - lam) * x'``, ``lam ~ Beta(alpha, alpha)``, and
+        so are the losses of both labels. 0 turns it off.
+    trim_db : float > 0 or None, default=None
+        Leading and trailing frames whose energy is more than ``trim_db`` dB
+        below the clip's loudest frame are silence, and are left out, in
+        training and in prediction (as :func:`librosa.effects.trim` does with
+        waveforms). ``None`` reads whole clips.
     standardize : {"global", "clip"}, default="global"
         ``"global"``: each mel band is standardised with the mean and standard
         deviation of the training set; ``"clip"``: with those of the clip itself
@@ -220,6 +233,9 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         "freq_mask_width": [Interval(numbers.Integral, 0, None, closed="left")],
         "time_masks": [Interval(numbers.Integral, 0, None, closed="left")],
         "time_mask_width": [Interval(numbers.Integral, 0, None, closed="left")],
+        "label_smoothing": [Interval(numbers.Real, 0, 1, closed="left")],
+        "mixup_alpha": [Interval(numbers.Real, 0, None, closed="left")],
+        "trim_db": [Interval(numbers.Real, 0, None, closed="neither"), None],
         "standardize": [StrOptions({"global", "clip"})],
         "validation_fraction": [Interval(numbers.Real, 0, 0.5, closed="left")],
         "patience": [Interval(numbers.Integral, 1, None, closed="left")],
@@ -254,6 +270,9 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         freq_mask_width=8,
         time_masks=2,
         time_mask_width=20,
+        label_smoothing=0.1,
+        mixup_alpha=0.4,
+        trim_db=None,
         standardize="global",
         validation_fraction=0.0,
         patience=30,
@@ -284,6 +303,9 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         self.freq_mask_width = freq_mask_width
         self.time_masks = time_masks
         self.time_mask_width = time_mask_width
+        self.label_smoothing = label_smoothing
+        self.mixup_alpha = mixup_alpha
+        self.trim_db = trim_db
         self.standardize = standardize
         self.validation_fraction = validation_fraction
         self.patience = patience
@@ -353,6 +375,7 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         self._validate_params()
         get_miner(self.mining, self.margin)  # validates the pair
         X, lengths = check_spectrograms(X)
+        regions = speech_regions(X, lengths, self.trim_db)
         y = self._check_targets(y, len(X))
         groups = self._check_groups(groups, len(X))
         device = resolve_device(self.device)
@@ -362,9 +385,11 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         self.n_features_in_ = X.shape[1]
         train, valid = self._split(y, groups, seed)
         if self.standardize == "global":
-            self.feature_mean_, self.feature_std_ = standardization(X, lengths, train)
-        train_set = self._dataset(X, lengths, y, train)
-        valid_set = self._dataset(X, lengths, y, valid) if len(valid) else None
+            self.feature_mean_, self.feature_std_ = standardization(
+                X, *regions, train
+            )
+        train_set = self._dataset(X, regions, y, train)
+        valid_set = self._dataset(X, regions, y, valid) if len(valid) else None
 
         with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
             torch.manual_seed(seed)  # weight initialisation
@@ -498,13 +523,13 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
             )
         return train, valid
 
-    def _dataset(self, X, lengths, y=None, indices=None):
+    def _dataset(self, X, regions, y=None, indices=None):
         """The clips as a :class:`SpectrogramDataset`, standardised as fitted."""
         if self.standardize == "global":
             scale = {"mean": self.feature_mean_, "std": self.feature_std_}
         else:
             scale = {}
-        return SpectrogramDataset(X, lengths, y, indices=indices, **scale)
+        return SpectrogramDataset(X, *regions, y, indices=indices, **scale)
 
     def _fit_centroids(self, emb, y):
         """Set the centroids and their angles from the training embeddings."""
@@ -539,7 +564,8 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
     def _checked_embeddings(self, X):
         check_is_fitted(self)
         X, lengths = check_spectrograms(X, n_mels=self.n_features_in_)
-        emb = self.net_.embed(self._dataset(X, lengths))
+        regions = speech_regions(X, lengths, self.trim_db)
+        emb = self.net_.embed(self._dataset(X, regions))
         bad = ~np.isfinite(emb).all(axis=1)
         if bad.any():
             i = int(np.flatnonzero(bad)[0])

@@ -38,6 +38,7 @@ __all__ = [
     "PhaseProgressBar",
     "SpectrogramDataset",
     "make_net",
+    "speech_regions",
     "standardization",
     "training_params",
 ]
@@ -50,15 +51,57 @@ _STD_FLOOR = 1e-3
 # ---------------------------------------------------------------------- data
 
 
-def standardization(X, lengths, indices=None):
-    """Mean and standard deviation of each mel band over the valid frames.
+def speech_regions(X, lengths, trim_db=None):
+    """Where each clip's speech is: its frames without leading and trailing
+    silence.
+
+    A frame is silent when its energy (the mean of its mel band powers) is
+    more than ``trim_db`` below that of the clip's loudest frame; the region
+    runs from the first to the last frame that is not, as
+    :func:`librosa.effects.trim` does with waveforms.
 
     Parameters
     ----------
     X : ndarray of shape (n_clips, n_mels, n_frames)
-        Spectrograms, zero-padded after each clip's last frame.
+        Log-mel spectrograms in dB, zero-padded after each clip's last frame.
     lengths : ndarray of shape (n_clips,)
-        Valid frames of each clip.
+        Valid frames of each clip, at least 1.
+    trim_db : float > 0 or None, default=None
+        ``None`` keeps whole clips.
+
+    Returns
+    -------
+    starts, lengths : ndarray of shape (n_clips,), dtype int64
+        First frame and number of frames of each region (at least 1).
+    """
+    lengths = np.asarray(lengths, dtype=np.int64)
+    starts = np.zeros(len(lengths), dtype=np.int64)
+    if trim_db is None:
+        return starts, lengths.copy()
+    out = lengths.copy()
+    for chunk in np.array_split(np.arange(len(lengths)), max(1, len(lengths) // 256)):
+        x, valid = _frames(X, starts, lengths, chunk)
+        peak = np.where(valid, x, -np.inf).max(axis=(1, 2), keepdims=True)
+        # Powers relative to the clip's peak: no overflow whatever the scale.
+        power = np.where(valid, 10.0 ** ((x - peak) / 10.0), 0.0).mean(axis=1)
+        energy = 10.0 * np.log10(np.maximum(power, 1e-30))  # (n, frames)
+        loud = energy >= energy.max(axis=1, keepdims=True) - trim_db
+        first = loud.argmax(axis=1)
+        last = loud.shape[1] - 1 - loud[:, ::-1].argmax(axis=1)
+        starts[chunk], out[chunk] = first, last - first + 1
+    return starts, out
+
+
+def standardization(X, starts, lengths, indices=None):
+    """Mean and standard deviation of each mel band over the clips' frames.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_clips, n_mels, n_frames)
+        Spectrograms.
+    starts, lengths : ndarray of shape (n_clips,)
+        First frame and number of frames of each clip's region (see
+        :func:`speech_regions`).
     indices : ndarray of int or None, default=None
         The clips to take the statistics of; ``None`` means all.
 
@@ -72,23 +115,28 @@ def standardization(X, lengths, indices=None):
     count = lengths[indices].sum()
     total = np.zeros(X.shape[1])
     for chunk in chunks:
-        x, valid = _valid_frames(X, lengths, chunk)
+        x, valid = _frames(X, starts, lengths, chunk)
         total += np.where(valid, x, 0).sum(axis=(0, 2), dtype=np.float64)
     mean = (total / count).astype(np.float32)
     squares = np.zeros(X.shape[1])
     for chunk in chunks:
-        x, valid = _valid_frames(X, lengths, chunk)
+        x, valid = _frames(X, starts, lengths, chunk)
         centred = np.where(valid, x - mean[None, :, None], 0)
         squares += np.square(centred).sum(axis=(0, 2), dtype=np.float64)
     std = np.sqrt(squares / count)
     return mean, np.maximum(std, _STD_FLOOR).astype(np.float32)
 
 
-def _valid_frames(X, lengths, indices):
-    """Clips ``indices`` cut to their longest, and the mask of valid frames."""
+def _frames(X, starts, lengths, indices):
+    """The regions of clips ``indices``, left-aligned and cut to the longest,
+    as an array (n, n_mels, longest), and the mask of their frames."""
     n = lengths[indices]
-    x = X[indices, :, : int(n.max())]
-    return x, (np.arange(x.shape[2]) < n[:, None])[:, None, :]
+    offsets = np.arange(int(n.max()))
+    valid = offsets < n[:, None]
+    frames = np.where(valid, starts[indices, None] + offsets, 0)
+    rows = np.asarray(indices)[:, None, None]
+    x = X[rows, np.arange(X.shape[1])[None, :, None], frames[:, None, :]]
+    return x, valid[:, None, :]
 
 
 class SpectrogramDataset(torch.utils.data.Dataset):
@@ -96,15 +144,15 @@ class SpectrogramDataset(torch.utils.data.Dataset):
 
     A batch (:meth:`__getitems__`, which torch's ``DataLoader`` calls with the
     indices of a batch) is ``({"x": x, "lengths": lengths}, y)``: ``x`` of shape
-    ``(batch, n_mels, longest)`` holds the standardised valid frames of each
-    clip and zeros after them. Only one batch is standardised at a time.
+    ``(batch, n_mels, longest)`` holds the standardised frames of each clip's
+    region and zeros after them. Only one batch is standardised at a time.
 
     Parameters
     ----------
     X : ndarray of shape (n_clips, n_mels, n_frames), dtype float32
-        Spectrograms, zero-padded after each clip's last frame.
-    lengths : ndarray of shape (n_clips,)
-        Valid frames of each clip, at least 1.
+        Spectrograms.
+    starts, lengths : ndarray of shape (n_clips,)
+        First frame and number of frames of each clip's region (at least 1).
     y : ndarray of shape (n_clips,) or None, default=None
         Encoded labels; -1 is served when None.
     indices : ndarray of int or None, default=None
@@ -117,13 +165,17 @@ class SpectrogramDataset(torch.utils.data.Dataset):
     Attributes
     ----------
     lengths, y : ndarray of shape (n_served,)
-        Valid frames and labels of the clips served.
+        Frames and labels of the clips served.
     """
 
-    def __init__(self, X, lengths, y=None, *, indices=None, mean=None, std=None):
+    def __init__(
+        self, X, starts, lengths, y=None, *, indices=None, mean=None, std=None
+    ):
         self.X = X
         self.indices = np.arange(len(X)) if indices is None else np.asarray(indices)
-        self.lengths = np.asarray(lengths, dtype=np.int64)[self.indices]
+        self._starts = np.asarray(starts, dtype=np.int64)
+        self._lengths = np.asarray(lengths, dtype=np.int64)
+        self.lengths = self._lengths[self.indices]
         self.y = None if y is None else np.asarray(y, dtype=np.int64)[self.indices]
         self.mean = mean
         self.std = std
@@ -134,8 +186,7 @@ class SpectrogramDataset(torch.utils.data.Dataset):
     def __getitems__(self, indices):
         idx = np.asarray(indices, dtype=np.int64)
         lengths = self.lengths[idx]
-        x = self.X[self.indices[idx], :, : int(lengths.max())]
-        valid = (np.arange(x.shape[2]) < lengths[:, None])[:, None, :]
+        x, valid = _frames(self.X, self._starts, self._lengths, self.indices[idx])
         if self.mean is None:
             n = lengths[:, None, None].astype(np.float32)
             mean = np.where(valid, x, 0).sum(axis=2, keepdims=True) / n
@@ -196,6 +247,8 @@ class EmbeddingNet(NeuralNet):
         Frequency and time masks (set to 0, the mean) per training clip.
     freq_mask_width, time_mask_width : int, default=8, 20
         Largest mask, in mel bands and in frames.
+    mixup_alpha : float, default=0.0
+        Mixup of the softmax phase's batches; 0 turns it off.
     random_state : int, default=0
         Seed of the batches, crops and masks.
     *args, **kwargs
@@ -227,6 +280,7 @@ class EmbeddingNet(NeuralNet):
         freq_mask_width=8,
         time_masks=2,
         time_mask_width=20,
+        mixup_alpha=0.0,
         random_state=0,
         **kwargs,
     ):
@@ -244,6 +298,7 @@ class EmbeddingNet(NeuralNet):
         self.freq_mask_width = freq_mask_width
         self.time_masks = time_masks
         self.time_mask_width = time_mask_width
+        self.mixup_alpha = mixup_alpha
         self.random_state = random_state
 
     # ----------------------------------------------------------- phases
@@ -337,11 +392,31 @@ class EmbeddingNet(NeuralNet):
     # ------------------------------------------------------------- steps
 
     def train_step_single(self, batch, **fit_params):
+        """Augment a batch, then one forward and backward pass.
+
+        In the softmax phase with ``mixup_alpha > 0``, the batch is mixed with
+        a permutation of itself, ``lam * x + (1 - lam) * x[perm]`` with ``lam``
+        drawn from Beta(alpha, alpha), and the loss is the same mixture of the
+        losses of both labels (mixup, Zhang et al. 2018).
+        """
         self._set_training(True)
         X, y = batch
         X = self.augment(X["x"].to(self.device), X["lengths"].to(self.device))
-        y_pred = self.infer(X, **fit_params)
-        loss = self.get_loss(y_pred, y, X=X, training=True)
+        y = y.to(self.device)
+        if self.phase_ == "softmax" and self.mixup_alpha:
+            lam = float(self.rng_.beta(self.mixup_alpha, self.mixup_alpha))
+            perm = torch.randperm(len(y), generator=self.generator_, device=y.device)
+            X = {
+                "x": lam * X["x"] + (1.0 - lam) * X["x"][perm],
+                "lengths": torch.maximum(X["lengths"], X["lengths"][perm]),
+            }
+            y_pred = self.infer(X, **fit_params)
+            loss = lam * self.get_loss(y_pred, y, X=X, training=True) + (
+                1.0 - lam
+            ) * self.get_loss(y_pred, y[perm], X=X, training=True)
+        else:
+            y_pred = self.infer(X, **fit_params)
+            loss = self.get_loss(y_pred, y, X=X, training=True)
         loss.backward()
         return {"loss": loss, "y_pred": y_pred}
 
@@ -518,6 +593,8 @@ def training_params(params, *, device, random_state):
         freq_mask_width=p["freq_mask_width"],
         time_masks=p["time_masks"],
         time_mask_width=p["time_mask_width"],
+        mixup_alpha=p["mixup_alpha"],
+        criterion__label_smoothing=p["label_smoothing"],
         callbacks__early_stopping__patience=p["patience"],
         random_state=random_state,
         device=str(device),

@@ -9,7 +9,12 @@ from _params import TINY
 
 from sklearn_tser import EmotionEmbeddingClassifier
 from sklearn_tser import _classifier as classifier_module
-from sklearn_tser._training import EmbeddingNet, SpectrogramDataset, standardization
+from sklearn_tser._training import (
+    EmbeddingNet,
+    SpectrogramDataset,
+    speech_regions,
+    standardization,
+)
 
 
 def make_spectrograms(n=60, n_mels=12, n_classes=3, seed=0):
@@ -30,9 +35,9 @@ def spy_on_fit(monkeypatch):
     fit_phases = EmbeddingNet.fit_phases
     fit_scale = EmotionEmbeddingClassifier._fit_proba_scale
 
-    def spy_standardization(X, lengths, indices=None):
+    def spy_standardization(X, starts, lengths, indices=None):
         seen["standardization"] = np.asarray(indices)
-        return standardization(X, lengths, indices)
+        return standardization(X, starts, lengths, indices)
 
     def spy_fit_phases(self, train_set, valid_set=None):
         seen["train"] = train_set.indices
@@ -128,9 +133,13 @@ def test_standardization_matches_a_loop(indices):
     X, _ = make_spectrograms(n=40)
     lengths = (~np.isnan(X).all(axis=1)).sum(axis=1)
     X = np.nan_to_num(X)
-    mean, std = standardization(X, lengths, indices)
+    starts = np.arange(40) % 3  # regions that skip the first frames
+    lengths = lengths - starts
+    mean, std = standardization(X, starts, lengths, indices)
     clips = range(len(X)) if indices is None else indices
-    frames = np.concatenate([X[i, :, : lengths[i]] for i in clips], axis=1)
+    frames = np.concatenate(
+        [X[i, :, starts[i] : starts[i] + lengths[i]] for i in clips], axis=1
+    )
     np.testing.assert_allclose(mean, frames.mean(axis=1), rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(std, frames.std(axis=1), rtol=1e-5)
 
@@ -140,16 +149,20 @@ def test_dataset_batches_are_standardised_valid_frames(per_clip):
     X, y = make_spectrograms(n=10)
     lengths = (~np.isnan(X).all(axis=1)).sum(axis=1)
     X = np.nan_to_num(X)
-    mean, std = standardization(X, lengths)
+    starts = np.array([0, 2, 0, 5, 0, 0, 0, 1, 0, 0])
+    lengths = lengths - starts
+    mean, std = standardization(X, starts, lengths)
     scale = {} if per_clip else {"mean": mean, "std": std}
-    dataset = SpectrogramDataset(X, lengths, y, indices=np.array([3, 7, 1]), **scale)
+    dataset = SpectrogramDataset(
+        X, starts, lengths, y, indices=np.array([3, 7, 1]), **scale
+    )
     batch, target = dataset.__getitems__([2, 0])  # clips 1 and 3
     x, n = batch["x"].numpy(), batch["lengths"].numpy()
     np.testing.assert_array_equal(n, lengths[[1, 3]])
     np.testing.assert_array_equal(target.numpy(), y[[1, 3]])
     assert x.shape == (2, X.shape[1], n.max())
     for row, i in enumerate([1, 3]):
-        clip = X[i, :, : lengths[i]]
+        clip = X[i, :, starts[i] : starts[i] + lengths[i]]
         if per_clip:
             m, s = clip.mean(axis=1), clip.std(axis=1)
         else:
@@ -201,3 +214,54 @@ def test_augment_crops_within_each_clip_and_masks():
         assert (out["x"][i, :, n:] == 0).all()
     torch.testing.assert_close(batch(0)["x"], out["x"])
     assert not torch.equal(batch(1)["x"], out["x"])
+
+
+def _regions_loop(X, lengths, trim_db):
+    """Slow reference: one clip and one frame at a time."""
+    starts, out = [], []
+    for x, n in zip(X, lengths, strict=True):
+        energy = [10 * np.log10(np.mean(10 ** (x[:, t] / 10))) for t in range(n)]
+        loud = [t for t in range(n) if energy[t] >= max(energy) - trim_db]
+        starts.append(loud[0])
+        out.append(loud[-1] - loud[0] + 1)
+    return np.array(starts), np.array(out)
+
+
+@pytest.mark.parametrize("trim_db", [10.0, 30.0, 60.0])
+def test_speech_regions_match_a_loop(trim_db):
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(1, 40, 12)
+    X = np.zeros((12, 5, 40), dtype=np.float32)
+    for i, n in enumerate(lengths):
+        loudness = rng.uniform(-70, 0, n)  # dB per frame, silence and speech
+        X[i, :, :n] = loudness + rng.normal(0, 3, (5, n))
+    starts, out = speech_regions(X, lengths, trim_db)
+    expected_starts, expected_lengths = _regions_loop(X, lengths, trim_db)
+    np.testing.assert_array_equal(starts, expected_starts)
+    np.testing.assert_array_equal(out, expected_lengths)
+    assert (out >= 1).all() and (starts + out <= lengths).all()
+
+
+def test_speech_regions_ignore_scale_and_padding():
+    X = np.zeros((1, 3, 10), dtype=np.float32)
+    X[0, :, 3:6] = 500.0  # far above float32's power range
+    starts, lengths = speech_regions(X, np.array([8]), 20.0)
+    assert (starts[0], lengths[0]) == (3, 3)
+    starts, lengths = speech_regions(X, np.array([8]), None)
+    assert (starts[0], lengths[0]) == (0, 8)
+
+
+def test_trimming_reads_only_the_speech(monkeypatch):
+    """With trim_db, padding the clips with silence changes nothing."""
+    X, y = make_spectrograms(n=30)
+    lengths = (~np.isnan(X).all(axis=1)).sum(axis=1)
+    padded = np.full((30, X.shape[1], 80), np.nan, dtype=np.float32)
+    for i, n in enumerate(lengths):
+        padded[i, :, :10] = -100.0  # leading silence
+        padded[i, :, 10 : 10 + n] = X[i, :, :n] + 40.0
+        padded[i, :, 10 + n : 15 + n] = -100.0  # trailing silence
+    plain = np.where(np.isnan(X), np.nan, X + 40.0)
+    params = {**TINY, "trim_db": 60.0, "freq_masks": 0, "time_masks": 0}
+    a = EmotionEmbeddingClassifier(**params).fit(plain, y)
+    b = EmotionEmbeddingClassifier(**params).fit(padded, y)
+    np.testing.assert_allclose(a.transform(plain), b.transform(padded), atol=1e-5)
