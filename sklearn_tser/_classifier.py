@@ -106,6 +106,16 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         Largest frequency mask, in mel bands.
     time_mask_width : int >= 0, default=20
         Largest time mask, in frames.
+    softmax_loss : {"cross_entropy", "aam"}, default="cross_entropy"
+        Loss of the softmax phase (and of the ``ce_weight`` term):
+        cross-entropy on the softmax head's logits, or additive angular margin
+        softmax (ArcFace) on the cosines between the L2-normalised embedding and
+        the head's class rows, which trains the cosine geometry the centroids
+        use.
+    aam_margin : float >= 0, default=0.2
+        Angular margin, in radians, of ``softmax_loss="aam"``.
+    aam_scale : float > 0, default=30.0
+        Scale of the cosines of ``softmax_loss="aam"``.
     label_smoothing : float in [0, 1), default=0.1
         Label smoothing of the cross-entropy (softmax phase, and the
         ``ce_weight`` term of the triplet phase); 0 is plain cross-entropy.
@@ -233,6 +243,9 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         "freq_mask_width": [Interval(numbers.Integral, 0, None, closed="left")],
         "time_masks": [Interval(numbers.Integral, 0, None, closed="left")],
         "time_mask_width": [Interval(numbers.Integral, 0, None, closed="left")],
+        "softmax_loss": [StrOptions({"cross_entropy", "aam"})],
+        "aam_margin": [Interval(numbers.Real, 0, None, closed="left")],
+        "aam_scale": [Interval(numbers.Real, 0, None, closed="neither")],
         "label_smoothing": [Interval(numbers.Real, 0, 1, closed="left")],
         "mixup_alpha": [Interval(numbers.Real, 0, None, closed="left")],
         "trim_db": [Interval(numbers.Real, 0, None, closed="neither"), None],
@@ -270,6 +283,9 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         freq_mask_width=8,
         time_masks=2,
         time_mask_width=20,
+        softmax_loss="cross_entropy",
+        aam_margin=0.2,
+        aam_scale=30.0,
         label_smoothing=0.1,
         mixup_alpha=0.4,
         trim_db=None,
@@ -303,6 +319,9 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         self.freq_mask_width = freq_mask_width
         self.time_masks = time_masks
         self.time_mask_width = time_mask_width
+        self.softmax_loss = softmax_loss
+        self.aam_margin = aam_margin
+        self.aam_scale = aam_scale
         self.label_smoothing = label_smoothing
         self.mixup_alpha = mixup_alpha
         self.trim_db = trim_db

@@ -30,6 +30,7 @@ __all__ = [
     "BatchHardMiner",
     "SemiHardMiner",
     "TripletLoss",
+    "angular_margin_logits",
     "cosine_distance_matrix",
     "embedding_collapse_score",
     "get_miner",
@@ -408,6 +409,52 @@ class TripletLoss(torch.nn.Module):
             distances[anchor, positive] - distances[anchor, negative] + self.margin
         )
         return losses.mean()
+
+
+def angular_margin_logits(embeddings, weight, labels, *, margin=0.2, scale=30.0):
+    r"""Logits of the additive angular margin softmax (ArcFace).
+
+    With :math:`\theta_{ik}` the angle between embedding ``i`` and the weight
+    row of class ``k``, the logits are :math:`s \cos\theta_{ik}` for the other
+    classes and :math:`s \cos(\theta_{iy_i} + m)` for the true class: the true
+    class must win by an angle ``m``, which trains the cosine geometry that
+    the emotion centroids use. Past :math:`\theta + m = \pi` the true logit
+    continues linearly, :math:`s (\cos\theta - m \sin m)`, so that it stays
+    monotonic (Deng et al., 2019).
+
+    Parameters
+    ----------
+    embeddings : torch.Tensor of shape (n_samples, n_features)
+    weight : torch.Tensor of shape (n_classes, n_features)
+        One row per class; rows and embeddings are L2-normalised here.
+    labels : torch.Tensor of shape (n_samples,)
+        Integer class of each embedding.
+    margin : float >= 0, default=0.2
+        Angular margin ``m`` in radians.
+    scale : float > 0, default=30.0
+        Scale ``s`` of the cosines.
+
+    Returns
+    -------
+    logits : torch.Tensor of shape (n_samples, n_classes)
+
+    References
+    ----------
+    .. [1] J. Deng, J. Guo, N. Xue and S. Zafeiriou, "ArcFace: Additive Angular
+       Margin Loss for Deep Face Recognition", CVPR 2019.
+    """
+    cos = F.normalize(embeddings, dim=1, eps=_NORM_EPS) @ F.normalize(
+        weight, dim=1, eps=_NORM_EPS
+    ).T
+    cos = cos.clamp(-1.0, 1.0)
+    sin = (1.0 - cos.square()).clamp_min(1e-6).sqrt()
+    shifted = torch.where(
+        cos > np.cos(np.pi - margin),
+        cos * np.cos(margin) - sin * np.sin(margin),
+        cos - margin * np.sin(margin),
+    )
+    true = F.one_hot(labels, cos.shape[1]).bool()
+    return scale * torch.where(true, shifted, cos)
 
 
 def l2_normalize(a):

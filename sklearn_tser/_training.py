@@ -25,7 +25,7 @@ import torch
 from skorch import NeuralNet
 from skorch.callbacks import Callback, EarlyStopping, GradientNormClipping
 
-from ._losses import TripletLoss, l2_normalize
+from ._losses import TripletLoss, angular_margin_logits, l2_normalize
 from ._networks import EmbeddingNetwork
 from ._sampling import ClassBalancedBatchSampler
 from .exceptions import EmbeddingCollapseWarning, TrainingDivergedError
@@ -249,6 +249,13 @@ class EmbeddingNet(NeuralNet):
         Largest mask, in mel bands and in frames.
     mixup_alpha : float, default=0.0
         Mixup of the softmax phase's batches; 0 turns it off.
+    softmax_loss : {"cross_entropy", "aam"}, default="cross_entropy"
+        Loss of the softmax head (and of the ``ce_weight`` term): cross-entropy
+        on its logits, or additive angular margin softmax on the cosines
+        between the embeddings and its weight rows
+        (:func:`~sklearn_tser._losses.angular_margin_logits`).
+    aam_margin, aam_scale : float, default=0.2, 30.0
+        Margin (radians) and scale of ``softmax_loss="aam"``.
     random_state : int, default=0
         Seed of the batches, crops and masks.
     *args, **kwargs
@@ -281,6 +288,9 @@ class EmbeddingNet(NeuralNet):
         time_masks=2,
         time_mask_width=20,
         mixup_alpha=0.0,
+        softmax_loss="cross_entropy",
+        aam_margin=0.2,
+        aam_scale=30.0,
         random_state=0,
         **kwargs,
     ):
@@ -299,6 +309,9 @@ class EmbeddingNet(NeuralNet):
         self.time_masks = time_masks
         self.time_mask_width = time_mask_width
         self.mixup_alpha = mixup_alpha
+        self.softmax_loss = softmax_loss
+        self.aam_margin = aam_margin
+        self.aam_scale = aam_scale
         self.random_state = random_state
 
     # ----------------------------------------------------------- phases
@@ -479,9 +492,11 @@ class EmbeddingNet(NeuralNet):
                 embeddings, y_true
             )
             if self.ce_weight:
-                loss = loss + self.ce_weight * self.criterion_(logits, y_true)
+                loss = loss + self.ce_weight * self.class_loss(
+                    logits, embeddings, y_true
+                )
         else:
-            loss = self.criterion_(logits, y_true)
+            loss = self.class_loss(logits, embeddings, y_true)
         if training and not torch.isfinite(loss):
             raise TrainingDivergedError(
                 f"The {self.phase_} loss became {loss.item()} at epoch "
@@ -490,6 +505,29 @@ class EmbeddingNet(NeuralNet):
                 "be finite log-mel values, as LogMelTransformer gives)."
             )
         return loss
+
+    def class_loss(self, logits, embeddings, y):
+        """The softmax head's loss: cross-entropy on ``logits``, or on the
+        additive angular margin logits of ``embeddings``."""
+        if self.softmax_loss == "aam":
+            logits = angular_margin_logits(
+                embeddings,
+                self.module_.head.weight,
+                y,
+                margin=self.aam_margin,
+                scale=self.aam_scale,
+            )
+        return self.criterion_(logits, y)
+
+    def initialize_module(self):
+        super().initialize_module()
+        if self.softmax_loss == "aam":
+            # Class rows of unit-variance entries: Adam's steps of about lr per
+            # entry then turn them slowly (rows of a small norm spin and the
+            # margin loss collapses).
+            with torch.no_grad():
+                self.module_.head.weight.normal_()
+        return self
 
     def infer(self, x, **fit_params):
         if torch.device(self.device).type == "cuda":
@@ -594,6 +632,9 @@ def training_params(params, *, device, random_state):
         time_masks=p["time_masks"],
         time_mask_width=p["time_mask_width"],
         mixup_alpha=p["mixup_alpha"],
+        softmax_loss=p["softmax_loss"],
+        aam_margin=p["aam_margin"],
+        aam_scale=p["aam_scale"],
         criterion__label_smoothing=p["label_smoothing"],
         callbacks__early_stopping__patience=p["patience"],
         random_state=random_state,

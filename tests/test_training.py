@@ -265,3 +265,51 @@ def test_trimming_reads_only_the_speech(monkeypatch):
     a = EmotionEmbeddingClassifier(**params).fit(plain, y)
     b = EmotionEmbeddingClassifier(**params).fit(padded, y)
     np.testing.assert_allclose(a.transform(plain), b.transform(padded), atol=1e-5)
+
+
+@pytest.mark.parametrize("softmax_loss", ["cross_entropy", "aam"])
+def test_softmax_losses_learn_separable_emotions(softmax_loss):
+    X, y = make_spectrograms(n=60)
+    params = {**TINY, "pretrain_epochs": 15, "triplet_epochs": 0, "mixup_alpha": 0.0}
+    clf = EmotionEmbeddingClassifier(**params, softmax_loss=softmax_loss).fit(X, y)
+    assert clf.score(X, y) > 0.9
+
+
+def test_mixup_mixes_the_softmax_phase_only(monkeypatch):
+    """The softmax phase trains on mixtures of clips, the triplet phase on the
+    clips themselves."""
+    X, y = make_spectrograms(n=30)
+    seen = []
+    infer = EmbeddingNet.infer
+
+    def spy(self, x, **kwargs):
+        if self.module_.training:
+            seen.append((self.phase_, x["x"].detach().clone(), x["lengths"].clone()))
+        return infer(self, x, **kwargs)
+
+    monkeypatch.setattr(EmbeddingNet, "infer", spy)
+    params = {**TINY, "pretrain_epochs": 1, "triplet_epochs": 1, "mixup_alpha": 1.0}
+    params.update(freq_masks=0, time_masks=0, crop_frames=None, batch_size=64)
+    clf = EmotionEmbeddingClassifier(**params).fit(X, y)
+    lengths = (~np.isnan(X).all(axis=1)).sum(axis=1)
+    Xz = np.nan_to_num(X)
+    clips, _ = SpectrogramDataset(
+        Xz, np.zeros(30, int), lengths, mean=clf.feature_mean_, std=clf.feature_std_
+    ).__getitems__(np.arange(30))
+    clips = clips["x"]
+
+    def is_a_clip(row, n):
+        return any(
+            torch.allclose(row[:, :n], clip[:, :n], atol=1e-5)
+            for clip, m in zip(clips, lengths, strict=True)
+            if m == n
+        )
+
+    phases = {phase for phase, _, _ in seen}
+    assert phases == {"softmax", "triplet"}
+    for phase, x, n in seen:
+        found = [is_a_clip(row, int(k)) for row, k in zip(x, n, strict=True)]
+        if phase == "triplet":
+            assert all(found)
+        else:
+            assert not any(found)
