@@ -16,7 +16,7 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d
 
 from ._device import resolve_device
 from ._losses import MINERS, embedding_collapse_score, get_miner, l2_normalize
-from ._networks import ARCHITECTURES, MAX_LAYERS, MIN_LAYERS, STEMS
+from ._networks import ARCHITECTURES, MAX_LAYERS, MIN_LAYERS, POOLINGS, STEMS
 from ._training import (
     SpectrogramDataset,
     make_net,
@@ -68,6 +68,11 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         First layers of the ResNet and CNN: a 1-D convolution reading the mel
         bins as channels, or a 2-D convolution over (mel, time) followed by a
         1-D projection (two weight layers). Ignored by the other families.
+    pooling : {"last", "blocks"}, default="last"
+        What the statistics pooling of the ResNet and CNN reads: the last
+        layer's features, or those of every residual block, each pooled over
+        its own valid frames and concatenated (every time scale of the network
+        reaches the embedding). Ignored by the other families.
     dropout : float in [0, 1), default=0.1
         Dropout before the embedding layer.
     pretrain_epochs : int >= 0, default=150
@@ -223,6 +228,7 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         "embedding_dim": [Interval(numbers.Integral, 1, None, closed="left")],
         "width": [Interval(numbers.Integral, 1, None, closed="left")],
         "stem": [StrOptions(set(STEMS))],
+        "pooling": [StrOptions(set(POOLINGS))],
         "dropout": [Interval(numbers.Real, 0, 1, closed="left")],
         "pretrain_epochs": [Interval(numbers.Integral, 0, None, closed="left")],
         "triplet_epochs": [Interval(numbers.Integral, 0, None, closed="left")],
@@ -266,6 +272,7 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         embedding_dim=128,
         width=64,
         stem="conv1d",
+        pooling="last",
         dropout=0.1,
         pretrain_epochs=150,
         triplet_epochs=30,
@@ -302,6 +309,7 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         self.embedding_dim = embedding_dim
         self.width = width
         self.stem = stem
+        self.pooling = pooling
         self.dropout = dropout
         self.pretrain_epochs = pretrain_epochs
         self.triplet_epochs = triplet_epochs
@@ -404,9 +412,7 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         self.n_features_in_ = X.shape[1]
         train, valid = self._split(y, groups, seed)
         if self.standardize == "global":
-            self.feature_mean_, self.feature_std_ = standardization(
-                X, *regions, train
-            )
+            self.feature_mean_, self.feature_std_ = standardization(X, *regions, train)
         train_set = self._dataset(X, regions, y, train)
         valid_set = self._dataset(X, regions, y, valid) if len(valid) else None
 

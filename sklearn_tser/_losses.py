@@ -443,9 +443,10 @@ def angular_margin_logits(embeddings, weight, labels, *, margin=0.2, scale=30.0)
     .. [1] J. Deng, J. Guo, N. Xue and S. Zafeiriou, "ArcFace: Additive Angular
        Margin Loss for Deep Face Recognition", CVPR 2019.
     """
-    cos = F.normalize(embeddings, dim=1, eps=_NORM_EPS) @ F.normalize(
-        weight, dim=1, eps=_NORM_EPS
-    ).T
+    cos = (
+        F.normalize(embeddings, dim=1, eps=_NORM_EPS)
+        @ F.normalize(weight, dim=1, eps=_NORM_EPS).T
+    )
     cos = cos.clamp(-1.0, 1.0)
     sin = (1.0 - cos.square()).clamp_min(1e-6).sqrt()
     shifted = torch.where(

@@ -83,6 +83,7 @@ from ._validation import check_integer
 
 ARCHITECTURES = ("resnet", "cnn", "fc", "rnn", "lstm", "gru")
 STEMS = ("conv1d", "conv2d")
+POOLINGS = ("last", "blocks")
 MIN_LAYERS, MAX_LAYERS = 6, 15
 
 # Layers shared by every family: the embedding layer and the softmax head.
@@ -278,6 +279,7 @@ class _ConvBackbone(nn.Module):
 
     def __init__(self, n_mels, width, n_backbone, residual, stem="conv1d"):
         super().__init__()
+        self.n_blocks = 0
         if stem == "conv2d":
             layers = [_Stem2d(n_mels, width)]
         else:
@@ -296,11 +298,19 @@ class _ConvBackbone(nn.Module):
             channels, stage = out_channels, block_stage
         self.layers = nn.ModuleList(layers)
         self.out_channels = channels
+        self.block_channels = [
+            layer.conv2.out_channels for layer in layers if isinstance(layer, _Block)
+        ]
 
-    def forward(self, x, lengths):
+    def forward(self, x, lengths, *, every_block=False):
+        """The last layer's features, or those of every block, as a list of
+        ``(features, lengths)``."""
+        levels = []
         for layer in self.layers:
             x, lengths = layer(x, lengths)
-        return x, lengths
+            if every_block and isinstance(layer, _Block):
+                levels.append((x, lengths))
+        return levels if every_block and levels else [(x, lengths)]
 
 
 class _FrameWiseBackbone(nn.Module):
@@ -329,7 +339,7 @@ class _FrameWiseBackbone(nn.Module):
             frames = F.relu(norm(linear(frames)))
         out = frames.new_zeros(x.shape[0], x.shape[2], self.out_channels)
         out[valid] = frames
-        return out.transpose(1, 2), lengths
+        return [(out.transpose(1, 2), lengths)]
 
 
 class _RecurrentBackbone(nn.Module):
@@ -353,7 +363,7 @@ class _RecurrentBackbone(nn.Module):
 
     def forward(self, x, lengths):
         output, _ = self.rnn(x.transpose(1, 2))
-        return output.transpose(1, 2), lengths
+        return [(output.transpose(1, 2), lengths)]
 
 
 class EmbeddingNetwork(nn.Module):
@@ -391,6 +401,13 @@ class EmbeddingNetwork(nn.Module):
         ``"conv2d"``: ``Conv2d(1 -> 16, 3 x 3, stride 2)`` over (mel, time)
         followed by ``Conv1d(16 * ceil(n_mels / 2) -> width)``; two weight layers,
         so one residual block fewer at the same ``n_layers``. Ignored by the
+        other families.
+    pooling : {"last", "blocks"}, default="last"
+        What the statistics pooling reads in the ResNet and CNN families:
+        the last layer's features, or the features of every block (each
+        pooled over its own valid frames, then concatenated), which gives the
+        embedding layer every time scale of the network, from the first
+        block's short context to the last block's long one. Ignored by the
         other families.
 
     Attributes
@@ -430,9 +447,12 @@ class EmbeddingNetwork(nn.Module):
         width=64,
         dropout=0.1,
         stem="conv1d",
+        pooling="last",
     ):
         super().__init__()
         check_architecture(architecture, n_layers)
+        if pooling not in POOLINGS:
+            raise ValueError(f"pooling must be one of {POOLINGS}; got {pooling!r}.")
         if stem not in STEMS:
             raise ValueError(f"stem must be one of {STEMS}; got {stem!r}.")
         check_integer(n_mels, "n_mels", low=1)
@@ -460,8 +480,12 @@ class EmbeddingNetwork(nn.Module):
             self.backbone = _RecurrentBackbone(
                 architecture, n_mels, width, n_backbone, dropout
             )
+        self.every_block = pooling == "blocks" and architecture in ("resnet", "cnn")
+        pooled = self.backbone.out_channels
+        if self.every_block and self.backbone.block_channels:
+            pooled = sum(self.backbone.block_channels)
         self.dropout = nn.Dropout(dropout)
-        self.embedding = nn.Linear(2 * self.backbone.out_channels, embedding_dim)
+        self.embedding = nn.Linear(2 * pooled, embedding_dim)
         self.head = nn.Linear(embedding_dim, n_classes)
 
     def _check_input(self, x, lengths):
@@ -511,11 +535,19 @@ class EmbeddingNetwork(nn.Module):
         lengths = lengths.to(device=x.device, dtype=torch.int64)
         mask = _time_mask(lengths, x.shape[2], x.dtype)
         x = x.masked_fill(mask == 0, 0.0)
-        features, lengths = self.backbone(x, lengths)
-        mask = _time_mask(lengths, features.shape[2], features.dtype)
-        n_valid = lengths.to(features.dtype).unsqueeze(1)
-        pooled = _masked_statistics_pooling(features, mask, n_valid)
-        return self.embedding(self.dropout(pooled))
+        if self.every_block:
+            levels = self.backbone(x, lengths, every_block=True)
+        else:
+            levels = self.backbone(x, lengths)
+        pooled = [
+            _masked_statistics_pooling(
+                f,
+                _time_mask(n, f.shape[2], f.dtype),
+                n.to(f.dtype).unsqueeze(1),
+            )
+            for f, n in levels
+        ]
+        return self.embedding(self.dropout(torch.cat(pooled, dim=1)))
 
     def forward(self, x, lengths):
         """Compute the softmax-head logits and the embeddings of a padded batch.

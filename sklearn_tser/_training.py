@@ -600,6 +600,7 @@ def make_net(params, *, n_mels, n_classes, device, random_state=0):
         module__embedding_dim=p["embedding_dim"],
         module__width=p["width"],
         module__stem=p["stem"],
+        module__pooling=p["pooling"],
         module__dropout=p["dropout"],
         criterion=torch.nn.CrossEntropyLoss,
         optimizer=torch.optim.AdamW,

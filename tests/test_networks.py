@@ -209,9 +209,31 @@ def test_time_resolution_is_halved_by_strided_layers(architecture):
     net = EmbeddingNetwork(architecture=architecture).eval()
     x = torch.randn(1, 64, 300)
     lengths = torch.tensor([300])
-    features, out_lengths = net.backbone(x, lengths)
+    [(features, out_lengths)] = net.backbone(x, lengths)
     assert features.shape == (1, 256, 19)
     assert out_lengths.tolist() == [19]
+    # Every block: ResNet-11's 4 blocks at 1/4, 1/4, 1/8 and 1/16 of the frames.
+    levels = net.backbone(x, lengths, every_block=True)
+    assert [f.shape[1:] for f, _ in levels] == [
+        (64, 75),
+        (64, 75),
+        (128, 38),
+        (256, 19),
+    ]
+    assert [n.tolist() for _, n in levels] == [[75], [75], [38], [19]]
+
+
+@pytest.mark.parametrize("architecture", ["resnet", "cnn", "fc", "gru"])
+def test_block_pooling_is_length_aware(architecture):
+    """With pooling="blocks" a clip's embedding ignores the padding too."""
+    net = EmbeddingNetwork(architecture=architecture, pooling="blocks").eval()
+    x = torch.randn(2, 64, 120)
+    alone = net.embed(x[:1, :, :70], torch.tensor([70]))
+    batched = net.embed(x, torch.tensor([70, 120]))
+    torch.testing.assert_close(batched[:1], alone, atol=1e-5, rtol=1e-4)
+    expected = 2 * (64 + 64 + 128 + 256) if architecture == "resnet" else None
+    if expected:
+        assert net.embedding.in_features == expected
 
 
 @pytest.mark.parametrize("architecture", ["ResNet", "transformer", "", None, 11])
