@@ -128,15 +128,16 @@ def standardization(X, starts, lengths, indices=None):
 
 
 def _frames(X, starts, lengths, indices):
-    """The regions of clips ``indices``, left-aligned and cut to the longest,
-    as an array (n, n_mels, longest), and the mask of their frames."""
+    """The regions of clips ``indices``, left-aligned in a zero-padded float32
+    array (n, n_mels, longest), and the mask of their frames."""
+    indices = np.asarray(indices)
     n = lengths[indices]
-    offsets = np.arange(int(n.max()))
-    valid = offsets < n[:, None]
-    frames = np.where(valid, starts[indices, None] + offsets, 0)
-    rows = np.asarray(indices)[:, None, None]
-    x = X[rows, np.arange(X.shape[1])[None, :, None], frames[:, None, :]]
-    return x, valid[:, None, :]
+    out = np.zeros((len(indices), X.shape[1], int(n.max())), dtype=np.float32)
+    for row, (i, first, count) in enumerate(
+        zip(indices, starts[indices], n, strict=True)
+    ):
+        out[row, :, :count] = X[i, :, first : first + count]
+    return out, (np.arange(out.shape[2]) < n[:, None])[:, None, :]
 
 
 class SpectrogramDataset(torch.utils.data.Dataset):
@@ -187,14 +188,16 @@ class SpectrogramDataset(torch.utils.data.Dataset):
         idx = np.asarray(indices, dtype=np.int64)
         lengths = self.lengths[idx]
         x, valid = _frames(self.X, self._starts, self._lengths, self.indices[idx])
-        if self.mean is None:
+        if self.mean is None:  # the frames after a clip's end are 0
             n = lengths[:, None, None].astype(np.float32)
-            mean = np.where(valid, x, 0).sum(axis=2, keepdims=True) / n
+            mean = x.sum(axis=2, keepdims=True) / n
             var = np.square(np.where(valid, x - mean, 0)).sum(axis=2, keepdims=True)
             std = np.maximum(np.sqrt(var / n), _STD_FLOOR)
         else:
             mean, std = self.mean[None, :, None], self.std[None, :, None]
-        x = np.where(valid, (x - mean) / std, 0).astype(np.float32)
+        x -= mean
+        x /= std
+        x *= valid
         y = np.full(len(idx), -1) if self.y is None else self.y[idx]
         batch = {"x": torch.from_numpy(x), "lengths": torch.from_numpy(lengths)}
         return batch, torch.from_numpy(y)
