@@ -68,6 +68,9 @@ def main(argv=None):
         default=3,
         help="fits per fold of the speaker protocol (default: 3)",
     )
+    parser.add_argument(
+        "--jobs", type=int, default=2, help="classifier fits at a time (default: 2)"
+    )
     parser.add_argument("--output", type=Path, help="write the report here too")
     args = parser.parse_args(argv)
     if not args.data.is_dir():
@@ -85,6 +88,7 @@ def main(argv=None):
             **{p: args.seeds for p in bench_classifier.PROTOCOLS},
             "speaker": args.speaker_seeds,
         },
+        jobs=args.jobs,
     )
     minutes = (time.perf_counter() - start) / 60
     command = "python benchmarks/run_all.py " + " ".join(
