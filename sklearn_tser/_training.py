@@ -230,7 +230,7 @@ class EmbeddingNet(NeuralNet):
     ----------
     module : torch.nn.Module class or instance
         As for :class:`skorch.NeuralNet`.
-    pretrain_epochs, triplet_epochs : int, default=150, 30
+    pretrain_epochs, triplet_epochs : int, default=300, 30
         Epochs of the two phases.
     triplet_lr : float or None, default=None
         Learning rate of the triplet phase; ``None`` means ``lr / 3``.
@@ -277,7 +277,7 @@ class EmbeddingNet(NeuralNet):
         self,
         module,
         *args,
-        pretrain_epochs=150,
+        pretrain_epochs=300,
         triplet_epochs=30,
         triplet_lr=None,
         margin=0.2,

@@ -290,3 +290,25 @@ def test_safe_format_stores_weights_on_the_cpu(saved):
     assert next(clf.net_.module_.parameters()).device.type == "cpu"
     with pytest.raises(ValueError, match="device"):
         load(saved, device="tpu")
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"pooling": "blocks"},
+        {"softmax_loss": "aam", "aam_margin": 0.3},
+        {"trim_db": 30.0, "standardize": "clip", "mixup_alpha": 0.0},
+    ],
+)
+def test_round_trip_of_every_training_option(params, audio, tmp_path):
+    """The builder that load uses rebuilds the network of any option."""
+    X, y = audio
+    S = LogMelTransformer(n_mels=32).fit_transform(X)
+    clf = EmotionEmbeddingClassifier(**TINY, **params).fit(S, y)
+    loaded = load(save(clf, tmp_path / "clf.safetensors"))
+    assert loaded.get_params() == clf.get_params()
+    np.testing.assert_array_equal(loaded.predict(S), clf.predict(S))
+    for method in ("predict_proba", "decision_function", "transform"):
+        np.testing.assert_allclose(
+            getattr(loaded, method)(S), getattr(clf, method)(S), rtol=1e-5, atol=1e-6
+        )
