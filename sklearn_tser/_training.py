@@ -436,7 +436,7 @@ class EmbeddingNet(NeuralNet):
         loss.backward()
         return {"loss": loss, "y_pred": y_pred}
 
-    def augment(self, x, lengths):
+    def augment(self, x, lengths, generator=None):
         """Random crops of ``crop_frames`` and SpecAugment masks of a batch.
 
         Parameters
@@ -444,13 +444,15 @@ class EmbeddingNet(NeuralNet):
         x : torch.Tensor of shape (batch, n_mels, n_frames)
             Standardised spectrograms, zero after each clip's ``lengths``.
         lengths : torch.Tensor of shape (batch,)
+        generator : torch.Generator or None, default=None
+            Source of the random draws; ``None`` means the training's.
 
         Returns
         -------
         X : dict
             ``{"x": x, "lengths": lengths}`` of the cropped, masked batch.
         """
-        g, dev = self.generator_, x.device
+        g, dev = self.generator_ if generator is None else generator, x.device
         n, n_mels, _ = x.shape
         if self.crop_frames is not None:
             room = (lengths - self.crop_frames).clamp(min=0)
@@ -539,12 +541,17 @@ class EmbeddingNet(NeuralNet):
             return tuple(o.float() for o in out)
         return super().infer(x, **fit_params)
 
-    def embed(self, dataset):
-        """Embeddings of every clip of ``dataset``, whole clips, in eval mode.
+    def embed(self, dataset, *, augmented=False):
+        """Embeddings of every clip of ``dataset``, in eval mode.
 
         Parameters
         ----------
         dataset : SpectrogramDataset
+        augmented : bool, default=False
+            If False, whole clips. If True, the clips as training sees them: a
+            random crop with random masks each (:meth:`augment`, seeded by
+            ``random_state``), e.g. to calibrate probabilities on views the
+            network did not fit exactly.
 
         Returns
         -------
@@ -555,12 +562,16 @@ class EmbeddingNet(NeuralNet):
         # at every epoch): toggling it back would race with predict in other
         # threads.
         self.module_.eval()
+        generator = torch.Generator(self.device).manual_seed(self.random_state)
         out = None
         with torch.inference_mode():
             for idx in self.get_iterator(dataset).batch_sampler:
                 X, _ = dataset.__getitems__(idx)
-                x = X["x"].to(self.device)
-                emb = self.module_.embed(x, X["lengths"].to(self.device))
+                x, lengths = X["x"].to(self.device), X["lengths"].to(self.device)
+                if augmented:
+                    views = self.augment(x, lengths, generator)
+                    x, lengths = views["x"], views["lengths"]
+                emb = self.module_.embed(x, lengths)
                 emb = emb.float().cpu().numpy()
                 if out is None:
                     out = np.empty((len(dataset), emb.shape[1]), dtype=np.float32)

@@ -313,3 +313,15 @@ def test_mixup_mixes_the_softmax_phase_only(monkeypatch):
             assert all(found)
         else:
             assert not any(found)
+
+
+def test_augmented_embeddings_are_reproducible_views():
+    X, y = make_spectrograms(n=30)
+    clf = EmotionEmbeddingClassifier(**{**TINY, "crop_frames": 12}).fit(X, y)
+    lengths = (~np.isnan(X).all(axis=1)).sum(axis=1)
+    dataset = clf._dataset(np.nan_to_num(X), (np.zeros(30, int), lengths))
+    whole = clf.net_.embed(dataset)
+    views = clf.net_.embed(dataset, augmented=True)
+    np.testing.assert_array_equal(views, clf.net_.embed(dataset, augmented=True))
+    assert not np.allclose(views, whole)
+    np.testing.assert_allclose(np.linalg.norm(views, axis=1), 1.0, rtol=1e-5)
