@@ -28,7 +28,12 @@ extensions = [
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
 templates_path = ["_templates"]
 # benchmark_results.md is included by benchmarks.md, not a page of its own.
-exclude_patterns = ["_build", "benchmark_results.md", "**/GALLERY_HEADER.rst"]
+exclude_patterns = [
+    "_build",
+    "benchmark_results.md",
+    "ablation_results.md",
+    "**/GALLERY_HEADER.rst",
+]
 html_static_path = ["_static"]
 html_theme = "pydata_sphinx_theme"
 html_title = f"sklearn-tser {release}"
@@ -61,24 +66,28 @@ sphinx_gallery_conf = {
     "image_scrapers": ("matplotlib",),
 }
 
-# benchmarks.md includes benchmark_results.md (written from a benchmark run)
-# when it exists, and says that no results are published otherwise.
-_RESULTS_MARKER = "<!-- benchmark-results -->"
+# benchmarks.md includes the files written by benchmark runs when they exist,
+# and says that no results are published otherwise.
+_RESULTS = {
+    "<!-- benchmark-results -->": "benchmark_results.md",
+    "<!-- ablation-results -->": "ablation_results.md",
+}
 
 
 def _include_benchmark_results(app, docname, source):
-    if docname != "benchmarks" or _RESULTS_MARKER not in source[0]:
+    if docname != "benchmarks":
         return
-    results = HERE / "benchmark_results.md"
-    if results.is_file():
-        text = "```{include} benchmark_results.md\n```\n"
-    else:
-        text = (
-            "```{note}\nNo benchmark results are published in this build yet: "
-            "run the benchmarks (see above) to produce "
-            "``docs/benchmark_results.md``.\n```\n"
-        )
-    source[0] = source[0].replace(_RESULTS_MARKER, text)
+    for marker, name in _RESULTS.items():
+        if marker not in source[0]:
+            continue
+        if (HERE / name).is_file():
+            text = f"```{{include}} {name}\n```\n"
+        else:
+            text = (
+                "```{note}\nNo results are published in this build yet: run the "
+                f"benchmarks (see above) to produce ``docs/{name}``.\n```\n"
+            )
+        source[0] = source[0].replace(marker, text)
 
 
 def _always_reread_benchmarks(app, env, added, changed, removed):

@@ -1,5 +1,7 @@
 """Shared test settings; pytest puts tests/ on the path, so modules import them."""
 
+import numpy as np
+
 # A classifier small enough to fit in about a second on a few short clips;
 # test modules override what they need, e.g. ``{**TINY, "batch_size": 64}``.
 TINY = dict(
@@ -12,3 +14,17 @@ TINY = dict(
     crop_frames=None,
     random_state=0,
 )
+
+
+def make_spectrograms(n=60, n_mels=12, n_classes=3, seed=0):
+    """Separable fake spectrograms of varying length (10 to 60 frames),
+    NaN-padded, and their integer labels."""
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % n_classes
+    X = rng.standard_normal((n, n_mels, 60)).astype(np.float32)
+    for k in range(n_classes):
+        X[y == k, 3 * k : 3 * k + 3] += 2.0
+    lengths = rng.integers(10, 61, n)
+    for i, n_i in enumerate(lengths):
+        X[i, :, n_i:] = np.nan
+    return X, y

@@ -5,6 +5,7 @@ import pickle
 import joblib
 import numpy as np
 import pytest
+from _params import make_spectrograms
 from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV, GroupKFold, cross_val_score
 from sklearn.pipeline import Pipeline
@@ -21,19 +22,6 @@ TINY = dict(
     batch_size=16,
     random_state=0,
 )
-
-
-def make_spectrograms(n=60, n_mels=12, n_classes=3, seed=0):
-    """Separable fake spectrograms of varying length, NaN-padded."""
-    rng = np.random.default_rng(seed)
-    y = np.arange(n) % n_classes
-    X = rng.standard_normal((n, n_mels, 60)).astype(np.float32)
-    for k in range(n_classes):
-        X[y == k, 3 * k : 3 * k + 3] += 2.0
-    lengths = rng.integers(10, 61, n)
-    for i, n_i in enumerate(lengths):
-        X[i, :, n_i:] = np.nan
-    return X, y
 
 
 @pytest.fixture(scope="module")

@@ -10,6 +10,7 @@ DOCS = Path(__file__).resolve().parents[1] / "docs"
 PUBLIC_MODULES = [
     "sklearn_tser",
     "sklearn_tser.datasets",
+    "sklearn_tser.evaluation",
     "sklearn_tser.plotting",
     "sklearn_tser.exceptions",
 ]

@@ -5,7 +5,7 @@ import warnings
 import numpy as np
 import pytest
 import torch
-from _params import TINY
+from _params import TINY, make_spectrograms
 
 from sklearn_tser import EmotionEmbeddingClassifier
 from sklearn_tser import _classifier as classifier_module
@@ -15,17 +15,6 @@ from sklearn_tser._training import (
     speech_regions,
     standardization,
 )
-
-
-def make_spectrograms(n=60, n_mels=12, n_classes=3, seed=0):
-    rng = np.random.default_rng(seed)
-    y = np.arange(n) % n_classes
-    X = rng.standard_normal((n, n_mels, 50)).astype(np.float32)
-    for k in range(n_classes):
-        X[y == k, 3 * k : 3 * k + 3] += 2.0
-    for i, n_i in enumerate(rng.integers(10, 51, n)):
-        X[i, :, n_i:] = np.nan
-    return X, y
 
 
 def spy_on_fit(monkeypatch):
