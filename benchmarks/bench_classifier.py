@@ -68,7 +68,8 @@ def splits(protocol, y, actor, quick=False):
         "paper-70/30": paper_split(),
         "speaker": speaker_cv(3 if quick else 6),
     }[protocol]
-    return list(cv.split(np.zeros(len(y)), y, actor))
+    groups = actor if protocol == "speaker" else None
+    return list(cv.split(np.zeros(len(y)), y, groups))
 
 
 def mfcc_stats(clips, sr=16000):

@@ -295,7 +295,8 @@ def run_evaluation(name, splitter, clf, S, y, groups, *, use_groups):
     groups : ndarray of shape (n_clips,) or None
         Speakers (sessions), for the grouped splitters.
     use_groups : bool
-        Pass the training groups to ``fit``, so that early stopping (with
+        Whether the splitter groups the clips by ``groups``; ``fit`` then gets
+        the training groups too, so that early stopping (with
         ``validation_fraction > 0``) validates on held-out speakers.
 
     Returns
@@ -305,6 +306,7 @@ def run_evaluation(name, splitter, clf, S, y, groups, *, use_groups):
         ``test`` indices, ``pred``, ``proba``, ``scores``, ``seconds``,
         ``model``).
     """
+    groups = groups if use_groups else None  # splitters that ignore them warn
     n_folds = splitter.get_n_splits(S, y, groups)
     _progress(f"\n{name}: {n_folds} fold(s), {len(y)} clips")
     cv = cross_validate(
@@ -313,7 +315,7 @@ def run_evaluation(name, splitter, clf, S, y, groups, *, use_groups):
         y,
         groups=groups,
         cv=splitter,
-        params={"groups": groups} if use_groups and groups is not None else None,
+        params=None if groups is None else {"groups": groups},
         return_estimator=True,
         return_indices=True,
         error_score="raise",

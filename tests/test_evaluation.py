@@ -56,7 +56,7 @@ def test_cli_paper_folds_equal_the_benchmark_folds():
             (tr.tolist(), te.tolist())
             for tr, te in bench_classifier.splits(protocol, Y, ACTOR)
         ]
-        assert _folds(splitter, Y, ACTOR) == bench
+        assert _folds(splitter, Y, None) == bench
 
 
 def test_default_pipeline_is_the_default_estimators():
