@@ -33,7 +33,7 @@ __all__ = ["EmotionEmbeddingClassifier"]
 class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
     """Speech emotion classifier on learned, triplet-trained emotion embeddings.
 
-    The method of Kumar et al. (2021): an embedding network (a ResNet by default)
+    The method of Kumar et al. (ICPR 2020): an embedding network (a ResNet by default)
     reads a log-mel spectrogram and ends in a fully connected -> embedding layer
     whose output is the clip's *emotion embedding*. Training has two phases:
 
@@ -204,7 +204,7 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
     test folds.
 
     Gradients are clipped to a norm of 10. A loss that stops being finite raises
-    :class:`~sklearn_tser._training.TrainingDivergedError`.
+    :class:`~sklearn_tser.exceptions.TrainingDivergedError`.
 
     References
     ----------

@@ -266,7 +266,7 @@ def load_ravdess(
 
         data : list of str, or list of ndarray of shape (n_samples_i,)
             Paths of the audio files, or (``load_audio=True``) mono float32
-            waveforms at ``sr`` Hz decoded by :func:`sklearn_tser._audio.load_audio`.
+            waveforms at ``sr`` Hz (channels averaged, resampled when needed).
         target : ndarray of shape (n_clips,), dtype str
             Emotion names.
         actor : ndarray of shape (n_clips,), dtype int
