@@ -128,6 +128,13 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         Mixup in the softmax phase: each batch is mixed with a shuffled copy of
         itself, ``lam * x + (1 - lam) * x'``, ``lam ~ Beta(alpha, alpha)``, and
         so are the losses of both labels. 0 turns it off.
+    speaker_adversarial : float >= 0, default=0.0
+        Weight of a speaker-adversarial loss, which pushes the embeddings to
+        carry less of who is speaking: a linear speaker classifier reads the
+        embeddings through a gradient reversal layer during training, in both
+        phases (Ganin & Lempitsky, 2015). It needs the speakers:
+        ``fit(X, y, groups=speakers)``. 0 turns it off; :doc:`/benchmarks`
+        reports what it does on unseen speakers.
     trim_db : float > 0 or None, default=None
         Leading and trailing frames whose energy is more than ``trim_db`` dB
         below the clip's loudest frame are silence, and are left out, in
@@ -259,6 +266,7 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         "aam_scale": [Interval(numbers.Real, 0, None, closed="neither")],
         "label_smoothing": [Interval(numbers.Real, 0, 1, closed="left")],
         "mixup_alpha": [Interval(numbers.Real, 0, None, closed="left")],
+        "speaker_adversarial": [Interval(numbers.Real, 0, None, closed="left")],
         "trim_db": [Interval(numbers.Real, 0, None, closed="neither"), None],
         "standardize": [StrOptions({"global", "clip"})],
         "validation_fraction": [Interval(numbers.Real, 0, 0.5, closed="left")],
@@ -300,6 +308,7 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         aam_scale=30.0,
         label_smoothing=0.1,
         mixup_alpha=0.4,
+        speaker_adversarial=0.0,
         trim_db=None,
         standardize="global",
         validation_fraction=0.0,
@@ -337,6 +346,7 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         self.aam_scale = aam_scale
         self.label_smoothing = label_smoothing
         self.mixup_alpha = mixup_alpha
+        self.speaker_adversarial = speaker_adversarial
         self.trim_db = trim_db
         self.standardize = standardize
         self.validation_fraction = validation_fraction
@@ -362,7 +372,8 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         groups : array-like of shape (n_clips,), default=None
             Speaker (or session) of each clip. With ``validation_fraction > 0``,
             the validation split keeps groups apart, so early stopping measures
-            speaker-independent performance; unused otherwise. In a Pipeline pass
+            speaker-independent performance; with ``speaker_adversarial > 0``,
+            they are the speakers to unlearn (required). In a Pipeline pass
             ``clf__groups=groups``.
 
         Returns
@@ -410,6 +421,12 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         regions = speech_regions(X, lengths, self.trim_db)
         y = self._check_targets(y, len(X))
         groups = self._check_groups(groups, len(X))
+        if self.speaker_adversarial and groups is None:
+            raise ValueError(
+                f"speaker_adversarial={self.speaker_adversarial} needs the speaker "
+                "of every clip: pass fit(X, y, groups=speakers) (in a Pipeline, "
+                "clf__groups=speakers), or set speaker_adversarial=0."
+            )
         device = resolve_device(self.device)
         seed = int(
             check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
@@ -418,7 +435,11 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         train, valid = self._split(y, groups, seed)
         if self.standardize == "global":
             self.feature_mean_, self.feature_std_ = standardization(X, *regions, train)
-        train_set = self._dataset(X, regions, y, train)
+        speakers = None
+        if self.speaker_adversarial:  # encoded 0 .. n_speakers - 1 in training
+            speakers = np.full(len(X), -1)
+            speakers[train] = np.unique(groups[train], return_inverse=True)[1]
+        train_set = self._dataset(X, regions, y, train, speakers=speakers)
         valid_set = self._dataset(X, regions, y, valid) if len(valid) else None
 
         with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
@@ -553,13 +574,15 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
             )
         return train, valid
 
-    def _dataset(self, X, regions, y=None, indices=None):
+    def _dataset(self, X, regions, y=None, indices=None, *, speakers=None):
         """The clips as a :class:`SpectrogramDataset`, standardised as fitted."""
         if self.standardize == "global":
             scale = {"mean": self.feature_mean_, "std": self.feature_std_}
         else:
             scale = {}
-        return SpectrogramDataset(X, *regions, y, indices=indices, **scale)
+        return SpectrogramDataset(
+            X, *regions, y, indices=indices, speakers=speakers, **scale
+        )
 
     def _fit_centroids(self, emb, y):
         """Set the centroids and their angles from the training embeddings."""

@@ -162,15 +162,30 @@ class SpectrogramDataset(torch.utils.data.Dataset):
     mean, std : ndarray of shape (n_mels,) or None, default=None
         Standardisation of every mel band; ``None`` standardises each clip
         with its own mean and standard deviation per band.
+    speakers : ndarray of shape (n_clips,) or None, default=None
+        Encoded speaker of every clip (0 to ``n_speakers - 1``), served in the
+        batch as ``"speakers"`` when given (see ``speaker_adversarial`` of
+        :class:`EmbeddingNet`).
 
     Attributes
     ----------
     lengths, y : ndarray of shape (n_served,)
         Frames and labels of the clips served.
+    speakers : ndarray of shape (n_served,) or None
+        Speakers of the clips served.
     """
 
     def __init__(
-        self, X, starts, lengths, y=None, *, indices=None, mean=None, std=None
+        self,
+        X,
+        starts,
+        lengths,
+        y=None,
+        *,
+        indices=None,
+        mean=None,
+        std=None,
+        speakers=None,
     ):
         self.X = X
         self.indices = np.arange(len(X)) if indices is None else np.asarray(indices)
@@ -178,6 +193,11 @@ class SpectrogramDataset(torch.utils.data.Dataset):
         self._lengths = np.asarray(lengths, dtype=np.int64)
         self.lengths = self._lengths[self.indices]
         self.y = None if y is None else np.asarray(y, dtype=np.int64)[self.indices]
+        self.speakers = (
+            None
+            if speakers is None
+            else np.asarray(speakers, dtype=np.int64)[self.indices]
+        )
         self.mean = mean
         self.std = std
 
@@ -200,6 +220,8 @@ class SpectrogramDataset(torch.utils.data.Dataset):
         x *= valid
         y = np.full(len(idx), -1) if self.y is None else self.y[idx]
         batch = {"x": torch.from_numpy(x), "lengths": torch.from_numpy(lengths)}
+        if self.speakers is not None:
+            batch["speakers"] = torch.from_numpy(self.speakers[idx])
         return batch, torch.from_numpy(y)
 
     def __getitem__(self, i):
@@ -259,6 +281,13 @@ class EmbeddingNet(NeuralNet):
         (:func:`~sklearn_tser._losses.angular_margin_logits`).
     aam_margin, aam_scale : float, default=0.2, 30.0
         Margin (radians) and scale of ``softmax_loss="aam"``.
+    speaker_adversarial : float, default=0.0
+        Weight of the speaker-adversarial loss, used when the training set
+        serves speakers: a linear speaker classifier (the module's
+        ``speaker_adversary``, there only during :meth:`fit_phases`) reads the
+        embeddings through a gradient reversal layer (Ganin & Lempitsky,
+        2015), so that the embedding network is pushed, with this weight, to
+        make the speakers hard to tell apart. 0 turns it off.
     random_state : int, default=0
         Seed of the batches, crops and masks.
     *args, **kwargs
@@ -294,6 +323,7 @@ class EmbeddingNet(NeuralNet):
         softmax_loss="cross_entropy",
         aam_margin=0.2,
         aam_scale=30.0,
+        speaker_adversarial=0.0,
         random_state=0,
         **kwargs,
     ):
@@ -315,6 +345,7 @@ class EmbeddingNet(NeuralNet):
         self.softmax_loss = softmax_loss
         self.aam_margin = aam_margin
         self.aam_scale = aam_scale
+        self.speaker_adversarial = speaker_adversarial
         self.random_state = random_state
 
     # ----------------------------------------------------------- phases
@@ -350,6 +381,11 @@ class EmbeddingNet(NeuralNet):
             int(self.rng_.integers(2**62))
         )
         self.interrupted_ = False
+        if self.speaker_adversarial and train_set.speakers is not None:
+            # A submodule while training, so that the optimizers train it too.
+            self.module_.speaker_adversary = torch.nn.Linear(
+                self.module_.head.in_features, int(train_set.speakers.max()) + 1
+            ).to(self.device)
         try:
             for phase, epochs, lr in self.phases():
                 if self.interrupted_ or not epochs:
@@ -358,8 +394,11 @@ class EmbeddingNet(NeuralNet):
                 self.initialize_optimizer()
                 self.partial_fit(train_set, None, epochs=epochs)
         finally:
-            # Keep the fitted net light: no data stays referenced.
+            # Keep the fitted net light: no data stays referenced, and the
+            # speaker classifier, of no use to predict, goes.
             self.phase_, self.valid_set_ = None, None
+            if hasattr(self.module_, "speaker_adversary"):
+                del self.module_.speaker_adversary
         return self
 
     def on_epoch_begin(self, net, dataset_train=None, dataset_valid=None, **kwargs):
@@ -413,12 +452,16 @@ class EmbeddingNet(NeuralNet):
         In the softmax phase with ``mixup_alpha > 0``, the batch is mixed with
         a permutation of itself, ``lam * x + (1 - lam) * x[perm]`` with ``lam``
         drawn from Beta(alpha, alpha), and the loss is the same mixture of the
-        losses of both labels (mixup, Zhang et al. 2018).
+        losses of both labels (mixup, Zhang et al. 2018). With
+        ``speaker_adversarial > 0`` the speaker loss (:meth:`speaker_loss`),
+        mixed the same way, is added.
         """
         self._set_training(True)
         X, y = batch
+        speakers = X.get("speakers")
         X = self.augment(X["x"].to(self.device), X["lengths"].to(self.device))
         y = y.to(self.device)
+        lam, perm = 1.0, None
         if self.phase_ == "softmax" and self.mixup_alpha:
             lam = float(self.rng_.beta(self.mixup_alpha, self.mixup_alpha))
             perm = torch.randperm(len(y), generator=self.generator_, device=y.device)
@@ -426,15 +469,29 @@ class EmbeddingNet(NeuralNet):
                 "x": lam * X["x"] + (1.0 - lam) * X["x"][perm],
                 "lengths": torch.maximum(X["lengths"], X["lengths"][perm]),
             }
-            y_pred = self.infer(X, **fit_params)
-            loss = lam * self.get_loss(y_pred, y, X=X, training=True) + (
-                1.0 - lam
-            ) * self.get_loss(y_pred, y[perm], X=X, training=True)
-        else:
-            y_pred = self.infer(X, **fit_params)
-            loss = self.get_loss(y_pred, y, X=X, training=True)
+        y_pred = self.infer(X, **fit_params)
+        loss = lam * self.get_loss(y_pred, y, X=X, training=True)
+        if perm is not None:
+            loss = loss + (1.0 - lam) * self.get_loss(
+                y_pred, y[perm], X=X, training=True
+            )
+        if speakers is not None and hasattr(self.module_, "speaker_adversary"):
+            speakers = speakers.to(self.device)
+            loss = loss + lam * self.speaker_loss(y_pred[1], speakers)
+            if perm is not None:
+                loss = loss + (1.0 - lam) * self.speaker_loss(y_pred[1], speakers[perm])
         loss.backward()
         return {"loss": loss, "y_pred": y_pred}
+
+    def speaker_loss(self, embeddings, speakers):
+        """Cross-entropy of the speaker classifier ``speaker_adversary`` on
+        ``embeddings`` seen through a gradient reversal layer: the classifier
+        learns to tell the speakers apart, the embedding network receives the
+        opposite gradient, times ``speaker_adversarial``."""
+        reversed_ = _ReverseGradient.apply(embeddings, self.speaker_adversarial)
+        return torch.nn.functional.cross_entropy(
+            self.module_.speaker_adversary(reversed_.float()), speakers
+        )
 
     def augment(self, x, lengths, generator=None):
         """Random crops of ``crop_frames`` and SpecAugment masks of a batch.
@@ -579,6 +636,19 @@ class EmbeddingNet(NeuralNet):
         return l2_normalize(out)
 
 
+class _ReverseGradient(torch.autograd.Function):
+    """Identity forward; the gradient times ``-weight`` backward."""
+
+    @staticmethod
+    def forward(ctx, x, weight):
+        ctx.weight = weight
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return -ctx.weight * grad, None
+
+
 def make_net(params, *, n_mels, n_classes, device, random_state=0):
     """The :class:`EmbeddingNet` of a classifier, not yet initialised.
 
@@ -650,6 +720,7 @@ def training_params(params, *, device, random_state):
         softmax_loss=p["softmax_loss"],
         aam_margin=p["aam_margin"],
         aam_scale=p["aam_scale"],
+        speaker_adversarial=p["speaker_adversarial"],
         criterion__label_smoothing=p["label_smoothing"],
         callbacks__early_stopping__patience=p["patience"],
         random_state=random_state,

@@ -12,6 +12,7 @@ from sklearn_tser import _classifier as classifier_module
 from sklearn_tser._training import (
     EmbeddingNet,
     SpectrogramDataset,
+    _ReverseGradient,
     speech_regions,
     standardization,
 )
@@ -314,3 +315,51 @@ def test_augmented_embeddings_are_reproducible_views():
     np.testing.assert_array_equal(views, clf.net_.embed(dataset, augmented=True))
     assert not np.allclose(views, whole)
     np.testing.assert_allclose(np.linalg.norm(views, axis=1), 1.0, rtol=1e-5)
+
+
+def test_reverse_gradient_flips_and_scales_the_gradient():
+    x = torch.randn(4, 3, requires_grad=True)
+    out = _ReverseGradient.apply(x, 0.5)
+    torch.testing.assert_close(out, x)
+    weights = torch.randn(4, 3)
+    (out * weights).sum().backward()
+    torch.testing.assert_close(x.grad, -0.5 * weights)
+
+
+def test_speaker_adversarial_trains_a_speaker_classifier_in_both_phases(monkeypatch):
+    """Every training batch adds the speaker loss of its own clips' speakers;
+    the speaker classifier learns, and is gone from the fitted model."""
+    X, y = make_spectrograms(n=48)
+    groups = np.array(["abcdef"[i % 6] for i in range(48)])
+    seen = []
+    speaker_loss = EmbeddingNet.speaker_loss
+
+    def spy(self, embeddings, speakers):
+        loss = speaker_loss(self, embeddings, speakers)
+        seen.append((self.phase_, speakers.tolist(), loss.item()))
+        return loss
+
+    monkeypatch.setattr(EmbeddingNet, "speaker_loss", spy)
+    params = {**TINY, "pretrain_epochs": 30, "triplet_epochs": 2, "mixup_alpha": 0.0}
+    clf = EmotionEmbeddingClassifier(**params, speaker_adversarial=0.1)
+    clf.fit(X, y, groups=groups)
+    assert {phase for phase, _, _ in seen} == {"softmax", "triplet"}
+    softmax = [s for phase, s, _ in seen if phase == "softmax"]
+    assert sorted(sum(softmax[:3], [])) == sorted(  # the first epoch's 3 batches
+        np.unique(groups, return_inverse=True)[1].tolist()
+    )
+    losses = [loss for phase, _, loss in seen if phase == "softmax"]
+    assert np.mean(losses[-3:]) < np.mean(losses[:3])  # the classifier learns
+    assert not hasattr(clf.net_.module_, "speaker_adversary")
+    plain = EmotionEmbeddingClassifier(**params).fit(X, y, groups=groups)
+    keys = clf.net_.module_.state_dict().keys()
+    assert keys == plain.net_.module_.state_dict().keys()
+    assert not np.allclose(clf.transform(X), plain.transform(X))
+
+
+def test_speaker_adversarial_needs_groups():
+    X, y = make_spectrograms(n=30)
+    clf = EmotionEmbeddingClassifier(**TINY, speaker_adversarial=0.5)
+    with pytest.raises(ValueError, match=r"speaker_adversarial=0.5 needs .*groups="):
+        clf.fit(X, y)
+    assert not hasattr(clf, "net_")
