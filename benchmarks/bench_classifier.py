@@ -17,8 +17,9 @@ Peers, each standardised and classified by an RBF SVM (C=10):
   note when ``opensmile`` is not installed (``pip install -e ".[bench]"``).
 
 Log-mel features are extracted once for all clips with the default
-``LogMelTransformer``. In the speaker protocol the classifier gets the actors as
-``groups`` (used only when ``validation_fraction > 0``).
+``LogMelTransformer``. The classifier's ``fit`` gets the actors as ``groups``
+in every protocol, as in the CLI (used only when ``validation_fraction > 0`` or
+``speaker_adversarial > 0``).
 
 Training is chaotic: a change of the seed moves a single fit's accuracy by a few
 points. ``--seeds K`` fits the classifier K times per fold (seeds
@@ -167,10 +168,10 @@ def run(data, quick=False, params=None, protocols=None, log=print, seeds=None, j
 
     def job(protocol, k, seed, tr, te):
         clf = clone(pipe.named_steps["clf"]).set_params(random_state=k + 100 * seed)
-        # Early stopping (validation_fraction > 0) validates like the protocol
-        # tests: on held-out actors for the speaker protocol.
-        groups = actor[tr] if protocol == "speaker" else None
-        return clf, S, y, tr, te, groups
+        # fit knows the actors, as in the CLI: early stopping
+        # (validation_fraction > 0) validates on held-out actors, and
+        # speaker_adversarial needs them.
+        return clf, S, y, tr, te, actor[tr]
 
     threads = max(1, (os.cpu_count() or 1) // jobs) if jobs > 1 else None
     outcomes = [fit_and_score(*job(*tasks[0]))]

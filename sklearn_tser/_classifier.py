@@ -18,6 +18,7 @@ from ._device import resolve_device
 from ._losses import MINERS, embedding_collapse_score, get_miner, l2_normalize
 from ._networks import ARCHITECTURES, MAX_LAYERS, MIN_LAYERS, POOLINGS, STEMS
 from ._training import (
+    NETWORK_PARAMS,
     SpectrogramDataset,
     make_net,
     speech_regions,
@@ -94,7 +95,8 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         masks of the same clip, so a class with a single clip still yields
         anchor-positive pairs.
     batch_size : int > 0, default=32
-        Batch size of softmax pre-training and of inference.
+        Batch size of softmax pre-training. Inference (and the validation loss)
+        runs in batches of up to 128 clips of similar length.
     lr : float > 0, default=3e-3
         Learning rate (AdamW) of the softmax phase, annealed with a cosine
         schedule.
@@ -188,6 +190,9 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
     collapse_score_ : float
         Mean pairwise cosine similarity of the training embeddings (near 1 means
         the embeddings collapsed to one point).
+    interrupted_ : bool
+        Whether the last fit was cut short by ``KeyboardInterrupt`` (see
+        :meth:`fit`).
     n_features_in_ : int
         Number of mel bands per frame seen in ``fit``.
 
@@ -442,6 +447,8 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         train_set = self._dataset(X, regions, y, train, speakers=speakers)
         valid_set = self._dataset(X, regions, y, valid) if len(valid) else None
 
+        if self.warm_start and hasattr(self, "net_"):
+            self._check_same_network(n_mels=X.shape[1])
         with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
             torch.manual_seed(seed)  # weight initialisation
             if self.warm_start and hasattr(self, "net_"):
@@ -506,6 +513,23 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
                 )
         self.classes_ = encoder.classes_
         return encoder.transform(y)
+
+    def _check_same_network(self, n_mels):
+        """A warm start trains the network it has: its shape cannot change."""
+        built = self.net_.get_params()
+        wanted = {k: getattr(self, k) for k in NETWORK_PARAMS} | {"n_mels": n_mels}
+        changed = {
+            k: (built[f"module__{k}"], v)
+            for k, v in wanted.items()
+            if built[f"module__{k}"] != v
+        }
+        if changed:
+            diff = ", ".join(f"{k}: {a!r} -> {b!r}" for k, (a, b) in changed.items())
+            raise ValueError(
+                f"warm_start=True continues training the fitted network, whose "
+                f"shape these changes would alter ({diff}). Set them back, or set "
+                "warm_start=False to train a new network."
+            )
 
     @staticmethod
     def _check_groups(groups, n_clips):
@@ -594,7 +618,6 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         cos = np.clip(self.centroids_ @ self.centroids_.T, -1.0, 1.0)
         self.angles_ = np.degrees(np.arccos(cos))
         np.fill_diagonal(self.angles_, 0.0)
-        return emb
 
     def _fit_proba_scale(self, emb, y):
         """Temperature scaling: the inverse temperature minimising the log loss."""

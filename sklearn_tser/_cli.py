@@ -101,6 +101,18 @@ def _load_model(path):
 # --------------------------------------------------------------- parameters
 
 
+def check_speakers_known(clf, groups):
+    """Refuse, before any work, a classifier that needs speakers the corpus
+    does not give (``speaker_adversarial > 0``)."""
+    if clf.speaker_adversarial and groups is None:
+        raise CLIError(
+            f"speaker_adversarial={clf.speaker_adversarial} needs the speaker of "
+            "every clip, and this corpus does not give them (a --dataset folder "
+            "has no speakers). Use a corpus with speakers or set "
+            "speaker_adversarial=0."
+        )
+
+
 def build_pipeline(params=None, *, random_state=0, verbose=0):
     """:func:`~sklearn_tser.evaluation.default_pipeline`, with ``params`` set.
 
@@ -295,9 +307,10 @@ def run_evaluation(name, splitter, clf, S, y, groups, *, use_groups):
     groups : ndarray of shape (n_clips,) or None
         Speakers (sessions), for the grouped splitters.
     use_groups : bool
-        Whether the splitter groups the clips by ``groups``; ``fit`` then gets
-        the training groups too, so that early stopping (with
-        ``validation_fraction > 0``) validates on held-out speakers.
+        Whether the splitter groups the clips by ``groups``. ``fit`` gets the
+        training clips' groups whenever they are known: early stopping (with
+        ``validation_fraction > 0``) then validates on held-out speakers, and
+        ``speaker_adversarial`` needs them.
 
     Returns
     -------
@@ -306,14 +319,14 @@ def run_evaluation(name, splitter, clf, S, y, groups, *, use_groups):
         ``test`` indices, ``pred``, ``proba``, ``scores``, ``seconds``,
         ``model``).
     """
-    groups = groups if use_groups else None  # splitters that ignore them warn
-    n_folds = splitter.get_n_splits(S, y, groups)
+    split_groups = groups if use_groups else None  # splitters that ignore them warn
+    n_folds = splitter.get_n_splits(S, y, split_groups)
     _progress(f"\n{name}: {n_folds} fold(s), {len(y)} clips")
     cv = cross_validate(
         clf,
         S,
         y,
-        groups=groups,
+        groups=split_groups,
         cv=splitter,
         params=None if groups is None else {"groups": groups},
         return_estimator=True,
@@ -598,6 +611,7 @@ def cmd_evaluate(args):
         params, random_state=args.random_state, verbose=int(args.verbose)
     )
     X, y, groups, group_name = load_dataset(args.dataset, args.data)
+    check_speakers_known(pipe.named_steps["clf"], groups)
     evaluations = make_evaluations(
         args.protocol,
         args.dataset,
@@ -659,6 +673,7 @@ def cmd_train(args):
         f"({', '.join(map(str, np.unique(y)))})",
         flush=True,
     )
+    check_speakers_known(pipe.named_steps["clf"], groups)
     start = time.perf_counter()
     S = _spectrograms(pipe.named_steps["mel"], X)
     print("Training ...", flush=True)

@@ -279,7 +279,6 @@ class _ConvBackbone(nn.Module):
 
     def __init__(self, n_mels, width, n_backbone, residual, stem="conv1d"):
         super().__init__()
-        self.n_blocks = 0
         if stem == "conv2d":
             layers = [_Stem2d(n_mels, width)]
         else:

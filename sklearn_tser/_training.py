@@ -31,6 +31,7 @@ from ._sampling import ClassBalancedBatchSampler
 from .exceptions import EmbeddingCollapseWarning, TrainingDivergedError
 
 __all__ = [
+    "NETWORK_PARAMS",
     "CollapseMonitor",
     "CosineAnnealing",
     "EmbeddingNet",
@@ -42,6 +43,18 @@ __all__ = [
     "standardization",
     "training_params",
 ]
+
+# The classifier's parameters that shape the network: make_net passes them to
+# the module, and a warm start cannot change them.
+NETWORK_PARAMS = (
+    "architecture",
+    "n_layers",
+    "embedding_dim",
+    "width",
+    "stem",
+    "pooling",
+    "dropout",
+)
 
 # Floor on a standard deviation used to standardise, so that a constant mel
 # band (or clip) does not divide by zero.
@@ -484,13 +497,16 @@ class EmbeddingNet(NeuralNet):
         return {"loss": loss, "y_pred": y_pred}
 
     def speaker_loss(self, embeddings, speakers):
-        """Cross-entropy of the speaker classifier ``speaker_adversary`` on
-        ``embeddings`` seen through a gradient reversal layer: the classifier
-        learns to tell the speakers apart, the embedding network receives the
-        opposite gradient, times ``speaker_adversarial``."""
+        """Cross-entropy of the speaker classifier ``speaker_adversary`` on the
+        directions of ``embeddings`` (what the centroids and the triplet loss
+        read, so that shrinking the embeddings cannot hide the speakers) seen
+        through a gradient reversal layer: the classifier learns to tell the
+        speakers apart, the embedding network receives the opposite gradient,
+        times ``speaker_adversarial``."""
         reversed_ = _ReverseGradient.apply(embeddings, self.speaker_adversarial)
+        unit = torch.nn.functional.normalize(reversed_.float(), dim=1)
         return torch.nn.functional.cross_entropy(
-            self.module_.speaker_adversary(reversed_.float()), speakers
+            self.module_.speaker_adversary(unit), speakers
         )
 
     def augment(self, x, lengths, generator=None):
@@ -677,15 +693,9 @@ def make_net(params, *, n_mels, n_classes, device, random_state=0):
         callbacks.append(("progress", PhaseProgressBar()))
     return EmbeddingNet(
         EmbeddingNetwork,
-        module__architecture=p["architecture"],
-        module__n_layers=p["n_layers"],
         module__n_mels=n_mels,
         module__n_classes=n_classes,
-        module__embedding_dim=p["embedding_dim"],
-        module__width=p["width"],
-        module__stem=p["stem"],
-        module__pooling=p["pooling"],
-        module__dropout=p["dropout"],
+        **{f"module__{name}": p[name] for name in NETWORK_PARAMS},
         criterion=torch.nn.CrossEntropyLoss,
         optimizer=torch.optim.AdamW,
         train_split=None,
@@ -786,8 +796,10 @@ class PhaseEarlyStopping(EarlyStopping):
             super().on_epoch_end(net, **kwargs)
         except StopPhase:
             raise
-        except KeyboardInterrupt:  # skorch's early stop
-            raise StopPhase from None
+        except KeyboardInterrupt:
+            if self.misses_ < self.patience:  # a user's Ctrl-C
+                raise
+            raise StopPhase from None  # skorch's early stop
 
     def on_train_end(self, net, **kwargs):
         if self.active_:
@@ -845,6 +857,10 @@ class CollapseMonitor(Callback):
             stacklevel=2,
         )
         raise StopPhase  # skorch's way to stop training early
+
+    def on_train_end(self, net, **kwargs):
+        # The fitted net keeps no copy of the weights, nor device tensors.
+        self.healthy_state_, self.sum_ = None, 0.0
 
 
 class PhaseProgressBar(Callback):

@@ -362,3 +362,16 @@ def test_loaders_name_a_zero_byte_or_corrupt_file(tmp_path, content, match):
     assert_clear_error(
         lambda: load_emotion_folder(tmp_path, load_audio=True), ValueError, match
     )
+
+
+@pytest.mark.parametrize(
+    "change, match",
+    [({"width": 16}, r"width: 8 -> 16"), ({"n_layers": 9}, r"n_layers: 6 -> 9")],
+)
+def test_warm_start_cannot_change_the_network(fitted, change, match):
+    import copy
+
+    clf = copy.deepcopy(fitted).set_params(warm_start=True, **change)
+    before = clf.predict(X0)
+    assert_clear_error(lambda: clf.fit(X0, Y0), ValueError, match)
+    np.testing.assert_array_equal(clf.predict(X0), before)

@@ -256,6 +256,7 @@ def test_train_saves_the_requested_parameters(model_file):
         (["--params", "[1, 2]"], "--params must be a JSON object, got list"),
         (["--n-splits", "50", "--protocol", "paper"], "--n-splits 50 is more"),
         (["--protocol", "paper", "--refit"], "--refit saves a model, so it needs"),
+        (["--param", "speaker_adversarial=0.1"], "folder has no speakers"),
     ],
 )
 def test_evaluate_argument_errors(capsys, corpus, argv, message):
