@@ -447,11 +447,12 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         train_set = self._dataset(X, regions, y, train, speakers=speakers)
         valid_set = self._dataset(X, regions, y, valid) if len(valid) else None
 
-        if self.warm_start and hasattr(self, "net_"):
+        warm = self.warm_start and hasattr(self, "net_")
+        if warm:
             self._check_same_network(n_mels=X.shape[1])
         with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
             torch.manual_seed(seed)  # weight initialisation
-            if self.warm_start and hasattr(self, "net_"):
+            if warm:
                 net = self.net_.set_params(
                     **training_params(
                         self.get_params(), device=device, random_state=seed

@@ -483,16 +483,16 @@ class EmbeddingNet(NeuralNet):
                 "lengths": torch.maximum(X["lengths"], X["lengths"][perm]),
             }
         y_pred = self.infer(X, **fit_params)
-        loss = lam * self.get_loss(y_pred, y, X=X, training=True)
-        if perm is not None:
-            loss = loss + (1.0 - lam) * self.get_loss(
-                y_pred, y[perm], X=X, training=True
-            )
+
+        def mixed(loss_of, targets):  # the loss of both labels of a mixup
+            if perm is None:
+                return loss_of(targets)
+            return lam * loss_of(targets) + (1.0 - lam) * loss_of(targets[perm])
+
+        loss = mixed(lambda t: self.get_loss(y_pred, t, X=X, training=True), y)
         if speakers is not None and hasattr(self.module_, "speaker_adversary"):
             speakers = speakers.to(self.device)
-            loss = loss + lam * self.speaker_loss(y_pred[1], speakers)
-            if perm is not None:
-                loss = loss + (1.0 - lam) * self.speaker_loss(y_pred[1], speakers[perm])
+            loss = loss + mixed(lambda t: self.speaker_loss(y_pred[1], t), speakers)
         loss.backward()
         return {"loss": loss, "y_pred": y_pred}
 
