@@ -215,21 +215,19 @@ def _transform_chunk(
         windows = torch.from_numpy(signal).to(device).unfold(0, s.n_fft, hop)
         if piece is None:
             db = _db(s, windows, groups, window, device)
-            for k, i in enumerate(idx):
-                first = offsets[k] // hop
-                _write(s, out, i, db[:, first : first + frames[i]])
+            _write_chunk(s, out, idx, offsets[:-1] // hop, frames, db)
             return
         # One long clip: pieces, then the top_db floor over all of them.
         i = idx[0]
         pieces = [
-            _db(s, windows[a : a + piece], groups, window, device)
+            _db(s, windows[a : a + piece], groups, window, device).T.cpu().numpy()
             for a in range(0, frames[i], piece)
         ]
         _write(s, out, i, np.concatenate(pieces, axis=1)[:, : frames[i]])
 
 
 def _db(settings, windows, groups, window, device):
-    """dB mel energies (no top_db) of framed signal; (n_mels, n_frames) array."""
+    """dB mel energies (no top_db) of framed signal; (n_frames, n_mels) tensor."""
     import torch
 
     spec = torch.view_as_real(torch.fft.rfft(windows * window)).square_()
@@ -239,10 +237,41 @@ def _db(settings, windows, groups, window, device):
     mel = torch.empty(power.shape[0], settings.n_mels, device=device)
     for first, last, lo, hi, weights in groups:
         torch.matmul(power[:, lo:hi], weights, out=mel[:, first:last])
-    # Written as (n_mels, n_frames), so that each clip's values are rows.
-    db = torch.empty(settings.n_mels, power.shape[0], device=device)
-    torch.log10(mel.clamp_(min=settings.amin).T, out=db)
-    return db.mul_(10.0).cpu().numpy()
+    return mel.clamp_(min=settings.amin).log10_().mul_(10.0)
+
+
+def _write_chunk(settings, out, idx, firsts, frames, db):
+    """Floor and write the clips ``idx`` of a chunk whose (n_frames, n_mels) dB
+    values ``db`` hold clip ``idx[k]``'s frames from frame ``firsts[k]`` on.
+
+    What :func:`_write` does for one clip, for all of them in a few tensor
+    operations: a per-frame floor, one gather of every clip's centre-cropped
+    frames (a NaN row after their ends), one transposing copy into ``out``.
+    """
+    import torch
+
+    n_total, n_mels = db.shape
+    width = out.shape[2]
+    n = frames[idx.start : idx.stop]
+    crop = np.maximum(0, (n - width) // 2)
+    kept = np.minimum(n, width)
+    # The chunk frame behind each output frame; n_total is the NaN row.
+    source = np.full((len(n), width), n_total, dtype=np.int64)
+    if settings.top_db is not None:
+        peak = db.amax(dim=1).cpu().numpy()
+        floor = np.full((n_total, 1), -np.inf, dtype=np.float32)
+    for k in range(len(n)):
+        first = firsts[k]
+        source[k, : kept[k]] = np.arange(first + crop[k], first + crop[k] + kept[k])
+        if settings.top_db is not None:
+            segment = slice(first, first + n[k])
+            floor[segment] = peak[segment].max() - settings.top_db
+    if settings.top_db is not None:
+        torch.maximum(db, torch.from_numpy(floor).to(db.device), out=db)
+    nan = torch.full((1, n_mels), float("nan"), device=db.device)
+    rows = torch.cat([db, nan]).index_select(0, torch.from_numpy(source.ravel()))
+    target = torch.from_numpy(out[idx.start : idx.stop])
+    target.copy_(rows.view(len(n), width, n_mels).transpose(1, 2))
 
 
 def _write(settings, out, i, db):
