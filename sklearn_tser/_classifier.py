@@ -69,11 +69,14 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         First layers of the ResNet and CNN: a 1-D convolution reading the mel
         bins as channels, or a 2-D convolution over (mel, time) followed by a
         1-D projection (two weight layers). Ignored by the other families.
-    pooling : {"last", "blocks"}, default="last"
-        What the statistics pooling of the ResNet and CNN reads: the last
-        layer's features, or those of every residual block, each pooled over
-        its own valid frames and concatenated (every time scale of the network
-        reaches the embedding). Ignored by the other families.
+    pooling : {"last", "blocks", "attentive"}, default="last"
+        The statistics pooling over time: mean and standard deviation of the
+        last layer's features; ``"blocks"``, those of every residual block of
+        the ResNet and CNN, each pooled over its own valid frames and
+        concatenated (every time scale of the network reaches the embedding);
+        ``"attentive"``, a mean and standard deviation of the last layer's
+        features weighted by learned attention over the frames (attentive
+        statistics pooling).
     dropout : float in [0, 1), default=0.1
         Dropout before the embedding layer.
     pretrain_epochs : int >= 0, default=300

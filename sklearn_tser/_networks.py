@@ -83,7 +83,7 @@ from ._validation import check_integer
 
 ARCHITECTURES = ("resnet", "cnn", "fc", "rnn", "lstm", "gru")
 STEMS = ("conv1d", "conv2d")
-POOLINGS = ("last", "blocks")
+POOLINGS = ("last", "blocks", "attentive")
 MIN_LAYERS, MAX_LAYERS = 6, 15
 
 # Layers shared by every family: the embedding layer and the softmax head.
@@ -160,6 +160,42 @@ def _masked_statistics_pooling(x, mask, n_valid):
     variance = centred.square().sum(dim=2) / n_valid
     std = variance.clamp_min(_POOLING_VARIANCE_FLOOR).sqrt()
     return torch.cat([mean, std], dim=1)
+
+
+class _AttentiveStatisticsPooling(nn.Module):
+    """Attentive statistics pooling: a weighted mean and standard deviation.
+
+    Each channel gets its own weights over the valid frames, a softmax of
+    ``Conv1d(hidden -> channels)(tanh(Conv1d(channels -> hidden)(x)))``
+    (Okabe et al., 2018, with the channel-wise weights of Desplanques et al.,
+    2020), so that frames that carry the emotion count more than silence or
+    neutral stretches.
+
+    Parameters
+    ----------
+    channels : int
+        Channels of the frame-level features.
+    hidden : int, default=128
+        Channels of the attention's hidden layer.
+    """
+
+    def __init__(self, channels, hidden=128):
+        super().__init__()
+        self.score = nn.Sequential(
+            nn.Conv1d(channels, hidden, kernel_size=1),
+            nn.Tanh(),
+            nn.Conv1d(hidden, channels, kernel_size=1),
+        )
+
+    def forward(self, x, mask, n_valid=None):
+        """Same signature and output as :func:`_masked_statistics_pooling`;
+        ``n_valid`` is not needed (the weights of each clip sum to 1)."""
+        scores = self.score(x).float().masked_fill(mask == 0, float("-inf"))
+        weights = torch.softmax(scores, dim=2).to(x.dtype)
+        mean = (weights * x).sum(dim=2)
+        variance = (weights * x.square()).sum(dim=2) - mean.square()
+        std = variance.clamp_min(_POOLING_VARIANCE_FLOOR).sqrt()
+        return torch.cat([mean, std], dim=1)
 
 
 class _MaskedBatchNorm1d(nn.BatchNorm1d):
@@ -401,13 +437,17 @@ class EmbeddingNetwork(nn.Module):
         followed by ``Conv1d(16 * ceil(n_mels / 2) -> width)``; two weight layers,
         so one residual block fewer at the same ``n_layers``. Ignored by the
         other families.
-    pooling : {"last", "blocks"}, default="last"
-        What the statistics pooling reads in the ResNet and CNN families:
-        the last layer's features, or the features of every block (each
-        pooled over its own valid frames, then concatenated), which gives the
-        embedding layer every time scale of the network, from the first
-        block's short context to the last block's long one. Ignored by the
-        other families.
+    pooling : {"last", "blocks", "attentive"}, default="last"
+        The statistics pooling. ``"last"``: mean and standard deviation of the
+        last layer's features over the valid frames. ``"blocks"`` (ResNet and
+        CNN families; ``"last"`` for the others): the same of every block's
+        features, each over its own valid frames, concatenated, which gives
+        the embedding layer every time scale of the network, from the first
+        block's short context to the last block's long one. ``"attentive"``:
+        attentive statistics pooling of the last layer's features, a mean and
+        standard deviation weighted per channel by learned attention over the
+        valid frames (Okabe et al., 2018; Desplanques et al., 2020); its two
+        ``1 x 1`` convolutions are not counted in ``n_layers``.
 
     Attributes
     ----------
@@ -483,6 +523,11 @@ class EmbeddingNetwork(nn.Module):
         pooled = self.backbone.out_channels
         if self.every_block and self.backbone.block_channels:
             pooled = sum(self.backbone.block_channels)
+        self.pool = (
+            _AttentiveStatisticsPooling(pooled)
+            if pooling == "attentive"
+            else _masked_statistics_pooling
+        )
         self.dropout = nn.Dropout(dropout)
         self.embedding = nn.Linear(2 * pooled, embedding_dim)
         self.head = nn.Linear(embedding_dim, n_classes)
@@ -539,7 +584,7 @@ class EmbeddingNetwork(nn.Module):
         else:
             levels = self.backbone(x, lengths)
         pooled = [
-            _masked_statistics_pooling(
+            self.pool(
                 f,
                 _time_mask(n, f.shape[2], f.dtype),
                 n.to(f.dtype).unsqueeze(1),

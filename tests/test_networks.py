@@ -11,6 +11,7 @@ from sklearn_tser._networks import (
     MAX_LAYERS,
     MIN_LAYERS,
     EmbeddingNetwork,
+    _AttentiveStatisticsPooling,
     check_architecture,
 )
 
@@ -234,6 +235,40 @@ def test_block_pooling_is_length_aware(architecture):
     expected = 2 * (64 + 64 + 128 + 256) if architecture == "resnet" else None
     if expected:
         assert net.embedding.in_features == expected
+
+
+@pytest.mark.parametrize("architecture", ["resnet", "fc", "gru"])
+def test_attentive_pooling_is_length_aware(architecture):
+    net = EmbeddingNetwork(architecture=architecture, pooling="attentive").eval()
+    x = torch.randn(2, 64, 120)
+    alone = net.embed(x[:1, :, :70], torch.tensor([70]))
+    batched = net.embed(x, torch.tensor([70, 120]))
+    torch.testing.assert_close(batched[:1], alone, atol=1e-5, rtol=1e-4)
+    # Two 1 x 1 convolutions of attention, not counted in n_layers.
+    n_attention = sum(isinstance(m, torch.nn.Conv1d) for m in net.pool.modules())
+    assert n_attention == 2
+
+
+def test_attentive_pooling_matches_a_frame_by_frame_reference():
+    torch.manual_seed(0)
+    pool = _AttentiveStatisticsPooling(channels=5, hidden=3)
+    x = torch.randn(2, 5, 9)
+    n = [9, 4]
+    mask = (torch.arange(9)[None, :] < torch.tensor(n)[:, None]).unsqueeze(1)
+    out = pool(x, mask.float())
+    first, second = pool.score[0], pool.score[2]
+    for i, length in enumerate(n):
+        for c in range(5):
+            scores = []
+            for t in range(length):
+                hidden = torch.tanh(first.weight[:, :, 0] @ x[i, :, t] + first.bias)
+                scores.append(float(second.weight[c, :, 0] @ hidden + second.bias[c]))
+            w = torch.softmax(torch.tensor(scores), dim=0)
+            values = x[i, c, :length]
+            mean = float((w * values).sum())
+            std = float((w * (values - mean) ** 2).sum()) ** 0.5
+            assert out[i, c].item() == pytest.approx(mean, abs=1e-5)
+            assert out[i, 5 + c].item() == pytest.approx(std, abs=1e-4)
 
 
 @pytest.mark.parametrize("architecture", ["ResNet", "transformer", "", None, 11])

@@ -296,6 +296,7 @@ def test_safe_format_stores_weights_on_the_cpu(saved):
     "params",
     [
         {"pooling": "blocks"},
+        {"pooling": "attentive"},
         {"softmax_loss": "aam", "aam_margin": 0.3},
         {"trim_db": 30.0, "standardize": "clip", "mixup_alpha": 0.0},
     ],
