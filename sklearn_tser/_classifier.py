@@ -133,6 +133,11 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         Mixup in the softmax phase: each batch is mixed with a shuffled copy of
         itself, ``lam * x + (1 - lam) * x'``, ``lam ~ Beta(alpha, alpha)``, and
         so are the losses of both labels. 0 turns it off.
+    tempo_perturbation : float in [0, 0.5], default=0.0
+        Tempo perturbation of training clips: each is stretched in time by a
+        random rate in ``[1 - t, 1 + t]`` (0.1: up to 10% faster or slower
+        speech), by linear interpolation between frames, before its crop. The
+        pitch is kept. 0 turns it off.
     speaker_adversarial : float >= 0, default=0.0
         Weight of a speaker-adversarial loss, which pushes the embeddings to
         carry less of who is speaking: a linear speaker classifier reads the
@@ -274,6 +279,7 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         "aam_scale": [Interval(numbers.Real, 0, None, closed="neither")],
         "label_smoothing": [Interval(numbers.Real, 0, 1, closed="left")],
         "mixup_alpha": [Interval(numbers.Real, 0, None, closed="left")],
+        "tempo_perturbation": [Interval(numbers.Real, 0, 0.5, closed="both")],
         "speaker_adversarial": [Interval(numbers.Real, 0, None, closed="left")],
         "trim_db": [Interval(numbers.Real, 0, None, closed="neither"), None],
         "standardize": [StrOptions({"global", "clip"})],
@@ -316,6 +322,7 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         aam_scale=30.0,
         label_smoothing=0.1,
         mixup_alpha=0.4,
+        tempo_perturbation=0.0,
         speaker_adversarial=0.0,
         trim_db=None,
         standardize="global",
@@ -354,6 +361,7 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         self.aam_scale = aam_scale
         self.label_smoothing = label_smoothing
         self.mixup_alpha = mixup_alpha
+        self.tempo_perturbation = tempo_perturbation
         self.speaker_adversarial = speaker_adversarial
         self.trim_db = trim_db
         self.standardize = standardize

@@ -287,6 +287,10 @@ class EmbeddingNet(NeuralNet):
         Largest mask, in mel bands and in frames.
     mixup_alpha : float, default=0.0
         Mixup of the softmax phase's batches; 0 turns it off.
+    tempo_perturbation : float, default=0.0
+        Largest relative tempo change of a training clip: each is stretched
+        in time by a random rate in ``[1 - t, 1 + t]`` (:meth:`augment`);
+        0 turns it off.
     softmax_loss : {"cross_entropy", "aam"}, default="cross_entropy"
         Loss of the softmax head (and of the ``ce_weight`` term): cross-entropy
         on its logits, or additive angular margin softmax on the cosines
@@ -333,6 +337,7 @@ class EmbeddingNet(NeuralNet):
         time_masks=2,
         time_mask_width=20,
         mixup_alpha=0.0,
+        tempo_perturbation=0.0,
         softmax_loss="cross_entropy",
         aam_margin=0.2,
         aam_scale=30.0,
@@ -355,6 +360,7 @@ class EmbeddingNet(NeuralNet):
         self.time_masks = time_masks
         self.time_mask_width = time_mask_width
         self.mixup_alpha = mixup_alpha
+        self.tempo_perturbation = tempo_perturbation
         self.softmax_loss = softmax_loss
         self.aam_margin = aam_margin
         self.aam_scale = aam_scale
@@ -510,7 +516,13 @@ class EmbeddingNet(NeuralNet):
         )
 
     def augment(self, x, lengths, generator=None):
-        """Random crops of ``crop_frames`` and SpecAugment masks of a batch.
+        """Tempo changes, random crops of ``crop_frames`` and SpecAugment
+        masks of a batch.
+
+        With ``tempo_perturbation = t > 0``, each clip is first resampled in
+        time at a random rate ``r`` in ``[1 - t, 1 + t]``: output frame ``j``
+        is the linear interpolation of input frames at ``j * r``, so that the
+        clip lasts ``ceil(lengths / r)`` frames, faster (``r > 1``) or slower.
 
         Parameters
         ----------
@@ -527,6 +539,11 @@ class EmbeddingNet(NeuralNet):
         """
         g, dev = self.generator_ if generator is None else generator, x.device
         n, n_mels, _ = x.shape
+        if self.tempo_perturbation:
+            rate = 1.0 + self.tempo_perturbation * (
+                2.0 * torch.rand(n, generator=g, device=dev) - 1.0
+            )
+            x, lengths = _stretch(x, lengths, rate)
         if self.crop_frames is not None:
             room = (lengths - self.crop_frames).clamp(min=0)
             start = (torch.rand(n, generator=g, device=dev) * (room + 1)).long()
@@ -652,6 +669,23 @@ class EmbeddingNet(NeuralNet):
         return l2_normalize(out)
 
 
+def _stretch(x, lengths, rate):
+    """Resample each clip of a batch in time at its ``rate`` (linear
+    interpolation between frames); returns ``(x, lengths)``, the new clips
+    lasting ``ceil(lengths / rate)`` frames, and anything after them padding."""
+    n, n_mels, _ = x.shape
+    new = torch.ceil(lengths / rate).long().clamp(min=1)
+    last = (lengths - 1)[:, None]
+    position = torch.arange(int(new.max()), device=x.device)[None, :] * rate[:, None]
+    position = torch.minimum(position, last.to(position.dtype))
+    left = position.long()
+    right = torch.minimum(left + 1, last)
+    weight = (position - left).to(x.dtype)[:, None, :]
+    index = [i[:, None, :].expand(n, n_mels, -1) for i in (left, right)]
+    x = x.gather(2, index[0]) * (1.0 - weight) + x.gather(2, index[1]) * weight
+    return x, new
+
+
 class _ReverseGradient(torch.autograd.Function):
     """Identity forward; the gradient times ``-weight`` backward."""
 
@@ -727,6 +761,7 @@ def training_params(params, *, device, random_state):
         time_masks=p["time_masks"],
         time_mask_width=p["time_mask_width"],
         mixup_alpha=p["mixup_alpha"],
+        tempo_perturbation=p["tempo_perturbation"],
         softmax_loss=p["softmax_loss"],
         aam_margin=p["aam_margin"],
         aam_scale=p["aam_scale"],

@@ -13,6 +13,7 @@ from sklearn_tser._training import (
     EmbeddingNet,
     SpectrogramDataset,
     _ReverseGradient,
+    _stretch,
     speech_regions,
     standardization,
 )
@@ -315,6 +316,48 @@ def test_augmented_embeddings_are_reproducible_views():
     np.testing.assert_array_equal(views, clf.net_.embed(dataset, augmented=True))
     assert not np.allclose(views, whole)
     np.testing.assert_allclose(np.linalg.norm(views, axis=1), 1.0, rtol=1e-5)
+
+
+def test_stretch_matches_numpy_interpolation_clip_by_clip():
+    rng = np.random.default_rng(0)
+    lengths = torch.tensor([40, 17, 1, 33])
+    x = torch.as_tensor(rng.normal(size=(4, 3, 40)), dtype=torch.float32)
+    rate = torch.tensor([1.1, 0.9, 1.05, 1.0])
+    out, new = _stretch(x, lengths, rate)
+    np.testing.assert_array_equal(new.numpy(), [37, 19, 1, 33])
+    assert out.shape == (4, 3, 37)
+    for i, n in enumerate(lengths.tolist()):
+        m = int(new[i])
+        where = np.minimum(np.arange(m) * float(rate[i]), n - 1)
+        for band in range(3):
+            ref = np.interp(where, np.arange(n), x[i, band, :n].numpy())
+            np.testing.assert_allclose(out[i, band, :m].numpy(), ref, atol=1e-5)
+    # Rate 1 is the identity.
+    torch.testing.assert_close(out[3, :, :33], x[3, :, :33])
+
+
+def test_tempo_perturbation_stretches_training_views_only_when_asked():
+    net = EmbeddingNet(
+        torch.nn.Identity,
+        criterion=torch.nn.CrossEntropyLoss,
+        crop_frames=None,
+        freq_masks=0,
+        time_masks=0,
+    )
+    lengths = torch.tensor([100, 60])
+    x = torch.randn(2, 4, 100) * (torch.arange(100) < lengths[:, None])[:, None, :]
+    net.generator_ = torch.Generator().manual_seed(0)
+    plain = net.augment(x, lengths)
+    torch.testing.assert_close(plain["x"], x)
+    net.set_params(tempo_perturbation=0.2)
+    stretched = net.augment(x, lengths)
+    n = stretched["lengths"]
+    assert not torch.equal(n, lengths)
+    assert ((n >= 100 / 1.2 - 1) & (n <= 100 / 0.8 + 1))[0]
+    assert ((n >= 60 / 1.2 - 1) & (n <= 60 / 0.8 + 1))[1]
+    # Padding after each stretched clip is zero.
+    for i in range(2):
+        assert (stretched["x"][i, :, int(n[i]) :] == 0).all()
 
 
 def test_reverse_gradient_flips_and_scales_the_gradient():
