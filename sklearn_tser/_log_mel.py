@@ -1,6 +1,7 @@
 """LogMelTransformer: audio clips to log-mel spectrograms, batched in torch."""
 
 import numbers
+from collections.abc import Iterator
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
@@ -218,6 +219,14 @@ class LogMelTransformer(TransformerMixin, BaseEstimator):
         if isinstance(X, np.ndarray) and X.ndim == 2 and X.dtype != object:
             self.n_features_in_ = X.shape[1]
         return self
+
+    def fit_transform(self, X, y=None):
+        """``fit(X).transform(X)``, reading ``X`` once: ``X`` may also be a
+        one-shot iterable of clips, such as a generator (a pipeline's ``fit``
+        calls this). Returns what :meth:`transform` returns."""
+        if isinstance(X, Iterator):  # a generator, say: read it once
+            X = list(X)
+        return self.fit(X).transform(X)
 
     def n_frames(self, n_samples):
         """Number of frames of a clip of ``n_samples`` samples (before max_frames).

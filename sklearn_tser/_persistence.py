@@ -24,8 +24,8 @@ import math
 import numbers
 import os
 import re
+import secrets
 import struct
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -269,7 +269,11 @@ def save(estimator, path):
         "sha256": _digest(text, tensors),
     }
     data = safetensors.torch.save(tensors, metadata=metadata)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    # Written to a new name beside the target, then renamed over it, so that
+    # the target is whole or untouched. os.open's mode goes through the umask,
+    # as for any file the user writes (mkstemp would give 0600).
+    tmp = path.parent / f".{path.name}.{secrets.token_hex(8)}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)

@@ -231,3 +231,9 @@ def test_property_finite_features_nan_only_as_padding(specs):
     for i, n in enumerate(expected):
         assert np.isfinite(S[i, :, :n]).all()
         assert np.isnan(S[i, :, n:]).all()
+
+
+def test_fit_transform_reads_a_generator_once(waveforms):
+    tr = LogMelTransformer()
+    S = tr.fit_transform(clip for clip in waveforms[:3])
+    np.testing.assert_array_equal(S, tr.transform(waveforms[:3]))

@@ -1,7 +1,9 @@
 """Persistence: pickle/joblib (device-agnostic) and the safe save/load format."""
 
 import json
+import os
 import pickle
+import stat
 import warnings
 
 import joblib
@@ -135,6 +137,16 @@ def test_save_replaces_the_file_atomically(pipe, tmp_path):
     save(pipe, path)
     assert [p.name for p in tmp_path.iterdir()] == ["model.safetensors"]
     assert isinstance(load(path), Pipeline)
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077])
+def test_save_gives_the_file_the_mode_of_the_umask(pipe, tmp_path, umask):
+    old = os.umask(umask)
+    try:
+        path = save(pipe, tmp_path / "model.safetensors")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask
 
 
 def test_save_refuses_what_it_cannot_store_safely(tmp_path):
