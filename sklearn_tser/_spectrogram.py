@@ -11,11 +11,17 @@ the filter bank. A single clip longer than a chunk is transformed in pieces, so
 memory stays bounded for any length.
 """
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 
 __all__ = ["MelSettings", "log_mel"]
+
+# log_mel warns when its padded output is this many times the clips' frames,
+# and larger than this many bytes.
+PADDING_WARN_RATIO = 4
+PADDING_WARN_BYTES = 100 * 2**20
 
 
 @dataclass(frozen=True)
@@ -93,6 +99,7 @@ def log_mel(clips, settings, device):
     lengths = np.array([len(c) for c in clips], dtype=np.int64)
     frames = settings.n_frames(lengths)
     width = int(frames.max()) if settings.max_frames is None else settings.max_frames
+    _warn_on_padding(frames, width, settings)
     out = np.empty((len(clips), settings.n_mels, width), dtype=np.float32)
     max_clips, chunk_frames = _chunk_limits(settings, device)
     regions = _regions(settings, lengths)
@@ -112,6 +119,25 @@ def log_mel(clips, settings, device):
             None if whole else chunk_frames,
         )
     return out
+
+
+def _warn_on_padding(frames, width, settings):
+    """Warn when NaN padding makes up most of a large output: one long clip
+    among short ones pads every clip to its length."""
+    padded = len(frames) * width
+    real = int(np.minimum(frames, width).sum())
+    n_bytes = 4 * settings.n_mels * padded
+    if padded > PADDING_WARN_RATIO * real and n_bytes > PADDING_WARN_BYTES:
+        longest = int(np.argmax(frames))
+        warnings.warn(
+            f"The spectrograms are {padded / real:.0f} times the size of the clips' "
+            f"frames ({n_bytes / 2**20:.0f} MiB, mostly NaN padding): every clip is "
+            f"padded to the longest, clip {longest} ({int(frames[longest])} "
+            "frames). Split long recordings into utterances, drop them, or set "
+            "max_frames.",
+            UserWarning,
+            stacklevel=4,
+        )
 
 
 def _chunk_limits(settings, device):

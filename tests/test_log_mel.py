@@ -1,4 +1,5 @@
 import pickle
+import warnings
 
 import librosa
 import numpy as np
@@ -9,6 +10,7 @@ from hypothesis import strategies as st
 from sklearn.base import clone
 
 from sklearn_tser import LogMelTransformer, n_valid_frames
+from sklearn_tser import _spectrogram as spectrogram
 
 # The batched torch computation differs from librosa's float32 numpy one only by
 # rounding; on real clips the largest difference seen is 7e-4 dB.
@@ -237,3 +239,18 @@ def test_fit_transform_reads_a_generator_once(waveforms):
     tr = LogMelTransformer()
     S = tr.fit_transform(clip for clip in waveforms[:3])
     np.testing.assert_array_equal(S, tr.transform(waveforms[:3]))
+
+
+def test_warns_when_one_long_clip_pads_the_others(monkeypatch):
+    # Thresholds lowered so that the test stays small: 1 clip of 2 s among 9
+    # of 0.1 s is mostly padding.
+    monkeypatch.setattr(spectrogram, "PADDING_WARN_BYTES", 1000)
+    rng = np.random.default_rng(0)
+    clips = [rng.normal(size=1600).astype(np.float32) * 0.1 for _ in range(9)]
+    clips.append(rng.normal(size=32000).astype(np.float32) * 0.1)
+    with pytest.warns(UserWarning, match=r"padded to the longest, clip 9 \(201"):
+        LogMelTransformer().transform(clips)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        LogMelTransformer().transform(clips[:9])  # equal lengths: no padding
+        LogMelTransformer(max_frames=20).transform(clips)  # cropped: no padding
