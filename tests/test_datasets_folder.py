@@ -73,3 +73,20 @@ def test_undecodable_file_is_named(tmp_path):
     assert len(load_emotion_folder(tmp_path).data) == 1  # paths only: no decoding
     with pytest.raises(ValueError, match="broken.wav"):
         load_emotion_folder(tmp_path, load_audio=True)
+
+
+def test_a_class_folder_linked_to_another_is_refused(corpus):
+    (corpus / "happy").symlink_to(corpus / "angry", target_is_directory=True)
+    with pytest.raises(ValueError, match="are the same file .* two labels"):
+        load_emotion_folder(corpus)
+
+
+def test_a_broken_link_is_named(corpus):
+    (corpus / "sad" / "s3.wav").symlink_to(corpus / "sad" / "gone.wav")
+    with pytest.raises(ValueError, match="s3.wav' is a broken or circular"):
+        load_emotion_folder(corpus)
+
+
+def test_links_within_a_class_are_fine(corpus):
+    (corpus / "sad" / "s3.wav").symlink_to(corpus / "sad" / "s1.WAV")
+    assert list(load_emotion_folder(corpus).target).count("sad") == 3

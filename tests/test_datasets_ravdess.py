@@ -162,6 +162,15 @@ def test_flac_and_wav_of_the_same_clip_are_rejected(tmp_path):
         load_ravdess(root)
 
 
+@pytest.mark.parametrize("target", ["missing.wav", "03-01-05-01-01-01-01.wav"])
+def test_broken_or_circular_links_are_named(tmp_path, target):
+    root = _write_tree(tmp_path, FAKE[:1])
+    link = root / "Actor_01" / "03-01-05-01-01-01-01.wav"
+    link.symlink_to(root / "Actor_01" / target)  # to nothing, or to itself
+    with pytest.raises(ValueError, match="03-01-05-01-01-01-01.wav' is a broken"):
+        load_ravdess(root)
+
+
 @pytest.mark.parametrize(
     "name, match",
     [

@@ -82,6 +82,17 @@ def is_hidden(path):
     return Path(path).name.startswith(".")
 
 
+def check_not_broken_link(path):
+    """Raise when ``path`` is a symbolic link to nothing (or to itself): a
+    clip that would otherwise be skipped without a word."""
+    path = Path(path)
+    if path.is_symlink() and not path.exists():
+        raise ValueError(
+            f"{str(path)!r} is a broken or circular symbolic link. Point it at "
+            "an audio file, or remove it."
+        )
+
+
 class DownloadError(OSError):
     """A download failed or gave corrupt data; nothing was kept."""
 

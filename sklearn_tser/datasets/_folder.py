@@ -1,10 +1,18 @@
 """Bring your own corpus: one sub-folder of audio files per emotion."""
 
+import os
 from pathlib import Path
 
 from sklearn.utils import Bunch
 
-from ._base import AUDIO_EXTENSIONS, as_str_array, check_sr, decode_files, is_hidden
+from ._base import (
+    AUDIO_EXTENSIONS,
+    as_str_array,
+    check_not_broken_link,
+    check_sr,
+    decode_files,
+    is_hidden,
+)
 
 DESCR_TEMPLATE = """\
 Emotion folder corpus
@@ -34,13 +42,33 @@ def _check_extensions(extensions):
 
 def _audio_files(folder, extensions):
     """Audio files under ``folder`` (recursively), skipping hidden entries."""
-    return sorted(
-        f
-        for f in folder.rglob("*")
-        if f.suffix.lower() in extensions
-        and f.is_file()
-        and not any(is_hidden(part) for part in f.relative_to(folder).parts)
-    )
+    files = []
+    for f in folder.rglob("*"):
+        if f.suffix.lower() not in extensions or any(
+            is_hidden(part) for part in f.relative_to(folder).parts
+        ):
+            continue
+        check_not_broken_link(f)
+        if f.is_file():
+            files.append(f)
+    return sorted(files)
+
+
+def _check_one_label_per_file(paths, target):
+    """Refuse a file reached under two classes (e.g. through a symbolic link
+    from one class folder to another): it would be given both labels."""
+    first = {}
+    for path, label in zip(paths, target, strict=True):
+        real = os.path.realpath(path)
+        if real in first and first[real][1] != label:
+            other, other_label = first[real]
+            raise ValueError(
+                f"{str(path)!r} (class {label!r}) and {str(other)!r} (class "
+                f"{other_label!r}) are the same file {real!r}, so it would have two "
+                "labels. A class folder or a file is probably a symbolic link to "
+                "another class; remove the link."
+            )
+        first.setdefault(real, (path, label))
 
 
 def _class_folders(root, extensions):
@@ -151,6 +179,7 @@ def load_emotion_folder(
             )
         paths += [str(f) for f in files]
         target += [folder.name] * len(files)
+    _check_one_label_per_file(paths, target)
     target = as_str_array(target)
     data = decode_files(paths, sr=sr) if load_audio else paths
     if return_X_y:

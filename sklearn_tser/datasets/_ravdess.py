@@ -11,6 +11,7 @@ from ._base import (
     COMPLETE_MARKER,
     RemoteFileMetadata,
     as_str_array,
+    check_not_broken_link,
     check_sr,
     decode_files,
     fetch_archive,
@@ -152,7 +153,10 @@ def _list_clips(root):
     for actor_dir in _find_actor_dirs(root):
         folder_actor = int(_ACTOR_DIR_RE.fullmatch(actor_dir.name).group(1))
         for f in sorted(actor_dir.iterdir()):
-            if f.suffix.lower() in _EXTENSIONS and f.is_file() and not is_hidden(f):
+            if f.suffix.lower() not in _EXTENSIONS or is_hidden(f):
+                continue
+            check_not_broken_link(f)
+            if f.is_file():
                 records.append((f, _parse_code(f, folder_actor)))
     if not records:
         raise ValueError(
