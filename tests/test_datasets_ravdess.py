@@ -8,6 +8,7 @@ import hashlib
 import http.server
 import io
 import threading
+import time
 import zipfile
 from collections import Counter
 from pathlib import Path
@@ -16,7 +17,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from sklearn_tser.datasets import _ravdess, fetch_ravdess, load_ravdess
+from sklearn_tser.datasets import _base, _ravdess, fetch_ravdess, load_ravdess
 from sklearn_tser.datasets._base import COMPLETE_MARKER, RemoteFileMetadata
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -241,8 +242,24 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         body = server.payload
         self.send_response(200)
         self.send_header("Content-Type", "application/zip")
+        if getattr(server, "endless", False):  # no length, and no end
+            self.end_headers()
+            while True:
+                try:
+                    self.wfile.write(body)
+                except OSError:
+                    return
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
+        if getattr(server, "drip", 0):  # a byte now and then
+            for byte in body:
+                try:
+                    self.wfile.write(bytes([byte]))
+                    self.wfile.flush()
+                except OSError:
+                    return
+                time.sleep(server.drip)
+            return
         if server.truncate:  # close the connection in the middle of the body
             self.wfile.write(body[: len(body) // 2])
             self.close_connection = True
@@ -342,6 +359,28 @@ def test_fetch_interrupted_download_keeps_nothing(tmp_path, server):
     server.truncate = True
     with pytest.raises(OSError, match="incomplete: the connection was interrupted"):
         fetch_ravdess(data_home=tmp_path, verbose=0)
+    _assert_nothing_kept(tmp_path)
+
+
+def test_fetch_stops_past_the_published_size(tmp_path, server, monkeypatch):
+    monkeypatch.setattr(_base, "SIZE_MARGIN", 1000)
+    server.serve(_make_zip())
+    server.endless = True
+    with pytest.raises(OSError, match="stopped: more than .* bytes came"):
+        fetch_ravdess(data_home=tmp_path, verbose=0)
+    _assert_nothing_kept(tmp_path)
+
+
+def test_fetch_stops_at_its_deadline(tmp_path, server, monkeypatch):
+    # Each read returns a byte within the read timeout: only the overall
+    # deadline stops such a server (the whole body would take minutes).
+    monkeypatch.setattr(_base, "DOWNLOAD_DEADLINE", 0.5)
+    server.serve(_make_zip())
+    server.drip = 0.05
+    start = time.monotonic()
+    with pytest.raises(OSError, match="stopped: it took more than"):
+        fetch_ravdess(data_home=tmp_path, verbose=0)
+    assert time.monotonic() - start < 10
     _assert_nothing_kept(tmp_path)
 
 

@@ -11,6 +11,7 @@ import os
 import shutil
 import sys
 import tempfile
+import time
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -99,15 +100,88 @@ class DownloadError(OSError):
 
 _RETRY = "Nothing was kept; run the fetcher again to retry the download."
 
+# A download stops when it goes past the archive's published size by this
+# much, or when it has taken longer than DOWNLOAD_DEADLINE seconds in all.
+SIZE_MARGIN = 2**20
+DOWNLOAD_DEADLINE = 3600.0
+
+
+def _bounded_downloader(*, timeout, max_bytes, deadline, headers, progressbar):
+    """A pooch downloader (``download(url, output_file, pooch)``) that stops
+    past ``max_bytes`` or after ``deadline`` (a :func:`time.monotonic` time).
+
+    pooch's own :class:`pooch.HTTPDownloader` reads fixed-size chunks, and a
+    server that sends a byte now and then keeps such a read going forever (the
+    timeout is per socket read); here each read returns what has arrived, so
+    the deadline is checked at least every ``timeout`` seconds.
+    """
+    import requests
+    from tqdm.auto import tqdm
+
+    def download(url, output_file, pooch):
+        with requests.get(url, stream=True, timeout=timeout, headers=headers) as r:
+            r.raise_for_status()
+            total = int(r.headers.get("content-length", 0)) or None
+            read = getattr(r.raw, "read1", None)  # urllib3 >= 2.2
+            chunks = _raw_chunks(read) if read is not None else r.iter_content(2**16)
+            with (
+                open(output_file, "w+b") as f,
+                tqdm(
+                    total=total,
+                    unit="B",
+                    unit_scale=True,
+                    disable=not progressbar,
+                    file=sys.stderr,
+                ) as bar,
+            ):
+                written = 0
+                for chunk in chunks:
+                    written += len(chunk)
+                    if max_bytes is not None and written > max_bytes:
+                        raise DownloadError(
+                            f"more than {max_bytes} bytes came, past the "
+                            "archive's published size"
+                        )
+                    if time.monotonic() > deadline:
+                        raise DownloadError(
+                            f"it took more than {DOWNLOAD_DEADLINE:.0f} s (the "
+                            "server is too slow, or never ends the body)"
+                        )
+                    f.write(chunk)
+                    bar.update(len(chunk))
+
+    return download
+
+
+def _raw_chunks(read1):
+    """What has arrived, read by read, with urllib3's errors turned into the
+    requests errors that ``Response.iter_content`` raises."""
+    import requests
+    import urllib3
+
+    while True:
+        try:
+            chunk = read1(2**16, decode_content=True)
+        except urllib3.exceptions.ProtocolError as exc:  # the body was cut
+            raise requests.exceptions.ChunkedEncodingError(exc) from exc
+        except urllib3.exceptions.HTTPError as exc:  # a read timed out, say
+            raise requests.exceptions.ConnectionError(exc) from exc
+        if not chunk:
+            return
+        yield chunk
+
 
 def download(remote, dirname, *, verbose=1, timeout=60):
     """Download ``remote`` into a verified file in ``dirname``, with pooch.
 
     :func:`pooch.retrieve` streams the body to a temporary file beside its
     destination, checks its checksum and only then moves it into place, so a
-    failed, interrupted or corrupt download leaves nothing behind. Returns the
-    path of the archive (a hidden file); the caller removes it. Failures raise
-    a :class:`DownloadError` (an :class:`OSError`) that says what happened.
+    failed, interrupted or corrupt download leaves nothing behind. The body
+    may not exceed ``remote.size`` by more than ``SIZE_MARGIN`` bytes, nor
+    take more than ``DOWNLOAD_DEADLINE`` seconds in all (plus one read's
+    ``timeout``). Returns the path of the archive (a hidden file); the caller
+    removes it. Failures raise a :class:`DownloadError` (an :class:`OSError`)
+    that says what happened.
     """
     import logging
 
@@ -118,10 +192,12 @@ def download(remote, dirname, *, verbose=1, timeout=60):
 
     if verbose:
         print(f"Downloading {remote.url} to {dirname}", file=sys.stderr)
-    downloader = pooch.HTTPDownloader(
-        progressbar=bool(verbose),
+    downloader = _bounded_downloader(
         timeout=timeout,
+        max_bytes=None if remote.size is None else remote.size + SIZE_MARGIN,
+        deadline=time.monotonic() + DOWNLOAD_DEADLINE,
         headers={"User-Agent": f"sklearn-tser/{__version__} (pooch)"},
+        progressbar=bool(verbose),
     )
     logger = pooch.get_logger()
     level = logger.level
@@ -139,6 +215,10 @@ def download(remote, dirname, *, verbose=1, timeout=60):
             f"The download of {remote.url} is corrupt: its "
             f"{remote.checksum_algorithm} checksum does not match the published "
             f"{remote.checksum} ({exc}). {_RETRY}"
+        ) from exc
+    except DownloadError as exc:
+        raise DownloadError(
+            f"The download of {remote.url} was stopped: {exc}. {_RETRY}"
         ) from exc
     except requests.exceptions.ChunkedEncodingError as exc:
         raise DownloadError(
