@@ -5,7 +5,6 @@ import numbers
 import warnings
 
 import numpy as np
-import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
 from sklearn.model_selection import StratifiedGroupKFold, StratifiedShuffleSplit
 from sklearn.preprocessing import LabelEncoder
@@ -170,8 +169,10 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         ``"auto"`` trains on CUDA when available (with bfloat16 mixed precision),
         on the CPU otherwise; or ``"cpu"``, ``"cuda"``, ``"cuda:N"``.
     random_state : int, RandomState instance or None, default=None
-        Seeds weight initialisation, batches, crops, masks and the validation
-        split. With an integer, two fits on the CPU give identical models.
+        Seeds weight initialisation, dropout, batches, crops, masks and the
+        validation split, each fit with generators of its own (not torch's
+        global one). With an integer, two fits on the CPU give identical
+        models, also when they run at the same time in threads.
     verbose : int, default=0
         0 is silent; 1 draws a progress bar over the epochs of each phase (on
         stderr, with the last losses); 2 or more prints skorch's table, a line
@@ -458,36 +459,33 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         train_set = self._dataset(X, regions, y, train, speakers=speakers)
         valid_set = self._dataset(X, regions, y, valid) if len(valid) else None
 
-        warm = self.warm_start and hasattr(self, "net_")
-        if warm:
+        # Every random draw of the fit (weights, dropout, batches, crops, masks)
+        # comes from generators seeded here, never from torch's global one:
+        # fits in threads do not disturb each other.
+        if self.warm_start and hasattr(self, "net_"):
             self._check_same_network(n_mels=X.shape[1])
-        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-            torch.manual_seed(seed)  # weight initialisation
-            if warm:
-                net = self.net_.set_params(
-                    **training_params(
-                        self.get_params(), device=device, random_state=seed
-                    )
-                )
-            else:
-                net = make_net(
-                    self.get_params(),
-                    n_mels=X.shape[1],
-                    n_classes=len(self.classes_),
-                    device=device,
-                    random_state=seed,
-                )
-            try:
-                net.fit_phases(train_set, valid_set)
-            except RuntimeError as exc:
-                if isinstance(exc, TrainingDivergedError) or "overflow" not in str(exc):
-                    raise
-                raise TrainingDivergedError(
-                    f"Training overflowed ({exc}). Lower the learning rate "
-                    f"(lr={self.lr}, triplet_lr={self.triplet_lr}) or the weight "
-                    f"decay (weight_decay={self.weight_decay}), or check the "
-                    "input scale."
-                ) from exc
+            net = self.net_.set_params(
+                **training_params(self.get_params(), device=device, random_state=seed)
+            )
+        else:
+            net = make_net(
+                self.get_params(),
+                n_mels=X.shape[1],
+                n_classes=len(self.classes_),
+                device=device,
+                random_state=seed,
+            )
+        try:
+            net.fit_phases(train_set, valid_set)
+        except RuntimeError as exc:
+            if isinstance(exc, TrainingDivergedError) or "overflow" not in str(exc):
+                raise
+            raise TrainingDivergedError(
+                f"Training overflowed ({exc}). Lower the learning rate "
+                f"(lr={self.lr}, triplet_lr={self.triplet_lr}) or the weight "
+                f"decay (weight_decay={self.weight_decay}), or check the "
+                "input scale."
+            ) from exc
         self.net_ = net
         self.interrupted_ = net.interrupted_
         self._fit_centroids(net.embed(train_set), y[train])

@@ -73,6 +73,7 @@ evaluation mode a clip therefore gets the same embedding alone as inside any
 padded batch (up to floating point rounding).
 """
 
+import math
 import numbers
 
 import torch
@@ -196,6 +197,55 @@ class _AttentiveStatisticsPooling(nn.Module):
         variance = (weights * x.square()).sum(dim=2) - mean.square()
         std = variance.clamp_min(_POOLING_VARIANCE_FLOOR).sqrt()
         return torch.cat([mean, std], dim=1)
+
+
+class _Dropout(nn.Dropout):
+    """:class:`torch.nn.Dropout` drawing its masks from ``generator`` when it
+    is set (a fit's own :class:`torch.Generator`, see
+    :func:`use_generator`), so that fits in threads do not share torch's
+    global generator."""
+
+    generator = None
+
+    def forward(self, x):
+        if not self.training or self.p == 0:
+            return x
+        keep = torch.empty_like(x).bernoulli_(1.0 - self.p, generator=self.generator)
+        return x * keep / (1.0 - self.p)
+
+
+def use_generator(module, generator):
+    """Make the dropout of ``module`` draw from ``generator`` (``None``: torch's
+    global generator). The dropout between stacked recurrent layers
+    (``architecture`` in rnn, lstm, gru with ``n_layers >= 4``) is torch's own
+    and always draws from the global generator."""
+    for m in module.modules():
+        if isinstance(m, _Dropout):
+            m.generator = generator
+
+
+def initialize_weights(module, generator):
+    """Draw the weights of ``module`` as torch's default initialisation does
+    (``reset_parameters`` of each layer), but from ``generator``.
+
+    Convolutions and linear layers: Kaiming-uniform weights (``a = sqrt(5)``)
+    and biases uniform in ``+-1 / sqrt(fan_in)``; recurrent layers: every
+    weight uniform in ``+-1 / sqrt(hidden_size)``; batch normalisation: ones
+    and zeros.
+    """
+    with torch.no_grad():
+        for m in module.modules():
+            if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Linear)):
+                nn.init.kaiming_uniform_(m.weight, a=math.sqrt(5), generator=generator)
+                if m.bias is not None:
+                    bound = 1.0 / math.sqrt(m.weight[0].numel())
+                    nn.init.uniform_(m.bias, -bound, bound, generator=generator)
+            elif isinstance(m, nn.RNNBase):
+                bound = 1.0 / math.sqrt(m.hidden_size)
+                for weight in m.parameters():
+                    nn.init.uniform_(weight, -bound, bound, generator=generator)
+            elif isinstance(m, nn.modules.batchnorm._BatchNorm):
+                m.reset_parameters()
 
 
 class _MaskedBatchNorm1d(nn.BatchNorm1d):
@@ -528,7 +578,7 @@ class EmbeddingNetwork(nn.Module):
             if pooling == "attentive"
             else _masked_statistics_pooling
         )
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = _Dropout(dropout)
         self.embedding = nn.Linear(2 * pooled, embedding_dim)
         self.head = nn.Linear(embedding_dim, n_classes)
 

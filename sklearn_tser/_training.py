@@ -26,7 +26,7 @@ from skorch import NeuralNet
 from skorch.callbacks import Callback, EarlyStopping, GradientNormClipping
 
 from ._losses import TripletLoss, angular_margin_logits, l2_normalize
-from ._networks import EmbeddingNetwork
+from ._networks import EmbeddingNetwork, initialize_weights, use_generator
 from ._sampling import ClassBalancedBatchSampler
 from .exceptions import EmbeddingCollapseWarning, TrainingDivergedError
 
@@ -405,6 +405,8 @@ class EmbeddingNet(NeuralNet):
             self.module_.speaker_adversary = torch.nn.Linear(
                 self.module_.head.in_features, int(train_set.speakers.max()) + 1
             ).to(self.device)
+            initialize_weights(self.module_.speaker_adversary, self.generator_)
+        use_generator(self.module_, self.generator_)  # dropout masks
         try:
             for phase, epochs, lr in self.phases():
                 if self.interrupted_ or not epochs:
@@ -416,6 +418,7 @@ class EmbeddingNet(NeuralNet):
             # Keep the fitted net light: no data stays referenced, and the
             # speaker classifier, of no use to predict, goes.
             self.phase_, self.valid_set_ = None, None
+            use_generator(self.module_, None)
             if hasattr(self.module_, "speaker_adversary"):
                 del self.module_.speaker_adversary
         return self
@@ -615,13 +618,18 @@ class EmbeddingNet(NeuralNet):
         return self.criterion_(logits, y)
 
     def initialize_module(self):
+        """Build the module, its weights drawn from a generator seeded with
+        ``random_state`` (not torch's global one, which fits in other threads
+        share)."""
         super().initialize_module()
+        generator = torch.Generator(self.device).manual_seed(self.random_state)
+        initialize_weights(self.module_, generator)
         if self.softmax_loss == "aam":
             # Class rows of unit-variance entries: Adam's steps of about lr per
             # entry then turn them slowly (rows of a small norm spin and the
             # margin loss collapses).
             with torch.no_grad():
-                self.module_.head.weight.normal_()
+                self.module_.head.weight.normal_(generator=generator)
         return self
 
     def infer(self, x, **fit_params):

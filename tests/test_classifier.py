@@ -5,6 +5,7 @@ import pickle
 import joblib
 import numpy as np
 import pytest
+import torch
 from _params import make_spectrograms
 from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV, GroupKFold, cross_val_score
@@ -313,3 +314,20 @@ def test_verbose_levels(verbose, data, capsys):
         assert "train_loss" not in out
     else:
         assert "train_loss" in out and "epoch/s" not in err
+
+
+def test_fits_in_threads_equal_the_serial_fit_bit_for_bit(data):
+    """Each fit draws from its own generators, so fits running at once in
+    threads (joblib's threading backend, a Dask worker) do not disturb each
+    other: random_state=0 gives the same model as alone."""
+    X, y = data
+    params = {**TINY, "dropout": 0.3, "mixup_alpha": 0.4}
+    serial = EmotionEmbeddingClassifier(**params).fit(X, y)
+    threaded = joblib.Parallel(n_jobs=2, backend="threading")(
+        joblib.delayed(clone(serial).fit)(X, y) for _ in range(2)
+    )
+    expected = serial.net_.module_.state_dict()
+    for clf in threaded:
+        for name, value in clf.net_.module_.state_dict().items():
+            assert torch.equal(value, expected[name]), name
+        np.testing.assert_array_equal(clf.predict_proba(X), serial.predict_proba(X))

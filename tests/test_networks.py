@@ -13,6 +13,8 @@ from sklearn_tser._networks import (
     EmbeddingNetwork,
     _AttentiveStatisticsPooling,
     check_architecture,
+    initialize_weights,
+    use_generator,
 )
 
 # A small configuration keeps the parametrised tests fast.
@@ -251,7 +253,7 @@ def test_attentive_pooling_is_length_aware(architecture):
 
 def test_attentive_pooling_matches_a_frame_by_frame_reference():
     torch.manual_seed(0)
-    pool = _AttentiveStatisticsPooling(channels=5, hidden=3)
+    pool = _AttentiveStatisticsPooling(channels=5, hidden=3).requires_grad_(False)
     x = torch.randn(2, 5, 9)
     n = [9, 4]
     mask = (torch.arange(9)[None, :] < torch.tensor(n)[:, None]).unsqueeze(1)
@@ -262,7 +264,8 @@ def test_attentive_pooling_matches_a_frame_by_frame_reference():
             scores = []
             for t in range(length):
                 hidden = torch.tanh(first.weight[:, :, 0] @ x[i, :, t] + first.bias)
-                scores.append(float(second.weight[c, :, 0] @ hidden + second.bias[c]))
+                score = second.weight[c, :, 0] @ hidden + second.bias[c]
+                scores.append(score.item())
             w = torch.softmax(torch.tensor(scores), dim=0)
             values = x[i, c, :length]
             mean = float((w * values).sum())
@@ -396,3 +399,37 @@ def test_conv2d_stem_training_mode_ignores_padding_values():
 def test_unknown_stem_raises():
     with pytest.raises(ValueError, match="stem must be one of"):
         EmbeddingNetwork(stem="conv3d")
+
+
+@pytest.mark.parametrize("architecture", ["resnet", "lstm"])
+def test_initialize_weights_draws_torch_defaults_from_a_generator(architecture):
+    net = EmbeddingNetwork(architecture=architecture, n_layers=6, width=8)
+    initialize_weights(net, torch.Generator().manual_seed(3))
+    again = EmbeddingNetwork(architecture=architecture, n_layers=6, width=8)
+    torch.manual_seed(99)  # the global generator plays no part
+    initialize_weights(again, torch.Generator().manual_seed(3))
+    for (name, a), b in zip(
+        net.state_dict().items(), again.state_dict().values(), strict=True
+    ):
+        torch.testing.assert_close(a, b, rtol=0, atol=0, msg=name)
+    # The distributions of torch's reset_parameters: weights uniform in
+    # +-1/sqrt(fan_in) (Kaiming-uniform with a=sqrt(5)), or +-1/sqrt(hidden).
+    for m in net.modules():
+        if isinstance(m, (torch.nn.Conv1d, torch.nn.Linear)):
+            bound = 1 / m.weight[0].numel() ** 0.5
+            assert m.weight.abs().max() <= bound
+            assert m.weight.abs().max() > 0.8 * bound
+        if isinstance(m, torch.nn.LSTM):
+            assert all(w.abs().max() <= 1 / 16**0.5 for w in m.parameters())
+
+
+def test_dropout_draws_from_its_generator():
+    drop = EmbeddingNetwork(dropout=0.5).dropout.train()
+    x = torch.ones(4, 100)
+    use_generator(drop, torch.Generator().manual_seed(0))
+    first = drop(x)
+    use_generator(drop, torch.Generator().manual_seed(0))
+    torch.manual_seed(1)
+    torch.testing.assert_close(drop(x), first)
+    assert set(first.unique().tolist()) == {0.0, 2.0}
+    assert torch.equal(drop.eval()(x), x)
