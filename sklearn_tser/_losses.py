@@ -86,6 +86,25 @@ def _first_index(mask):
     return torch.where(mask, positions, size).amin(dim=-1)
 
 
+# Miners look at (anchors, n, n) candidate triplets at most this many at a
+# time (bytes of one boolean mask), so that their memory is quadratic in the
+# batch size, not cubic.
+_MINING_CHUNK = 2**24
+
+
+def _anchor_chunks(n):
+    """Slices of anchors whose (chunk, n, n) candidate masks stay within
+    ``_MINING_CHUNK`` entries."""
+    step = max(1, _MINING_CHUNK // max(1, n * n))
+    return [slice(start, start + step) for start in range(0, n, step)]
+
+
+def _concat_triplets(parts, device):
+    if not parts:
+        return _empty_triplets(device)
+    return tuple(torch.cat(column) for column in zip(*parts, strict=True))
+
+
 def _empty_triplets(device):
     empty = torch.empty(0, dtype=torch.long, device=device)
     return empty, empty.clone(), empty.clone()
@@ -135,8 +154,10 @@ class BatchAllMiner:
 
     Notes
     -----
-    The mask of candidate triplets has ``n_samples ** 3`` entries, which is
-    cheap for the batch sizes used in triplet training (a few hundred).
+    Candidate triplets are examined a chunk of anchors at a time, so memory is
+    quadratic in ``n_samples`` plus the mined triplets themselves, which can
+    be up to ``n_samples ** 3`` with ``only_active=False``: prefer the other
+    miners for batches of thousands.
 
     References
     ----------
@@ -174,12 +195,15 @@ class BatchAllMiner:
         labels = _check_distances_labels(distances, labels)
         distances = distances.detach()
         pos, neg = _pair_masks(labels)
-        valid = pos[:, :, None] & neg[:, None, :]
-        if self.only_active:
-            losses = distances[:, :, None] - distances[:, None, :] + self.margin
-            valid &= losses > 0
-        anchor, positive, negative = valid.nonzero(as_tuple=True)
-        return anchor, positive, negative
+        parts = []
+        for chunk in _anchor_chunks(len(labels)):
+            valid = pos[chunk, :, None] & neg[chunk, None, :]
+            if self.only_active:
+                d = distances[chunk]
+                valid &= d[:, :, None] - d[:, None, :] + self.margin > 0
+            anchor, positive, negative = valid.nonzero(as_tuple=True)
+            parts.append((anchor + chunk.start, positive, negative))
+        return _concat_triplets(parts, distances.device)
 
 
 class BatchHardMiner:
@@ -249,7 +273,10 @@ class SemiHardMiner:
 
     Notes
     -----
-    Anchor-positive pairs without any semi-hard negative are dropped: there is
+    Candidate triplets are examined a chunk of anchors at a time: memory is
+    quadratic in ``n_samples`` (at most ``n_samples ** 2`` triplets are
+    mined), whatever the number of classes. Anchor-positive pairs without any
+    semi-hard negative are dropped: there is
     no fall-back to the hardest negative (which may collapse training early
     on) nor to the easiest one (whose loss is zero anyway, as in TensorFlow
     Addons). Each kept pair yields exactly one triplet.
@@ -289,22 +316,21 @@ class SemiHardMiner:
         labels = _check_distances_labels(distances, labels)
         distances = distances.detach()
         pos, neg = _pair_masks(labels)
-        d_ap = distances[:, :, None]  # (a, p, 1)
-        d_an = distances[:, None, :]  # (a, 1, n)
-        semi_hard = (
-            pos[:, :, None]
-            & neg[:, None, :]
-            & (d_an > d_ap)
-            & (d_an < d_ap + self.margin)
-        )
-        anchor, positive = semi_hard.any(dim=2).nonzero(as_tuple=True)
-        if anchor.numel() == 0:
-            return _empty_triplets(distances.device)
-        candidates = semi_hard[anchor, positive]  # (n_pairs, n)
-        d = distances[anchor]
-        closest = torch.where(candidates, d, torch.inf).amin(dim=1, keepdim=True)
-        negative = _first_index(candidates & (d == closest))
-        return anchor, positive, negative
+        parts = []
+        for chunk in _anchor_chunks(len(labels)):
+            d_ap = distances[chunk, :, None]  # (a, p, 1)
+            d_an = distances[chunk, None, :]  # (a, 1, n)
+            semi_hard = pos[chunk, :, None] & neg[chunk, None, :] & (d_an > d_ap)
+            semi_hard &= d_an < d_ap + self.margin
+            anchor, positive = semi_hard.any(dim=2).nonzero(as_tuple=True)
+            if anchor.numel() == 0:
+                continue
+            candidates = semi_hard[anchor, positive]  # (n_pairs, n)
+            d = distances[chunk][anchor]
+            closest = torch.where(candidates, d, torch.inf).amin(dim=1, keepdim=True)
+            negative = _first_index(candidates & (d == closest))
+            parts.append((anchor + chunk.start, positive, negative))
+        return _concat_triplets(parts, distances.device)
 
 
 MINERS = {

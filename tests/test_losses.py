@@ -5,11 +5,14 @@ every ``(anchor, positive, negative)`` triplet of a batch.
 """
 
 import math
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 import torch
 
+from sklearn_tser import _losses as losses
 from sklearn_tser._losses import (
     MINERS,
     BatchAllMiner,
@@ -166,6 +169,35 @@ def test_miner_and_loss_match_loop(batch, mining, margin):
     expected_loss = _loop_loss(d, expected, margin)
     assert loss.shape == ()
     assert loss.item() == pytest.approx(expected_loss, abs=1e-6)
+
+
+@pytest.mark.parametrize("mining", sorted(MINERS))
+def test_mining_a_few_anchors_at_a_time_gives_the_same_triplets(mining, monkeypatch):
+    embeddings, labels = BATCHES["random3"]
+    distances = cosine_distance_matrix(torch.tensor(embeddings))
+    labels = torch.tensor(labels)
+    whole = get_miner(mining, 0.3)(distances, labels)
+    monkeypatch.setattr(losses, "_MINING_CHUNK", 2 * len(labels) ** 2)
+    chunked = get_miner(mining, 0.3)(distances, labels)
+    for a, b in zip(whole, chunked, strict=True):
+        assert torch.equal(a, b)
+
+
+def test_semi_hard_mining_memory_is_quadratic_in_the_batch():
+    # 100 classes x 8 clips: the (800, 800, 800) masks of one piece would take
+    # 512 MB each, over 2 GB in all; a few anchors at a time stay small.
+    code = (
+        "import resource, torch; from sklearn_tser._losses import SemiHardMiner, "
+        "cosine_distance_matrix; torch.manual_seed(0); "
+        "e = torch.randn(800, 16); y = torch.arange(800) // 8; "
+        "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss; "
+        "SemiHardMiner(0.2)(cosine_distance_matrix(e), y); "
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert int(out.stdout) < 300_000  # KiB
 
 
 @pytest.mark.parametrize("margin", [0.1, 0.5])
