@@ -42,6 +42,45 @@ _ATTRIBUTE_RE = re.compile(r"[A-Za-z][A-Za-z0-9_]*_")  # learned attributes
 _TENSOR_KINDS = "biuf"  # numpy kinds stored as tensors (when torch has the dtype)
 _JSON_ARRAY_KINDS = "biufUO"  # numpy kinds stored as JSON lists
 
+# What a model file may hold, at most. A real model's header (parameters,
+# labels, training history) is well under a megabyte, and the default network's
+# weights a few megabytes; these bounds keep a crafted file from making load
+# allocate more (see load's Notes).
+MAX_HEADER_BYTES = 64 * 2**20
+MAX_TENSOR_BYTES = 2**30
+MAX_STRING_LENGTH = 1024  # characters of a label
+MAX_CLASSES = 100_000
+MAX_N_MELS = 4096
+MAX_PIPELINE_DEPTH = 4  # Pipelines inside Pipelines
+_SAFETENSORS_ITEMSIZE = {
+    "BOOL": 1,
+    "U8": 1,
+    "I8": 1,
+    "I16": 2,
+    "I32": 4,
+    "I64": 8,
+    "F16": 2,
+    "BF16": 2,
+    "F32": 4,
+    "F64": 8,
+}
+# The fitted attributes each estimator may have in a file; anything else is
+# refused.
+_ATTRIBUTES = {
+    "EmotionEmbeddingClassifier": {
+        "angles_",
+        "centroids_",
+        "classes_",
+        "collapse_score_",
+        "feature_mean_",
+        "feature_std_",
+        "interrupted_",
+        "n_features_in_",
+        "proba_scale_",
+    },
+    "LogMelTransformer": {"n_features_in_"},
+}
+
 
 def _estimator_classes():
     """The only classes a model file may name."""
@@ -293,29 +332,72 @@ def _package_version(name):
 # ------------------------------------------------------------------- decoding
 
 
-def _read_metadata(data, path):
-    """The safetensors header's metadata, parsed without trusting the file."""
+def _read_header(path):
+    """The safetensors header of ``path``, read and checked before the rest of
+    the file: its size, its tensors' dtypes, shapes and offsets, their total
+    size, and that the file holds exactly them. Returns the header's metadata."""
     bad = ModelFileError(
         f"{str(path)!r} is not an sklearn-tser model file (written by "
         "sklearn_tser.save): it has no valid safetensors header. If it is a "
         "joblib or pickle file, load it with joblib.load, and only if you trust it."
     )
-    if len(data) < 9 or data[8:9] != b"{":  # a safetensors header is JSON
-        raise bad
-    (n,) = struct.unpack("<Q", data[:8])
-    if n > len(data) - 8:
-        raise ModelFileError(
-            f"Model file {str(path)!r} is truncated: its header announces {n} "
-            f"bytes but the file has only {len(data)}."
-        )
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        head = f.read(9)
+        if len(head) < 9 or head[8:9] != b"{":  # a safetensors header is JSON
+            raise bad
+        (n,) = struct.unpack("<Q", head[:8])
+        if n > MAX_HEADER_BYTES:
+            raise ModelFileError(
+                f"Model file {str(path)!r} announces a header of {n} bytes; a model "
+                f"file's header has at most {MAX_HEADER_BYTES}. Refusing to read it."
+            )
+        if n > size - 8:
+            raise ModelFileError(
+                f"Model file {str(path)!r} is truncated: its header announces {n} "
+                f"bytes but the file has only {size}."
+            )
+        f.seek(8)
+        raw = f.read(n)
     try:
-        header = json.loads(data[8 : 8 + n])
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        header = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise bad from exc
     metadata = header.get("__metadata__") if isinstance(header, dict) else None
     if not isinstance(metadata, dict) or metadata.get("format") != FORMAT:
         raise bad
+    total = 0
+    for name, entry in header.items():
+        if name == "__metadata__":
+            continue
+        try:
+            itemsize = _SAFETENSORS_ITEMSIZE[entry["dtype"]]
+            shape, (begin, end) = entry["shape"], entry["data_offsets"]
+            if not all(_is_count(v) for v in [*shape, begin, end]):
+                raise ValueError
+            if end - begin != itemsize * math.prod(shape):
+                raise ValueError
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ModelFileError(
+                f"Model file {str(path)!r} is corrupt: tensor {name!r} is "
+                f"malformed ({entry!r:.200})."
+            ) from exc
+        total += end - begin
+    if total > MAX_TENSOR_BYTES:
+        raise ModelFileError(
+            f"Model file {str(path)!r} announces {total} bytes of tensors; a "
+            f"model file holds at most {MAX_TENSOR_BYTES}. Refusing to read it."
+        )
+    if size != 8 + n + total:
+        raise ModelFileError(
+            f"Model file {str(path)!r} is truncated or corrupt: it has {size} "
+            f"bytes where its header announces {8 + n + total}."
+        )
     return metadata
+
+
+def _is_count(value):
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
 def _release(version):
@@ -356,7 +438,18 @@ def _decode_array(spec, tensors, where):
         dtype = np.dtype(spec["dtype"])
         if dtype.kind not in _JSON_ARRAY_KINDS:
             raise ValueError(f"dtype {dtype} is not allowed")
+        if dtype.kind == "U" and dtype.itemsize > 4 * MAX_STRING_LENGTH:
+            raise ValueError(
+                f"dtype {dtype}: strings of more than {MAX_STRING_LENGTH} "
+                "characters are not allowed"
+            )
         values = _from_json(spec["array"])
+        if not isinstance(values, list) or not all(
+            isinstance(v, (str, int, float, bool)) for v in values
+        ):
+            raise ValueError("not a flat list of numbers or strings")
+        if any(isinstance(v, str) and len(v) > MAX_STRING_LENGTH for v in values):
+            raise ValueError(f"a string of more than {MAX_STRING_LENGTH} characters")
         if dtype.kind == "O":
             array = np.empty(len(values), dtype=object)
             array[:] = values
@@ -384,16 +477,22 @@ def _new_estimator(cls, params, where):
     return estimator
 
 
-def _decode(doc, tensors, device, prefix="", where="the estimator"):
+def _decode(doc, tensors, device, prefix="", where="the estimator", depth=0):
     classes = _estimator_classes()
     if not isinstance(doc, dict) or doc.get("class") not in classes:
         name = doc.get("class") if isinstance(doc, dict) else doc
         raise ModelFileError(
-            f"The model file names the class {name!r} for {where}; only "
+            f"The model file names the class {str(name)!r:.200} for {where}; only "
             f"{sorted(classes)} can be loaded."
         )
     cls = classes[doc["class"]]
     if cls is Pipeline:
+        if depth >= MAX_PIPELINE_DEPTH:
+            raise ModelFileError(
+                f"The model file nests Pipelines more than {MAX_PIPELINE_DEPTH} deep."
+            )
+        if not isinstance(doc.get("steps"), list) or not doc["steps"]:
+            raise ModelFileError(f"The Pipeline of {where} has no steps.")
         steps = []
         for step_name, step in doc["steps"]:
             if not isinstance(step_name, str):
@@ -405,55 +504,158 @@ def _decode(doc, tensors, device, prefix="", where="the estimator"):
                     device,
                     f"{prefix}{step_name}/",
                     f"step {step_name!r}",
+                    depth + 1,
                 )
             steps.append((step_name, step))
         params = {k: _from_json(v) for k, v in doc.get("params", {}).items()}
+        # A Pipeline's memory names a folder whose pickles a later fit would
+        # load: it is never taken from a file.
+        params["memory"] = None
         return _new_estimator(cls, {**params, "steps": steps}, "the Pipeline")
 
-    estimator = _new_estimator(cls, doc.get("params"), f"{cls.__name__} ({where})")
+    name = cls.__name__
+    estimator = _new_estimator(cls, doc.get("params"), f"{name} ({where})")
     for attr, spec in doc.get("attributes", {}).items():
-        if not _ATTRIBUTE_RE.fullmatch(attr) or attr == "net_":
-            raise ModelFileError(f"Invalid attribute name {attr!r} in the model file.")
-        label = f"attribute {cls.__name__}.{attr}"
+        if attr not in _ATTRIBUTES[name]:
+            raise ModelFileError(
+                f"Invalid attribute name {str(attr)!r:.100} of {name} in the model "
+                f"file; a fitted {name} has only {sorted(_ATTRIBUTES[name])}."
+            )
+        label = f"attribute {name}.{attr}"
+        if not isinstance(spec, dict):
+            raise ModelFileError(f"{label} is malformed in the model file.")
         if "value" in spec:
             value = _from_json(spec["value"])
         else:
             value = _decode_array(spec, tensors, label)
         setattr(estimator, attr, value)
-    if "net" in doc:
-        _decode_net(estimator, doc["net"], tensors, device, prefix)
+    if "net" not in doc:
+        _check_count(estimator, "n_features_in_", None, optional=True)
+        return estimator
+    _check_classifier_state(estimator)
+    _decode_net(estimator, doc["net"], tensors, device, prefix)
     return estimator
+
+
+def _check_count(estimator, attr, largest, optional=False):
+    value = getattr(estimator, attr, None)
+    if value is None and optional:
+        return
+    if not _is_count(value) or value < 1 or (largest and value > largest):
+        raise ModelFileError(
+            f"The model file gives {type(estimator).__name__}.{attr} the value "
+            f"{value!r:.100}; it must be an integer in [1, {largest or 'inf'}]."
+        )
+
+
+def _float_array(estimator, attr, shape):
+    """The attribute, checked: a finite float array of ``shape``."""
+    value = getattr(estimator, attr, None)
+    if (
+        not isinstance(value, np.ndarray)
+        or value.dtype.kind != "f"
+        or value.shape != shape
+        or not np.isfinite(value).all()
+    ):
+        got = (
+            f"dtype {value.dtype}, shape {value.shape}"
+            if isinstance(value, np.ndarray)
+            else f"{value!r:.100}"
+        )
+        raise ModelFileError(
+            f"The model file gives {type(estimator).__name__}.{attr} {got}; it "
+            f"must be a finite float array of shape {shape}."
+        )
+    return value
+
+
+def _check_classifier_state(clf):
+    """Refuse fitted state that would load but predict nonsense (NaN, one
+    class for everything), before the network is built."""
+    labels = getattr(clf, "classes_", None)
+    if (
+        not isinstance(labels, np.ndarray)
+        or labels.ndim != 1
+        or not 2 <= len(labels) <= MAX_CLASSES
+        or labels.dtype.kind not in "biuUO"
+        or len(set(labels.tolist())) != len(labels)
+    ):
+        raise ModelFileError(
+            f"The model file gives the classifier classes_ {labels!r:.200}; it must "
+            f"be 2 to {MAX_CLASSES} distinct labels."
+        )
+    n_classes = len(labels)
+    _check_count(clf, "n_features_in_", MAX_N_MELS)
+    centroids = _float_array(clf, "centroids_", (n_classes, clf.embedding_dim))
+    if not np.allclose(np.linalg.norm(centroids, axis=1), 1.0, atol=1e-3):
+        raise ModelFileError(
+            "The model file gives the classifier centroids_ that are not unit "
+            "vectors; they must be L2-normalised."
+        )
+    _float_array(clf, "angles_", (n_classes, n_classes))
+    if clf.standardize == "global":
+        _float_array(clf, "feature_mean_", (clf.n_features_in_,))
+        if not (_float_array(clf, "feature_std_", (clf.n_features_in_,)) > 0).all():
+            raise ModelFileError(
+                "The model file gives the classifier a feature_std_ that is not "
+                "positive."
+            )
+    scale = getattr(clf, "proba_scale_", None)
+    if not (
+        isinstance(scale, (int, float))
+        and not isinstance(scale, bool)
+        and math.isfinite(scale)
+        and scale > 0
+    ):
+        raise ModelFileError(
+            f"The model file gives the classifier proba_scale_ {scale!r:.100}; it "
+            "must be a finite number > 0."
+        )
+    if not isinstance(getattr(clf, "interrupted_", False), bool):
+        raise ModelFileError("The model file gives interrupted_ a non-boolean value.")
 
 
 def _decode_net(clf, spec, tensors, device, prefix):
     """Rebuild the skorch net with :func:`make_net`, then copy the weights in."""
+    import torch
     from skorch.history import History
 
     from ._device import resolve_device
-    from ._training import make_net
+    from ._training import make_net, network_shapes
 
-    try:
-        n_mels = int(clf.n_features_in_)
-        n_classes, dim = clf.centroids_.shape
-    except (AttributeError, TypeError, ValueError) as exc:
+    n_mels, n_classes = clf.n_features_in_, len(clf.classes_)
+    # Every weight's shape is checked against the network the parameters
+    # describe before that network is built: a file cannot make load allocate
+    # a network larger than the weights it holds.
+    params = clf.get_params()
+    expected = network_shapes(params, n_mels=n_mels, n_classes=n_classes)
+    names = spec.get("state_dict") if isinstance(spec, dict) else None
+    if not isinstance(names, list) or sorted(map(str, names)) != sorted(expected):
         raise ModelFileError(
-            f"The model file lacks the fitted state of the classifier: {exc}"
-        ) from exc
-    if n_classes != len(clf.classes_) or dim != clf.embedding_dim:
-        raise ModelFileError(
-            f"The model file is inconsistent: centroids_ has shape "
-            f"{clf.centroids_.shape} for {len(clf.classes_)} classes and "
-            f"embedding_dim={clf.embedding_dim}."
+            "The network weights in the model file are not those of the network "
+            f"its parameters describe (architecture={clf.architecture!r}, "
+            f"n_layers={clf.n_layers}, ...)."
         )
-    device = resolve_device(device)
-    net = make_net(clf.get_params(), n_mels=n_mels, n_classes=n_classes, device=device)
-    net.initialize()
     state = {}
-    for name in spec.get("state_dict", []):
+    for name in names:
         key = f"{prefix}net_/{name}"
         if key not in tensors:
             raise ModelFileError(f"The model file lacks the network weight {name!r}.")
-        state[name] = tensors.pop(key)
+        tensor = state[name] = tensors.pop(key)
+        if tuple(tensor.shape) != expected[name]:
+            raise ModelFileError(
+                f"The network weight {name!r} in the model file has shape "
+                f"{tuple(tensor.shape)}; the network its parameters describe has "
+                f"{expected[name]}."
+            )
+        if tensor.is_floating_point() and not torch.isfinite(tensor).all():
+            raise ModelFileError(
+                f"The network weight {name!r} in the model file is not finite."
+            )
+    device = resolve_device(device)
+    net = make_net(params, n_mels=n_mels, n_classes=n_classes, device=device)
+    net.initialize()
+
     try:
         net.module_.load_state_dict(state, strict=True)
     except RuntimeError as exc:
@@ -467,7 +669,7 @@ def _decode_net(clf, spec, tensors, device, prefix):
     clf.net_ = net
 
 
-def load(path, *, device="cpu"):
+def load(path, *, device="cpu", expected_sha256=None):
     """Load an estimator saved by :func:`save`, without running code from the file.
 
     Parameters
@@ -477,6 +679,10 @@ def load(path, *, device="cpu"):
     device : str, default="cpu"
         Torch device of the classifier's network after loading: ``"cpu"``,
         ``"cuda"``, ``"cuda:N"`` or ``"auto"``.
+    expected_sha256 : str or None, default=None
+        The SHA-256 of the whole file, as 64 hexadecimal digits (what
+        ``sha256sum`` prints), for a model you pinned: a file with other bytes
+        is refused before it is read. Like pooch's ``known_hash``.
 
     Returns
     -------
@@ -490,8 +696,11 @@ def load(path, *, device="cpu"):
     sklearn_tser.exceptions.ModelFileError
         (a ``ValueError``) If the file is not an sklearn-tser model file, is
         truncated or corrupt, was modified after saving (its SHA-256 digest does
-        not match), or names a class other than the sklearn-tser estimators and
-        Pipeline.
+        not match), is not the ``expected_sha256`` file, names a class other
+        than the sklearn-tser estimators and Pipeline, exceeds a size bound, or
+        describes a model that would not predict (non-finite or ill-shaped
+        fitted state or weights, duplicate classes). The message names the
+        field.
     sklearn_tser.exceptions.IncompatibleModelVersionError
         (a ``ModelFileError``) If the file was saved by another ``major.minor``
         release of sklearn-tser, or by a newer one.
@@ -499,29 +708,59 @@ def load(path, *, device="cpu"):
     See Also
     --------
     save : When to use ``save``/``load`` and when joblib.
+
+    Notes
+    -----
+    What ``load`` guarantees for a file from an untrusted source:
+
+    - No code from the file runs: nothing is unpickled or imported; the
+      classes come from a fixed list, parameters are validated, and a
+      Pipeline's ``memory`` (a folder whose pickles a later ``fit`` would
+      read) is set to ``None``.
+    - Memory is bounded: the header is read and checked first (at most
+      ``MAX_HEADER_BYTES``, 64 MiB), the tensors may total at most
+      ``MAX_TENSOR_BYTES`` (1 GiB), every weight's shape is checked against the
+      network the parameters describe before that network is built, labels
+      are short strings, and Pipelines nest at most 4 deep. A file past these
+      bounds gets a :class:`~sklearn_tser.exceptions.ModelFileError`, as does
+      any other file that cannot be rebuilt.
+    - The fitted state is checked: finite, unit-norm centroids, distinct
+      classes, finite weights of the right shapes.
+
+    What it does not guarantee: the SHA-256 digest stored in the file detects
+    corruption, not tampering (whoever edits a file can recompute it), and a
+    well-formed file can hold a model trained to give wrong answers. To know
+    that a file is the one you mean, pass ``expected_sha256``. Files of
+    :func:`joblib.dump` or :mod:`pickle` have none of these guarantees:
+    unpickling runs code from the file.
     """
     import safetensors.torch
     from safetensors import SafetensorError
 
+    from ._device import resolve_device
+
+    device = resolve_device(device)  # a bad device is the caller's error
     path = Path(path)
     if not path.is_file():
         what = "is a directory" if path.is_dir() else "does not exist"
         raise FileNotFoundError(f"Model file {str(path)!r} {what}.")
-    data = path.read_bytes()
-    metadata = _read_metadata(data, path)
+    if expected_sha256 is not None:
+        _check_file_digest(path, expected_sha256)
+    metadata = _read_header(path)
     try:
         text = metadata["sklearn_tser"]
         document = json.loads(text)
-    except (KeyError, TypeError, json.JSONDecodeError) as exc:
+    except (KeyError, TypeError, json.JSONDecodeError, RecursionError) as exc:
         raise ModelFileError(
             f"Model file {str(path)!r} is corrupt: its JSON description cannot "
-            f"be read ({exc})."
+            f"be read ({type(exc).__name__})."
         ) from exc
     if not isinstance(document, dict):
         raise ModelFileError(f"Model file {str(path)!r} is corrupt.")
     _check_versions(document, path)
     try:
-        tensors = safetensors.torch.load(data)
+        # The header bounded the file: MAX_HEADER_BYTES + MAX_TENSOR_BYTES.
+        tensors = safetensors.torch.load(path.read_bytes())
     except (SafetensorError, ValueError, RuntimeError) as exc:
         raise ModelFileError(
             f"Model file {str(path)!r} is truncated or corrupt: {exc}"
@@ -534,15 +773,33 @@ def load(path, *, device="cpu"):
         )
     try:
         estimator = _decode(document.get("estimator"), tensors, device)
-    except (KeyError, TypeError, ValueError) as exc:
-        if isinstance(exc, ModelFileError):
-            raise
+    except ModelFileError:
+        raise
+    except Exception as exc:  # any other failure is a file this cannot rebuild
         raise ModelFileError(
             f"Model file {str(path)!r} describes an estimator this version cannot "
-            f"rebuild: {exc}"
+            f"rebuild: {type(exc).__name__}: {str(exc):.300}"
         ) from exc
     if tensors:
         raise ModelFileError(
             f"Model file {str(path)!r} holds unexpected tensors {sorted(tensors)[:3]}."
         )
     return estimator
+
+
+def _check_file_digest(path, expected):
+    """Refuse ``path`` unless the SHA-256 of its bytes is ``expected``."""
+    if not isinstance(expected, str) or not re.fullmatch(r"[0-9a-fA-F]{64}", expected):
+        raise ValueError(
+            f"expected_sha256 must be the 64 hexadecimal digits of a SHA-256 "
+            f"digest; got {expected!r:.100}."
+        )
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(2**20), b""):
+            h.update(block)
+    if h.hexdigest() != expected.lower():
+        raise ModelFileError(
+            f"Model file {str(path)!r} is not the file you expected: its SHA-256 "
+            f"is {h.hexdigest()}, not {expected.lower()}. Refusing to load it."
+        )

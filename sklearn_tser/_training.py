@@ -39,6 +39,7 @@ __all__ = [
     "PhaseProgressBar",
     "SpectrogramDataset",
     "make_net",
+    "network_shapes",
     "speech_regions",
     "standardization",
     "training_params",
@@ -744,6 +745,30 @@ def make_net(params, *, n_mels, n_classes, device, random_state=0):
         callbacks=callbacks,
         **training_params(p, device=device, random_state=random_state),
     )
+
+
+def network_shapes(params, *, n_mels, n_classes):
+    """Shapes of the weights of the network :func:`make_net` builds, found
+    without allocating them (on torch's ``meta`` device).
+
+    Parameters
+    ----------
+    params : dict
+        ``EmotionEmbeddingClassifier.get_params()``, validated.
+    n_mels, n_classes : int
+
+    Returns
+    -------
+    shapes : dict of str to tuple of int
+        ``module.state_dict()`` names and shapes.
+    """
+    with torch.device("meta"):
+        module = EmbeddingNetwork(
+            n_mels=n_mels,
+            n_classes=n_classes,
+            **{name: params[name] for name in NETWORK_PARAMS},
+        )
+    return {name: tuple(t.shape) for name, t in module.state_dict().items()}
 
 
 def training_params(params, *, device, random_state):

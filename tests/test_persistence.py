@@ -1,5 +1,6 @@
 """Persistence: pickle/joblib (device-agnostic) and the safe save/load format."""
 
+import hashlib
 import json
 import os
 import pickle
@@ -325,3 +326,164 @@ def test_round_trip_of_every_training_option(params, audio, tmp_path):
         np.testing.assert_allclose(
             getattr(loaded, method)(S), getattr(clf, method)(S), rtol=1e-5, atol=1e-6
         )
+
+
+# --- files written by an attacker, or broken ones (issue: hardening) ---------
+
+
+def _craft(saved, path, edit):
+    """Write ``path``: the saved pipeline with ``edit(doc, tensors)`` applied,
+    with a valid digest (anyone who edits a file can recompute it)."""
+    doc = _document(saved)
+    tensors = safetensors.torch.load_file(saved)
+    edit(doc, tensors)
+    return _rewrite(path, doc, tensors)
+
+
+def _clf(doc):
+    return doc["estimator"]["steps"][1][1]
+
+
+def test_a_pipeline_memory_from_a_file_is_never_used(audio, tmp_path):
+    X, y = audio
+    cache = tmp_path / "cache"
+    pipe = Pipeline(
+        [
+            ("mel", LogMelTransformer(n_mels=16)),
+            ("clf", EmotionEmbeddingClassifier(**TINY)),
+        ],
+        memory=str(cache),
+    ).fit(X, y)
+    loaded = load(save(pipe, tmp_path / "m.safetensors"))
+    assert loaded.memory is None
+
+
+def _set_attribute(name, spec):
+    def edit(doc, tensors):
+        _clf(doc)["attributes"][name] = spec
+
+    return edit
+
+
+def _set_value(name, value):
+    return _set_attribute(name, {"value": value})
+
+
+def _set_tensor(name, make):
+    def edit(doc, tensors):
+        key = f"clf/{name}"
+        tensors[key] = make(tensors[key])
+
+    return edit
+
+
+def _set_param(name, value):
+    def edit(doc, tensors):
+        _clf(doc)["params"][name] = value
+
+    return edit
+
+
+def _set_weight(make):
+    def edit(doc, tensors):
+        key = "clf/net_/embedding.weight"
+        tensors[key] = make(tensors[key])
+
+    return edit
+
+
+HUGE_STRINGS = {"array": ["a"], "dtype": "<U100000000", "shape": [1]}
+
+
+@pytest.mark.parametrize(
+    "edit, match",
+    [
+        # memory: tiny files that would allocate a lot
+        (_set_attribute("junk_", HUGE_STRINGS), "Invalid attribute name 'junk_'"),
+        (_set_attribute("classes_", HUGE_STRINGS), "strings of more than 1024"),
+        (_set_param("width", 10**6), "weight .* has shape"),
+        (_set_value("n_features_in_", 10**10), "n_features_in_ .* integer in"),
+        # broken fitted state that would load and then predict nonsense
+        (_set_tensor("centroids_", lambda t: t * float("nan")), "centroids_ .* finite"),
+        (_set_tensor("centroids_", lambda t: t.to(torch.int64)), "centroids_ .* float"),
+        (_set_tensor("centroids_", lambda t: 2 * t), "centroids_ that are not unit"),
+        (_set_value("proba_scale_", {"float": "nan"}), "proba_scale_ nan"),
+        (_set_value("proba_scale_", -1.0), "proba_scale_ -1.0"),
+        (
+            _set_attribute(
+                "classes_", {"array": ["a", "a", "b"], "dtype": "<U1", "shape": [3]}
+            ),
+            "distinct labels",
+        ),
+        (_set_value("n_features_in_", "16"), "n_features_in_ the value '16'"),
+        (_set_tensor("feature_std_", lambda t: 0 * t), "feature_std_ that is not"),
+        (_set_weight(lambda t: t * float("nan")), "embedding.weight' .* not finite"),
+        (_set_weight(lambda t: t[:, :3].contiguous()), "embedding.weight' .* shape"),
+    ],
+)
+def test_crafted_or_broken_models_are_refused(saved, tmp_path, edit, match):
+    path = _craft(saved, tmp_path / "crafted.safetensors", edit)
+    with pytest.raises(ModelFileError, match=match):
+        load(path)
+
+
+def test_an_empty_pipeline_is_refused(tmp_path):
+    path = save(LogMelTransformer(), tmp_path / "mel.safetensors")
+    doc = _document(path)
+    doc["estimator"] = {"class": "Pipeline", "params": {}, "steps": []}
+    with pytest.raises(ModelFileError, match="has no steps"):
+        load(_rewrite(path, doc))
+
+
+def test_deep_nesting_is_refused(tmp_path):
+    path = save(LogMelTransformer(), tmp_path / "mel.safetensors")
+    doc = _document(path)
+    inner = doc["estimator"]
+    for _ in range(12):
+        inner = {"class": "Pipeline", "params": {}, "steps": [["p", inner]]}
+    with pytest.raises(ModelFileError, match="nests Pipelines more than 4"):
+        load(_rewrite(tmp_path / "nested.safetensors", dict(doc, estimator=inner)))
+    # JSON nested 100 000 deep: a clear error, not a RecursionError.
+    deep = "[" * 100_000 + "]" * 100_000
+    text = json.dumps(doc).replace('"estimator"', f'"deep": {deep}, "estimator"', 1)
+    metadata = {"format": FORMAT, "sklearn_tser": text, "sha256": _digest(text, {})}
+    safetensors.torch.save_file({}, tmp_path / "deep.safetensors", metadata=metadata)
+    with pytest.raises(ModelFileError, match="JSON description cannot be read"):
+        load(tmp_path / "deep.safetensors")
+
+
+def _raw_file(path, header, size=None):
+    raw = json.dumps(header).encode()
+    with open(path, "wb") as f:
+        f.write(len(raw).to_bytes(8, "little") + raw)
+        if size is not None:
+            f.truncate(size)  # a sparse file: no disk, no time
+    return path
+
+
+def test_the_header_is_checked_before_the_file_is_read(tmp_path):
+    meta = {"__metadata__": {"format": FORMAT, "sklearn_tser": "{}", "sha256": ""}}
+    # A tiny file announcing a 2 GB header.
+    path = tmp_path / "header.safetensors"
+    path.write_bytes((2 * 10**9).to_bytes(8, "little") + b"{" + b" " * 100)
+    with pytest.raises(ModelFileError, match="header of 2000000000 bytes"):
+        load(path)
+    # A 2 GB sparse file whose header announces 2 GB of weights.
+    n = 500_000_000
+    big = dict(meta, w={"dtype": "F32", "shape": [n], "data_offsets": [0, 4 * n]})
+    path = _raw_file(tmp_path / "big.safetensors", big, size=4 * n + 300)
+    with pytest.raises(ModelFileError, match="announces 2000000000 bytes of tensors"):
+        load(path)
+    bad = dict(meta, w={"dtype": "F32", "shape": [-1], "data_offsets": [0, 4]})
+    with pytest.raises(ModelFileError, match="tensor 'w' is malformed"):
+        load(_raw_file(tmp_path / "bad.safetensors", bad))
+
+
+def test_expected_sha256_pins_the_file(saved, tmp_path):
+    digest = hashlib.sha256(saved.read_bytes()).hexdigest()
+    assert isinstance(load(saved, expected_sha256=digest.upper()), Pipeline)
+    other = save(LogMelTransformer(), tmp_path / "mel.safetensors")
+    with pytest.raises(ModelFileError, match="not the file you expected"):
+        load(other, expected_sha256=digest)
+    with pytest.raises(ValueError, match="64 hexadecimal digits"):
+        load(saved, expected_sha256="abc")
