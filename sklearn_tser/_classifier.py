@@ -5,6 +5,7 @@ import numbers
 import warnings
 
 import numpy as np
+import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
 from sklearn.model_selection import StratifiedGroupKFold, StratifiedShuffleSplit
 from sklearn.preprocessing import LabelEncoder
@@ -459,33 +460,38 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         train_set = self._dataset(X, regions, y, train, speakers=speakers)
         valid_set = self._dataset(X, regions, y, valid) if len(valid) else None
 
-        # Every random draw of the fit (weights, dropout, batches, crops, masks)
-        # comes from generators seeded here, never from torch's global one:
-        # fits in threads do not disturb each other.
-        if self.warm_start and hasattr(self, "net_"):
-            self._check_same_network(n_mels=X.shape[1])
-            net = self.net_.set_params(
-                **training_params(self.get_params(), device=device, random_state=seed)
-            )
-        else:
-            net = make_net(
-                self.get_params(),
-                n_mels=X.shape[1],
-                n_classes=len(self.classes_),
-                device=device,
-                random_state=seed,
-            )
-        try:
-            net.fit_phases(train_set, valid_set)
-        except RuntimeError as exc:
-            if isinstance(exc, TrainingDivergedError) or "overflow" not in str(exc):
-                raise
-            raise TrainingDivergedError(
-                f"Training overflowed ({exc}). Lower the learning rate "
-                f"(lr={self.lr}, triplet_lr={self.triplet_lr}) or the weight "
-                f"decay (weight_decay={self.weight_decay}), or check the "
-                "input scale."
-            ) from exc
+        # Every random draw of the model (weights, dropout, batches, crops,
+        # masks) comes from generators seeded here, never from torch's global
+        # one, so that fits in threads do not disturb each other. torch's data
+        # loader and the layers' default initialisation still draw from the
+        # global one: restored, so a fit leaves the caller's state as it was.
+        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+            if self.warm_start and hasattr(self, "net_"):
+                self._check_same_network(n_mels=X.shape[1])
+                net = self.net_.set_params(
+                    **training_params(
+                        self.get_params(), device=device, random_state=seed
+                    )
+                )
+            else:
+                net = make_net(
+                    self.get_params(),
+                    n_mels=X.shape[1],
+                    n_classes=len(self.classes_),
+                    device=device,
+                    random_state=seed,
+                )
+            try:
+                net.fit_phases(train_set, valid_set)
+            except RuntimeError as exc:
+                if isinstance(exc, TrainingDivergedError) or "overflow" not in str(exc):
+                    raise
+                raise TrainingDivergedError(
+                    f"Training overflowed ({exc}). Lower the learning rate "
+                    f"(lr={self.lr}, triplet_lr={self.triplet_lr}) or the weight "
+                    f"decay (weight_decay={self.weight_decay}), or check the "
+                    "input scale."
+                ) from exc
         self.net_ = net
         self.interrupted_ = net.interrupted_
         self._fit_centroids(net.embed(train_set), y[train])
