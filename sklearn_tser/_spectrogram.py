@@ -59,23 +59,105 @@ class MelSettings:
 
     def filters(self):
         """The mel filter bank, (n_mels, 1 + n_fft // 2), and the window
-        zero-padded to ``n_fft``, as float32 arrays."""
-        import librosa
-
-        fbank = librosa.filters.mel(
+        zero-padded to ``n_fft``, as float32 arrays: what
+        ``librosa.filters.mel`` and ``librosa.filters.get_window(...,
+        fftbins=True)`` give, computed here so that a first transform does not
+        pay librosa's and scipy.signal's imports (about 2 s)."""
+        fbank = mel_filters(
             sr=self.sr,
             n_fft=self.n_fft,
             n_mels=self.n_mels,
             fmin=self.fmin,
-            fmax=self.fmax,
+            fmax=self.sr / 2 if self.fmax is None else self.fmax,
             htk=self.htk,
             norm=self.norm,
-            dtype=np.float32,
         )
         win_length = self.n_fft if self.win_length is None else self.win_length
-        window = librosa.filters.get_window(self.window, win_length, fftbins=True)
-        window = librosa.util.pad_center(window, size=self.n_fft)
-        return fbank, window.astype(np.float32)
+        window = np.zeros(self.n_fft)
+        start = (self.n_fft - win_length) // 2  # centred, as librosa pads it
+        window[start : start + win_length] = periodic_window(self.window, win_length)
+        return fbank.astype(np.float32), window.astype(np.float32)
+
+
+def hz_to_mel(hz, htk=False):
+    """Mel values of frequencies in Hz: HTK's formula, or Slaney's (linear
+    below 1 kHz, logarithmic above), as librosa defines them."""
+    hz = np.asarray(hz, dtype=np.float64)
+    if htk:
+        return 2595.0 * np.log10(1.0 + hz / 700.0)
+    mel = hz / _SLANEY_HZ_PER_MEL
+    log_part = hz >= _SLANEY_BREAK_HZ
+    return np.where(
+        log_part,
+        _SLANEY_BREAK_HZ / _SLANEY_HZ_PER_MEL
+        + np.log(np.maximum(hz, _SLANEY_BREAK_HZ) / _SLANEY_BREAK_HZ)
+        / _SLANEY_LOG_STEP,
+        mel,
+    )
+
+
+def mel_to_hz(mel, htk=False):
+    """The inverse of :func:`hz_to_mel`."""
+    mel = np.asarray(mel, dtype=np.float64)
+    if htk:
+        return 700.0 * (10.0 ** (mel / 2595.0) - 1.0)
+    break_mel = _SLANEY_BREAK_HZ / _SLANEY_HZ_PER_MEL
+    return np.where(
+        mel >= break_mel,
+        _SLANEY_BREAK_HZ * np.exp(_SLANEY_LOG_STEP * (mel - break_mel)),
+        _SLANEY_HZ_PER_MEL * mel,
+    )
+
+
+# Slaney's mel scale (the Auditory Toolbox): 200/3 Hz per mel up to 1 kHz,
+# then 27 mels per factor 6.4 of frequency.
+_SLANEY_HZ_PER_MEL = 200.0 / 3.0
+_SLANEY_BREAK_HZ = 1000.0
+_SLANEY_LOG_STEP = np.log(6.4) / 27.0
+
+
+def mel_filters(*, sr, n_fft, n_mels, fmin, fmax, htk=False, norm="slaney"):
+    """Triangular mel filters on the bins of a real FFT.
+
+    Filter ``i`` rises from the ``i``-th to the ``i + 1``-th of ``n_mels + 2``
+    frequencies equally spaced in mel between ``fmin`` and ``fmax``, and falls
+    to the ``i + 2``-th; with ``norm="slaney"`` it is divided by half its
+    width in Hz, so that every filter has about the same area.
+
+    Returns
+    -------
+    fbank : ndarray of shape (n_mels, 1 + n_fft // 2), dtype float64
+    """
+    bins = np.fft.rfftfreq(n_fft, 1.0 / sr)
+    edges = mel_to_hz(
+        np.linspace(hz_to_mel(fmin, htk), hz_to_mel(fmax, htk), n_mels + 2), htk
+    )
+    widths = np.diff(edges)
+    ramps = edges[:, None] - bins[None, :]
+    rising = -ramps[:-2] / widths[:-1, None]
+    falling = ramps[2:] / widths[1:, None]
+    fbank = np.maximum(0.0, np.minimum(rising, falling))
+    if norm == "slaney":
+        fbank *= (2.0 / (edges[2:] - edges[:-2]))[:, None]
+    return fbank
+
+
+def periodic_window(name, length):
+    """A periodic window of ``length`` samples (for spectral analysis), as
+    ``scipy.signal.get_window(name, length, fftbins=True)`` gives; the common
+    ones are computed here, the others by scipy."""
+    n = np.arange(length) * (2.0 * np.pi / length)
+    cosine_sums = {
+        "hann": (0.5, 0.5, 0.0),
+        "hamming": (0.54, 0.46, 0.0),
+        "blackman": (0.42, 0.5, 0.08),
+    }
+    if name in cosine_sums:
+        a0, a1, a2 = cosine_sums[name]
+        return a0 - a1 * np.cos(n) + a2 * np.cos(2.0 * n)
+    import scipy.signal
+
+    return scipy.signal.get_window(name, length, fftbins=True)
 
 
 def log_mel(clips, settings, device):

@@ -254,3 +254,42 @@ def test_warns_when_one_long_clip_pads_the_others(monkeypatch):
         warnings.simplefilter("error")
         LogMelTransformer().transform(clips[:9])  # equal lengths: no padding
         LogMelTransformer(max_frames=20).transform(clips)  # cropped: no padding
+
+
+@pytest.mark.parametrize("htk", [False, True])
+@pytest.mark.parametrize("norm", ["slaney", None])
+@pytest.mark.parametrize(
+    "sr, n_fft, n_mels, fmin, fmax",
+    [
+        (16000, 512, 64, 20.0, None),
+        (22050, 1024, 128, 0.0, 7600.0),
+        (8000, 256, 40, 0, None),
+    ],
+)
+def test_mel_filters_and_windows_are_librosas(sr, n_fft, n_mels, fmin, fmax, htk, norm):
+    ours = spectrogram.mel_filters(
+        sr=sr,
+        n_fft=n_fft,
+        n_mels=n_mels,
+        fmin=fmin,
+        fmax=sr / 2 if fmax is None else fmax,
+        htk=htk,
+        norm=norm,
+    )
+    ref = librosa.filters.mel(
+        sr=sr,
+        n_fft=n_fft,
+        n_mels=n_mels,
+        fmin=fmin,
+        fmax=fmax,
+        htk=htk,
+        norm=norm,
+        dtype=np.float64,
+    )
+    np.testing.assert_allclose(ours, ref, rtol=1e-9, atol=1e-12)
+    for name in ["hann", "hamming", "blackman", "bartlett", "cosine"]:
+        np.testing.assert_allclose(
+            spectrogram.periodic_window(name, n_fft - 1),
+            librosa.filters.get_window(name, n_fft - 1, fftbins=True),
+            atol=1e-12,
+        )
