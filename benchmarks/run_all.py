@@ -8,6 +8,7 @@ the same run::
     python benchmarks/run_all.py                      # full run, hours on 2 cores
     python benchmarks/run_all.py --quick              # CI-sized, a few minutes
     python benchmarks/run_all.py --output docs/benchmark_results.md
+    python benchmarks/run_all.py --features-only    # a minute or two
 
 The report starts with the machine it ran on and the command that made it.
 """
@@ -71,6 +72,11 @@ def main(argv=None):
     parser.add_argument(
         "--jobs", type=int, default=2, help="classifier fits at a time (default: 2)"
     )
+    parser.add_argument(
+        "--features-only",
+        action="store_true",
+        help="only the feature-extraction benchmark (a minute or two)",
+    )
     parser.add_argument("--output", type=Path, help="write the report here too")
     args = parser.parse_args(argv)
     if not args.data.is_dir():
@@ -78,17 +84,21 @@ def main(argv=None):
 
     start = time.perf_counter()
     feats = bench_features.run(args.data, args.quick)
-    clf = bench_classifier.run(
-        args.data,
-        args.quick,
-        json.loads(args.params),
-        args.protocols,
-        log=lambda s: print(s, flush=True),
-        seeds={
-            **{p: args.seeds for p in bench_classifier.PROTOCOLS},
-            "speaker": args.speaker_seeds,
-        },
-        jobs=args.jobs,
+    clf = (
+        None
+        if args.features_only
+        else bench_classifier.run(
+            args.data,
+            args.quick,
+            json.loads(args.params),
+            args.protocols,
+            log=lambda s: print(s, flush=True),
+            seeds={
+                **{p: args.seeds for p in bench_classifier.PROTOCOLS},
+                "speaker": args.speaker_seeds,
+            },
+            jobs=args.jobs,
+        )
     )
     minutes = (time.perf_counter() - start) / 60
     command = "python benchmarks/run_all.py " + " ".join(
@@ -104,11 +114,17 @@ def main(argv=None):
             "",
             bench_features.table(feats),
             "",
-            "### Classification on RAVDESS (8 emotions, speech)",
-            "",
-            bench_classifier.table(clf),
-            "",
         ]
+        + (
+            []
+            if clf is None
+            else [
+                "### Classification on RAVDESS (8 emotions, speech)",
+                "",
+                bench_classifier.table(clf),
+                "",
+            ]
+        )
     )
     print(report)
     if args.output:
