@@ -27,11 +27,12 @@ extensions = [
 ]
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
 templates_path = ["_templates"]
-# benchmark_results.md is included by benchmarks.md, not a page of its own.
+# The *_results.md files are included by benchmarks.md, not pages of their own.
 exclude_patterns = [
     "_build",
     "benchmark_results.md",
     "ablation_results.md",
+    "feature_results.md",
     "**/GALLERY_HEADER.rst",
 ]
 html_static_path = ["_static"]
@@ -71,6 +72,7 @@ sphinx_gallery_conf = {
 _RESULTS = {
     "<!-- benchmark-results -->": "benchmark_results.md",
     "<!-- ablation-results -->": "ablation_results.md",
+    "<!-- feature-results -->": "feature_results.md",
 }
 
 
