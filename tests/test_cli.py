@@ -346,3 +346,37 @@ def test_python_dash_m_entry_point():
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == __version__
+
+
+@pytest.mark.parametrize("command", ["train", "evaluate"])
+def test_ctrl_c_exits_130_and_leaves_an_existing_model_untouched(
+    command, capsys, corpus, tmp_path, monkeypatch
+):
+    from sklearn_tser._training import EmbeddingNet
+
+    step = EmbeddingNet.train_step_single
+    calls = []
+
+    def interrupted(self, *args, **kwargs):  # Ctrl-C on the third batch
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return step(self, *args, **kwargs)
+
+    monkeypatch.setattr(EmbeddingNet, "train_step_single", interrupted)
+    if command == "train":
+        target = tmp_path / "model.safetensors"
+        argv = ["train", "--dataset", "folder", "--data", str(corpus)]
+        argv += ["-o", str(target), *TINY]
+    else:
+        target = tmp_path / "out" / "model.safetensors"
+        argv = ["evaluate", "--dataset", "folder", "--data", str(corpus)]
+        argv += ["--protocol", "paper", "--n-splits", "3", "--refit"]
+        argv += ["--output", str(tmp_path / "out"), *TINY]
+    target.parent.mkdir(exist_ok=True)
+    target.write_bytes(b"the model from yesterday")
+    assert main(argv) == 130
+    assert target.read_bytes() == b"the model from yesterday"
+    assert "interrupted; no scores reported and no model written" in (
+        capsys.readouterr().err
+    )
