@@ -228,7 +228,14 @@ def load_dataset(name, path):
             groups, group_name = None, None
     except (FileNotFoundError, ValueError) as exc:
         raise CLIError(str(exc)) from exc
-    return list(bunch.data), np.asarray(bunch.target), groups, group_name
+    y = np.asarray(bunch.target)
+    emotions = np.unique(y)
+    if len(emotions) < 2:  # checked before any spectrogram is computed
+        raise CLIError(
+            f"{str(path)!r} holds a single emotion ({str(emotions[0])!r}, {len(y)} "
+            "clips); training needs clips of at least two emotions."
+        )
+    return list(bunch.data), y, groups, group_name
 
 
 # --------------------------------------------------------------- protocols

@@ -380,3 +380,19 @@ def test_ctrl_c_exits_130_and_leaves_an_existing_model_untouched(
     assert "interrupted; no scores reported and no model written" in (
         capsys.readouterr().err
     )
+
+
+@pytest.mark.parametrize("command", ["train", "evaluate"])
+def test_a_single_emotion_is_one_line_before_any_work(command, capsys, tmp_path):
+    for k in range(4):
+        (tmp_path / "data" / "angry").mkdir(parents=True, exist_ok=True)
+        sf.write(tmp_path / "data" / "angry" / f"c{k}.wav", np.zeros(1600), 16000)
+    argv = [command, "--dataset", "folder", "--data", tmp_path / "data"]
+    argv += ["-o", tmp_path / "m.safetensors"] if command == "train" else []
+    status, out, err = run(capsys, *argv)
+    assert status == 2
+    assert err.strip().splitlines() == [
+        f"sklearn-tser {command}: error: '{tmp_path / 'data'}' holds a single "
+        "emotion ('angry', 4 clips); training needs clips of at least two emotions."
+    ]
+    assert "spectrograms" not in out
