@@ -32,6 +32,7 @@ import numpy as np
 from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import check_is_fitted
 
+from ._validation import MAX_MEL_BANDS
 from .exceptions import IncompatibleModelVersionError, ModelFileError
 
 __all__ = ["load", "save"]
@@ -50,7 +51,6 @@ MAX_HEADER_BYTES = 64 * 2**20
 MAX_TENSOR_BYTES = 2**30
 MAX_STRING_LENGTH = 1024  # characters of a label
 MAX_CLASSES = 100_000
-MAX_N_MELS = 4096
 MAX_PIPELINE_DEPTH = 4  # Pipelines inside Pipelines
 _SAFETENSORS_ITEMSIZE = {
     "BOOL": 1,
@@ -585,7 +585,7 @@ def _check_classifier_state(clf):
             f"be 2 to {MAX_CLASSES} distinct labels."
         )
     n_classes = len(labels)
-    _check_count(clf, "n_features_in_", MAX_N_MELS)
+    _check_count(clf, "n_features_in_", MAX_MEL_BANDS)
     centroids = _float_array(clf, "centroids_", (n_classes, clf.embedding_dim))
     if not np.allclose(np.linalg.norm(centroids, axis=1), 1.0, atol=1e-3):
         raise ModelFileError(

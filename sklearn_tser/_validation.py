@@ -43,6 +43,8 @@ def check_integer(value, name, *, low, high=None, reason=None):
 
 
 _PIPELINE_HINT = "Put LogMelTransformer before it in a Pipeline to go from audio."
+# More mel bands than any spectrogram has: such rows are audio.
+MAX_MEL_BANDS = 4096
 
 
 def n_valid_frames(S):
@@ -232,6 +234,13 @@ or list of arrays of shape (n_mels, n_frames_i)
             f"(or (n_clips, n_features)), got a 1-D array of shape {arr.shape}. "
             "Reshape your data: X.reshape(1, -1) for a single clip of one frame. "
             f"If X is a waveform, {_PIPELINE_HINT[0].lower()}{_PIPELINE_HINT[1:]}"
+        )
+    if arr.ndim == 2 and arr.shape[1] > MAX_MEL_BANDS:
+        raise ValueError(
+            f"{estimator} got X of shape {arr.shape}: {arr.shape[1]} values per "
+            "clip look like audio waveforms, not spectrograms (no log-mel "
+            f"spectrogram has more than {MAX_MEL_BANDS} mel bands). "
+            f"{_PIPELINE_HINT}"
         )
     if arr.ndim == 2:
         arr = arr[:, :, None]

@@ -213,6 +213,11 @@ PREDICT_CASES = {
         ValueError,
         "different shapes.*raw audio.*LogMelTransformer",
     ),
+    "2-D waveforms": (
+        lambda: np.zeros((30, 16000), dtype=np.float32),
+        ValueError,
+        r"16000 values per clip look like audio waveforms.*LogMelTransformer before",
+    ),
     "file paths": (lambda: ["a.wav"], TypeError, r"Clip 0 of X is a path \('a.wav'"),
     "sparse": (lambda: sp.csr_matrix(X0[:, :, 0]), TypeError, "Sparse input"),
     "complex": (lambda: X0.astype(complex), ValueError, "Complex data not supported"),

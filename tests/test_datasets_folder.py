@@ -90,3 +90,17 @@ def test_a_broken_link_is_named(corpus):
 def test_links_within_a_class_are_fine(corpus):
     (corpus / "sad" / "s3.wav").symlink_to(corpus / "sad" / "s1.WAV")
     assert list(load_emotion_folder(corpus).target).count("sad") == 3
+
+
+@pytest.mark.parametrize(
+    "folders, match",
+    [
+        (["Actor_01", "Actor_02"], "look like RAVDESS .* load_ravdess .* ravdess"),
+        (["Session1", "Session2"], "look like IEMOCAP .* load_iemocap"),
+    ],
+)
+def test_speaker_folders_are_not_taken_for_emotions(tmp_path, folders, match):
+    for name in folders:
+        _tone(tmp_path / name / "03-01-05-01-01-01-01.wav")
+    with pytest.raises(ValueError, match=match):
+        load_emotion_folder(tmp_path)

@@ -1,6 +1,7 @@
 """Bring your own corpus: one sub-folder of audio files per emotion."""
 
 import os
+import re
 from pathlib import Path
 
 from sklearn.utils import Bunch
@@ -71,6 +72,13 @@ def _check_one_label_per_file(paths, target):
         first.setdefault(real, (path, label))
 
 
+# Corpora whose folders are speakers or sessions, not emotions.
+_OTHER_LAYOUTS = [
+    (r"Actor_\d+", "RAVDESS (one folder per actor)", "load_ravdess", "ravdess"),
+    (r"Session\d+", "IEMOCAP (one folder per session)", "load_iemocap", "iemocap"),
+]
+
+
 def _class_folders(root, extensions):
     if not root.exists():
         raise FileNotFoundError(f"Emotion folder {str(root)!r} does not exist.")
@@ -88,6 +96,14 @@ def _class_folders(root, extensions):
             "after its emotion, e.g. angry/clip01.wav."
         )
     folders = sorted(d for d in root.iterdir() if d.is_dir() and not is_hidden(d))
+    names = [d.name for d in folders]
+    for pattern, corpus, loader, option in _OTHER_LAYOUTS:
+        if names and all(re.fullmatch(pattern, n) for n in names):
+            raise ValueError(
+                f"The sub-folders of {str(root)!r} ({', '.join(names[:3])}, ...) "
+                f"look like {corpus}, whose folders are not emotions; load it with "
+                f"{loader} (in the CLI: --dataset {option})."
+            )
     if not folders:
         raise ValueError(
             f"{str(root)!r} has no sub-folder. Expected one sub-folder per emotion "
