@@ -21,13 +21,19 @@ Integer arrays are taken as PCM and scaled to ``[-1, 1)`` by their full range
 
 import numbers
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
 
 from ._validation import as_real_numbers
 
-__all__ = ["check_audio", "load_audio"]
+__all__ = ["check_audio", "load_audio", "warn_on_odd_clips"]
+
+# warn_on_odd_clips: peaks above this are far outside [-1, 1]; peaks below
+# this are silence.
+LOUD_PEAK = 4.0
+SILENT_PEAK = 1e-5
 
 _PATH_TYPES = (str, os.PathLike)
 
@@ -258,3 +264,37 @@ shape (n_clips, n_samples)
             y = _as_float_samples(item, f"Clip {i}")
             clips.append(_check_clip(y, f"Clip {i}", check_finite))
     return clips
+
+
+def warn_on_odd_clips(clips, *, min_samples):
+    """Warn about clips that are valid but probably a mistake: silent ones,
+    ones shorter than ``min_samples``, and ones far outside [-1, 1] (integer
+    PCM passed as floats, say). Each warning names the first clips."""
+    peaks = np.array([float(np.max(np.abs(c))) for c in clips])
+    lengths = np.array([len(c) for c in clips])
+    problems = [
+        (
+            peaks < SILENT_PEAK,
+            f"silent (peak below {SILENT_PEAK:g}): their spectrograms are flat "
+            "at the floor, and predictions on them mean nothing",
+        ),
+        (
+            lengths < min_samples,
+            f"shorter than {min_samples} samples (a few frames): too short to "
+            "carry an emotion",
+        ),
+        (
+            peaks > LOUD_PEAK,
+            f"far outside [-1, 1] (peak above {LOUD_PEAK:g}): integer PCM given as "
+            "floats? Divide by 32768 for 16-bit audio, or pass the int16 array",
+        ),
+    ]
+    for mask, what in problems:
+        if mask.any():
+            index = np.flatnonzero(mask)
+            shown = ", ".join(map(str, index[:5])) + (", ..." if len(index) > 5 else "")
+            warnings.warn(
+                f"{len(index)} of {len(clips)} clips are {what} (clip {shown}).",
+                UserWarning,
+                stacklevel=4,  # the caller of LogMelTransformer.transform
+            )

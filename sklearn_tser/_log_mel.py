@@ -7,11 +7,15 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from ._audio import check_audio
+from ._audio import check_audio, warn_on_odd_clips
 from ._device import resolve_device
 from ._spectrogram import MelSettings, log_mel
 
 __all__ = ["LogMelTransformer"]
+
+
+# Clips of fewer frames than this are warned about.
+MIN_FRAMES = 5
 
 
 class LogMelTransformer(TransformerMixin, BaseEstimator):
@@ -260,7 +264,9 @@ shape (n_clips, n_samples)
             longest clip's frame count; frames after each clip's end are NaN.
         """
         settings, device = self._check_params()
-        return log_mel(check_audio(X, sr=self.sr), settings, device)
+        clips = check_audio(X, sr=self.sr)
+        warn_on_odd_clips(clips, min_samples=MIN_FRAMES * self.hop_length)
+        return log_mel(clips, settings, device)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

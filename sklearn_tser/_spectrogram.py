@@ -218,7 +218,7 @@ def _warn_on_padding(frames, width, settings):
             "frames). Split long recordings into utterances, drop them, or set "
             "max_frames.",
             UserWarning,
-            stacklevel=4,
+            stacklevel=5,  # the caller of LogMelTransformer.transform
         )
 
 

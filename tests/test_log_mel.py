@@ -293,3 +293,19 @@ def test_mel_filters_and_windows_are_librosas(sr, n_fft, n_mels, fmin, fmax, htk
             librosa.filters.get_window(name, n_fft - 1, fftbins=True),
             atol=1e-12,
         )
+
+
+def test_warns_about_silent_short_and_overloud_clips():
+    rng = np.random.default_rng(0)
+    speech = rng.normal(size=16000).astype(np.float32) * 0.1
+    cases = {
+        "silent": [speech, np.zeros(16000, np.float32)],
+        "shorter than 800 samples": [speech, speech[:400]],
+        "far outside": [speech, speech * 32768],
+    }
+    for what, clips in cases.items():
+        with pytest.warns(UserWarning, match=f"1 of 2 clips are {what}.*clip 1"):
+            LogMelTransformer().transform(clips)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        LogMelTransformer().transform([speech, speech[:8000]])
