@@ -34,6 +34,7 @@ from sklearn.metrics import (
 from sklearn.model_selection import cross_validate
 from sklearn.pipeline import Pipeline
 
+from ._audio import load_audio
 from .evaluation import (
     default_pipeline,
     expected_calibration_error,
@@ -89,8 +90,8 @@ def _load_model(path):
 
     try:
         return load(path)
-    except FileNotFoundError as exc:
-        raise CLIError(f"model file {str(path)!r} does not exist.") from exc
+    except FileNotFoundError as exc:  # says whether it is missing or a folder
+        raise CLIError(str(exc)[0].lower() + str(exc)[1:]) from exc
     except ValueError as exc:  # ModelFileError and its subclasses
         raise CLIError(
             f"could not read model file {str(path)!r}: {exc} Write models with "
@@ -691,6 +692,25 @@ def cmd_train(args):
     return 0
 
 
+def _audio_paths(paths):
+    """The audio files named: files as given, folders by the audio files
+    anywhere below them (sorted); a missing path is an error."""
+    from .datasets._folder import audio_files
+
+    files = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            found = audio_files(p)
+            if not found:
+                raise CLIError(f"folder {str(p)!r} holds no audio file.")
+            files += [str(f) for f in found]
+        elif p.exists():
+            files.append(str(p))
+        else:
+            raise CLIError(f"audio file {str(p)!r} does not exist.")
+    return files
+
+
 def cmd_predict(args):
     model = _load_model(args.model)
     if not (hasattr(model, "predict_proba") and hasattr(model, "classes_")):
@@ -704,11 +724,22 @@ def cmd_predict(args):
             "spectrograms, not audio files; save a Pipeline of LogMelTransformer "
             f"and the classifier (as '{PROG} train' does)."
         )
-    missing = [f for f in args.files if not Path(f).is_file()]
-    if missing:
-        raise CLIError(f"audio file {missing[0]!r} does not exist.")
+    files = _audio_paths(args.files)
+    # Each file is decoded alone, so that one unreadable file is reported and
+    # the others are still labelled.
+    sr = getattr(model.steps[0][1], "sr", 16000)
+    clips, failed = [], []
+    for f in files:
+        try:
+            clips.append(load_audio(f, sr=sr))
+        except ValueError as exc:  # FileNotFoundError included
+            failed.append(f)
+            print(f"{PROG} predict: could not read {f}: {exc}", file=sys.stderr)
+    if not clips:
+        raise CLIError("none of the audio files could be read.")
+    files = [f for f in files if f not in set(failed)]
     try:
-        proba = model.predict_proba(list(args.files))
+        proba = model.predict_proba(clips)
     except ValueError as exc:
         raise CLIError(str(exc)) from exc
     classes = [str(c) for c in model.classes_]
@@ -722,23 +753,29 @@ def cmd_predict(args):
                     c: round(float(p), 6) for c, p in zip(classes, row, strict=True)
                 },
             }
-            for f, label, row in zip(args.files, labels, proba, strict=True)
+            for f, label, row in zip(files, labels, proba, strict=True)
         ]
         print(json.dumps(rows, indent=2))
-        return 0
-    file_width = max(4, *(len(str(f)) for f in args.files))
+        return 1 if failed else 0
+    file_width = max(4, *(len(str(f)) for f in files))
     label_width = max(7, *(len(c) for c in classes))
     col = max(6, *(len(c) for c in classes)) + 2
     print(
         f"{'file':<{file_width}}  {'emotion':<{label_width}}"
         + "".join(f"{c:>{col}}" for c in classes)
     )
-    for f, label, row in zip(args.files, labels, proba, strict=True):
+    for f, label, row in zip(files, labels, proba, strict=True):
         print(
             f"{str(f):<{file_width}}  {label:<{label_width}}"
             + "".join(f"{p:>{col}.3f}" for p in row)
         )
-    return 0
+    if failed:
+        print(
+            f"{PROG} predict: {len(failed)} of {len(failed) + len(files)} files "
+            "could not be read (above); the others are labelled.",
+            file=sys.stderr,
+        )
+    return 1 if failed else 0
 
 
 # ------------------------------------------------------------------- parser
@@ -898,7 +935,12 @@ def build_parser():
         description="Print the emotion and the class probabilities of each audio file.",
     )
     predict.add_argument("model", metavar="MODEL", help="model file from 'train'")
-    predict.add_argument("files", nargs="+", metavar="FILE", help="audio files")
+    predict.add_argument(
+        "files",
+        nargs="+",
+        metavar="FILE",
+        help="audio files, or folders of them (searched recursively)",
+    )
     predict.add_argument(
         "--json", action="store_true", help="print JSON instead of a table"
     )

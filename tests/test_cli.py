@@ -396,3 +396,27 @@ def test_a_single_emotion_is_one_line_before_any_work(command, capsys, tmp_path)
         "emotion ('angry', 4 clips); training needs clips of at least two emotions."
     ]
     assert "spectrograms" not in out
+
+
+def test_predict_reads_folders_and_reports_unreadable_files(
+    capsys, tmp_path, model_file, corpus
+):
+    files = sorted(str(p) for p in corpus.rglob("*.wav"))
+    status, out, err = run(capsys, "predict", model_file, corpus, "--json")
+    assert status == 0, err
+    assert [r["file"] for r in json.loads(out)] == files
+
+    broken = tmp_path / "broken.wav"
+    broken.write_bytes(b"RIFF not really audio")
+    status, out, err = run(capsys, "predict", model_file, files[0], broken, files[1])
+    assert status == 1
+    rows = out.strip().splitlines()[1:]
+    assert [r.split()[0] for r in rows] == files[:2]
+    assert f"could not read {broken}" in err
+    assert "1 of 3 files could not be read" in err
+
+    status, _, err = run(capsys, "predict", tmp_path, "a.wav")
+    assert status == 2 and "is a directory" in err
+    (tmp_path / "empty").mkdir()
+    status, _, err = run(capsys, "predict", model_file, tmp_path / "empty")
+    assert status == 2 and "holds no audio file" in err

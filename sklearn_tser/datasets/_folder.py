@@ -41,7 +41,7 @@ def _check_extensions(extensions):
     return {e.lower() for e in extensions}
 
 
-def _audio_files(folder, extensions):
+def audio_files(folder, extensions=AUDIO_EXTENSIONS):
     """Audio files under ``folder`` (recursively), skipping hidden entries."""
     files = []
     for f in folder.rglob("*"):
@@ -187,7 +187,7 @@ def load_emotion_folder(
     root = Path(path)
     paths, target = [], []
     for folder in _class_folders(root, extensions):
-        files = _audio_files(folder, extensions)
+        files = audio_files(folder, extensions)
         if not files:
             raise ValueError(
                 f"Class folder {str(folder)!r} holds no audio file with an "
