@@ -201,8 +201,9 @@ def parse_params(pairs, params_json):
 # ----------------------------------------------------------------- datasets
 
 
-def load_dataset(name, path):
-    """Paths, labels and speaker groups (or None) of a corpus.
+def load_dataset(name, path, speakers=None):
+    """Paths, labels and speaker groups (or None) of a corpus; with
+    ``speakers``, of those RAVDESS actors or IEMOCAP sessions only.
 
     Returns
     -------
@@ -219,12 +220,17 @@ def load_dataset(name, path):
 
     try:
         if name == "ravdess":
-            bunch = load_ravdess(path)
+            bunch = load_ravdess(path, actors=speakers)
             groups, group_name = bunch.actor, "actor"
         elif name == "iemocap":
-            bunch = load_iemocap(path)
+            bunch = load_iemocap(path, sessions=speakers)
             groups, group_name = bunch.session, "session"
         else:
+            if speakers is not None:
+                raise CLIError(
+                    "--speakers needs a corpus that names its speakers "
+                    "(--dataset ravdess or iemocap); a folder corpus does not."
+                )
             bunch = load_emotion_folder(path)
             groups, group_name = None, None
     except (FileNotFoundError, ValueError) as exc:
@@ -280,7 +286,13 @@ def make_evaluations(protocol, dataset, *, y, groups, n_splits, random_state):
                 f"{n_splits} does not apply."
             )
         return [("leave-one-session-out", speaker_cv(n_groups), True)]
-    k = 6 if n_splits is None else n_splits
+    if n_groups < 2:
+        raise CLIError(
+            f"--protocol speaker needs clips of at least 2 speakers; these are all "
+            f"of one ({groups[0]})."
+        )
+    # By default 6 folds (the benchmark's), or one per speaker when fewer.
+    k = min(6, n_groups) if n_splits is None else n_splits
     if not 2 <= k <= n_groups:
         raise CLIError(
             f"--n-splits must be from 2 to the number of speakers ({n_groups}), "
@@ -618,7 +630,7 @@ def cmd_evaluate(args):
     pipe = build_pipeline(
         params, random_state=args.random_state, verbose=int(args.verbose)
     )
-    X, y, groups, group_name = load_dataset(args.dataset, args.data)
+    X, y, groups, group_name = load_dataset(args.dataset, args.data, args.speakers)
     check_speakers_known(pipe.named_steps["clf"], groups)
     evaluations = make_evaluations(
         args.protocol,
@@ -675,7 +687,7 @@ def cmd_train(args):
     pipe = build_pipeline(
         params, random_state=args.random_state, verbose=int(args.verbose)
     )
-    X, y, groups, group_name = load_dataset(args.dataset, args.data)
+    X, y, groups, group_name = load_dataset(args.dataset, args.data, args.speakers)
     print(
         f"{args.dataset}: {len(y)} clips, {len(np.unique(y))} emotions "
         f"({', '.join(map(str, np.unique(y)))})",
@@ -822,6 +834,15 @@ def _add_data_options(parser):
     )
     parser.add_argument(
         "--data", required=True, metavar="PATH", help="folder of the corpus"
+    )
+    parser.add_argument(
+        "--speakers",
+        "--actors",
+        nargs="+",
+        type=_positive_int,
+        metavar="N",
+        help="use only these RAVDESS actors (1-24) or IEMOCAP sessions (1-5), "
+        "e.g. to try the command on a few speakers",
     )
 
 

@@ -420,3 +420,16 @@ def test_predict_reads_folders_and_reports_unreadable_files(
     (tmp_path / "empty").mkdir()
     status, _, err = run(capsys, "predict", model_file, tmp_path / "empty")
     assert status == 2 and "holds no audio file" in err
+
+
+def test_speakers_select_a_subset(capsys, ravdess_dir, tmp_path):
+    argv = ["evaluate", "--dataset", "ravdess", "--data", ravdess_dir]
+    status, out, err = run(capsys, *argv, "--speakers", 3, 4, *TINY)
+    assert status == 0, err
+    # 2 actors: the speaker protocol has 2 folds, not the default 6.
+    assert "ravdess: 120 clips, 2 actors" in out and "2-fold CV by actor" in out
+    status, _, err = run(capsys, *argv, "--actors", 3)
+    assert status == 2 and "at least 2 speakers; these are all of one (3)" in err
+    argv = ["train", "--dataset", "folder", "--data", tmp_path, "--speakers", 1]
+    status, _, err = run(capsys, *argv)
+    assert status == 2 and "a folder corpus does not" in err
