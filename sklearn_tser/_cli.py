@@ -818,8 +818,18 @@ def _add_model_options(parser):
     parser.add_argument(
         "-v",
         "--verbose",
-        action="store_true",
-        help="draw a progress bar over the training epochs of each fit",
+        action="count",
+        default=1,
+        help="progress bars over the training epochs of each fit are drawn by "
+        "default; -v adds a line per epoch with the losses",
+    )
+    parser.add_argument(
+        "-q",
+        "--quiet",
+        action="store_const",
+        const=0,
+        dest="verbose",
+        help="no progress bars",
     )
 
 

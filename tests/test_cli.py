@@ -114,9 +114,11 @@ def test_demo_trains_the_default_classifier(monkeypatch, capsys, tmp_path):
         main(["demo", "--output", str(tmp_path)])
     clf = built[0].named_steps["clf"]
     defaults = EmotionEmbeddingClassifier().get_params()
-    assert {k: v for k, v in clf.get_params().items() if k != "random_state"} == {
-        k: v for k, v in defaults.items() if k != "random_state"
+    own = ("random_state", "verbose")
+    assert {k: v for k, v in clf.get_params().items() if k not in own} == {
+        k: v for k, v in defaults.items() if k not in own
     }
+    assert clf.verbose == 1  # progress bars by default in the CLI
     assert _cli.DEMO_N_SAMPLES <= 200
 
 
@@ -433,3 +435,22 @@ def test_speakers_select_a_subset(capsys, ravdess_dir, tmp_path):
     argv = ["train", "--dataset", "folder", "--data", tmp_path, "--speakers", 1]
     status, _, err = run(capsys, *argv)
     assert status == 2 and "a folder corpus does not" in err
+
+
+@pytest.mark.parametrize("flags, verbose", [([], 1), (["-v"], 2), (["--quiet"], 0)])
+def test_progress_is_shown_by_default(monkeypatch, tmp_path, flags, verbose):
+    from sklearn_tser import _cli
+
+    built = []
+
+    class Built(Exception):
+        pass
+
+    def record(params=None, **kwargs):
+        built.append(kwargs["verbose"])
+        raise Built
+
+    monkeypatch.setattr(_cli, "build_pipeline", record)
+    with pytest.raises(Built):
+        main(["demo", "--output", str(tmp_path), *flags])
+    assert built == [verbose]
