@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from ._validation import as_real_numbers
+from .exceptions import AudioFileNotFoundError, _user_stacklevel
 
 __all__ = ["check_audio", "load_audio", "warn_on_odd_clips"]
 
@@ -36,10 +37,6 @@ LOUD_PEAK = 4.0
 SILENT_PEAK = 1e-5
 
 _PATH_TYPES = (str, os.PathLike)
-
-
-class AudioFileNotFoundError(FileNotFoundError, ValueError):
-    """A path given as a clip does not exist (also a :class:`ValueError`)."""
 
 
 def load_audio(path, *, sr=16000):
@@ -296,5 +293,5 @@ def warn_on_odd_clips(clips, *, min_samples):
             warnings.warn(
                 f"{len(index)} of {len(clips)} clips are {what} (clip {shown}).",
                 UserWarning,
-                stacklevel=4,  # the caller of LogMelTransformer.transform
+                stacklevel=_user_stacklevel(),
             )

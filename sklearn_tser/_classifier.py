@@ -172,8 +172,10 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialisation, dropout, batches, crops, masks and the
         validation split, each fit with generators of its own (not torch's
-        global one). With an integer, two fits on the CPU give identical
-        models, also when they run at the same time in threads.
+        global one). With an integer, two fits on the CPU with the same number
+        of torch threads give identical models, also when they run at the same
+        time in threads. Another number of threads (a joblib worker process
+        runs with one) changes the rounding of sums, and so the model slightly.
     verbose : int, default=0
         0 is silent; 1 draws a progress bar over the epochs of each phase (on
         stderr, with the last losses); 2 or more prints skorch's table, a line

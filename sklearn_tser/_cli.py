@@ -2,8 +2,8 @@
 
 Sub-commands:
 
-- ``demo``: the default pipeline on synthetic clips, cross-validated, with an
-  embedding plot; a couple of minutes on a laptop CPU.
+- ``demo``: the default pipeline on synthetic clips, cross-validated by
+  speaker, with figures (confusion matrix, embeddings, centroid angles).
 - ``evaluate``: cross-validate the pipeline on RAVDESS, IEMOCAP or a folder of
   clips sorted by emotion, with the paper's protocol (speakers mixed) or a
   speaker-independent one.
@@ -341,7 +341,7 @@ def run_evaluation(name, splitter, clf, S, y, groups, *, use_groups):
     """
     split_groups = groups if use_groups else None  # splitters that ignore them warn
     n_folds = splitter.get_n_splits(S, y, split_groups)
-    _progress(f"\n{name}: {n_folds} fold(s), {len(y)} clips")
+    _progress(f"\n{name} ({len(y)} clips):")
     cv = cross_validate(
         clf,
         S,
@@ -564,8 +564,8 @@ def _spectrograms(mel, X):
     except (FileNotFoundError, ValueError) as exc:
         raise CLIError(str(exc)) from exc
     _progress(
-        f"  {S.shape[1]} mel bands, up to {S.shape[2]} frames "
-        f"({time.perf_counter() - start:.1f} s)"
+        f"  {S.shape[1]} mel bands, up to {S.shape[2]} frames per clip; computed "
+        f"in {time.perf_counter() - start:.1f} s"
     )
     return S
 
@@ -882,9 +882,10 @@ def build_parser():
     demo = sub.add_parser(
         "demo",
         help="train and cross-validate the default pipeline on synthetic clips",
-        description="Cross-validate the default pipeline, reduced for speed, on "
-        "synthetic speech-like clips, print the scores and write an embedding "
-        "plot.",
+        description="Cross-validate the default pipeline by speaker on synthetic "
+        "speech-like clips, print the scores and write three figures (PNG): the "
+        "confusion matrix, the embeddings and the angles between the emotion "
+        "centroids.",
     )
     demo.add_argument(
         "--output",

@@ -763,7 +763,7 @@ def load(path, *, device="cpu", expected_sha256=None):
         tensors = safetensors.torch.load(path.read_bytes())
     except (SafetensorError, ValueError, RuntimeError) as exc:
         raise ModelFileError(
-            f"Model file {str(path)!r} is truncated or corrupt: {exc}"
+            f"Model file {str(path)!r} is truncated or corrupt ({exc})."
         ) from exc
     if metadata.get("sha256") != _digest(text, tensors):
         raise ModelFileError(

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .exceptions import _user_stacklevel
+
 __all__ = ["MelSettings", "log_mel"]
 
 # log_mel warns when its padded output is this many times the clips' frames,
@@ -218,7 +220,7 @@ def _warn_on_padding(frames, width, settings):
             "frames). Split long recordings into utterances, drop them, or set "
             "max_frames.",
             UserWarning,
-            stacklevel=5,  # the caller of LogMelTransformer.transform
+            stacklevel=_user_stacklevel(),
         )
 
 

@@ -33,7 +33,7 @@ N_CLIPS = 24
 
 # Such tiny networks may collapse in the triplet phase; that is not under test.
 pytestmark = pytest.mark.filterwarnings(
-    "ignore::sklearn_tser._training.EmbeddingCollapseWarning"
+    "ignore::sklearn_tser.exceptions.EmbeddingCollapseWarning"
 )
 
 

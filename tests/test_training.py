@@ -406,3 +406,29 @@ def test_speaker_adversarial_needs_groups():
     with pytest.raises(ValueError, match=r"speaker_adversarial=0.5 needs .*groups="):
         clf.fit(X, y)
     assert not hasattr(clf, "net_")
+
+
+def test_collapse_stops_the_triplet_phase_and_warns_at_the_callers_line(monkeypatch):
+    """A collapse (here: a threshold every batch reaches) restores the last
+    healthy weights, stops the phase, and the warning points at the user's
+    code, not at skorch's."""
+    from sklearn.model_selection import cross_val_score
+
+    from sklearn_tser import _training
+    from sklearn_tser.exceptions import EmbeddingCollapseWarning
+
+    init = _training.CollapseMonitor.__init__
+    monkeypatch.setattr(
+        _training.CollapseMonitor,
+        "__init__",
+        lambda self, threshold=0.99: init(self, threshold=-1.0),
+    )
+    X, y = make_spectrograms(n=30)
+    params = {**TINY, "pretrain_epochs": 2, "triplet_epochs": 5}
+    with pytest.warns(EmbeddingCollapseWarning, match="collapsed at epoch 3") as w:
+        clf = EmotionEmbeddingClassifier(**params).fit(X, y)
+    assert w[0].filename == __file__
+    assert [row["phase"] for row in clf.net_.history] == ["softmax"] * 2 + ["triplet"]
+    with pytest.warns(EmbeddingCollapseWarning) as w:
+        cross_val_score(EmotionEmbeddingClassifier(**params), X, y, cv=2)
+    assert w[0].filename == __file__

@@ -67,7 +67,7 @@ def check_sr(sr):
 
 
 def decode_files(paths, *, sr):
-    """Decode every file with :func:`sklearn_tser._audio.load_audio`."""
+    """Decode every file to a mono float32 waveform at ``sr`` Hz."""
     from .._audio import load_audio
 
     return [load_audio(p, sr=sr) for p in paths]
