@@ -49,13 +49,14 @@ numpydoc_xref_param_type = False
 myst_heading_anchors = 3
 suppress_warnings = ["myst.header"]  # the included results may start at H2
 
-# sphinx-gallery: the examples in ../examples. Only the quick start, on synthetic
-# clips, is executed (about a minute on a CPU); the others need corpora or run
-# longer and are rendered without output. ``make html-noplot`` executes none.
+# sphinx-gallery: the examples in ../examples. Those on synthetic clips (the
+# quick start and the embeddings, about a minute each on a CPU) are executed, so
+# the gallery shows their figures; the others need corpora and are rendered
+# without output. ``make html-noplot`` executes none.
 sphinx_gallery_conf = {
     "examples_dirs": str(HERE.parent / "examples"),
     "gallery_dirs": str(HERE / "auto_examples"),
-    "filename_pattern": r"plot_quick_start\.py$",
+    "filename_pattern": r"plot_(quick_start|embeddings)\.py$",
     "ignore_pattern": r"__init__\.py|ruff\.toml",
     "within_subsection_order": "_gallery_order.ExampleOrder",
     "doc_module": ("sklearn_tser",),

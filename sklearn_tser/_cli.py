@@ -490,6 +490,7 @@ def write_figures(results, S, y, out, *, random_state=0, embeddings=("pca",)):
             true, pred, labels=result["classes"], ax=ax, xticks_rotation=45
         )
         ax.set_title(f"Confusion matrix, {result['name']} (all test clips)")
+        disp.im_.colorbar.set_label("number of test clips")
         save(disp, f"confusion_matrix_{_slug(result['name'])}.png")
 
     last = results[-1]

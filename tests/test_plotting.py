@@ -65,7 +65,7 @@ def test_embedding_display_from_pipeline(pipe, data, projection):
     assert len(disp.scatter_) == n_classes
     assert [t.get_text() for t in disp.centroid_texts_] == list(pipe.classes_)
     legend = [t.get_text() for t in disp.ax_.get_legend().get_texts()]
-    assert legend == list(pipe.classes_)
+    assert legend == [*pipe.classes_, "centroid of the training clips"]
 
 
 def test_embedding_display_pca_centroids_match_projection(pipe, data):
@@ -117,6 +117,7 @@ def test_centroid_angles_display(pipe):
     assert [t.get_text() for t in disp.ax_.get_yticklabels()] == list(pipe.classes_)
     assert disp.im_.get_clim() == (0.0, 180.0)
     assert disp.figure_ is disp.ax_.figure
+    assert "larger = emotions better separated" in disp.im_.colorbar.ax.get_ylabel()
 
 
 def test_centroid_angles_display_uses_given_ax(pipe):

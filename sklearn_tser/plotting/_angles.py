@@ -121,7 +121,11 @@ class CentroidAnglesDisplay:
             rotation_mode="anchor",
         )
         if colorbar:
-            ax.figure.colorbar(self.im_, ax=ax, label="angle (degrees)")
+            ax.figure.colorbar(
+                self.im_,
+                ax=ax,
+                label="angle (degrees): larger = emotions better separated",
+            )
         if title:
             ax.set_title(title)
         self.ax_ = ax

@@ -164,6 +164,9 @@ class EmbeddingDisplay:
         Class names; ``None`` uses the sorted unique values of ``y``.
     projection : str or None, default=None
         Name of the projection, used in the axis labels.
+    centroid_label : str, default="centroid"
+        What the stars are, in the legend; :meth:`from_estimator` says
+        "centroid of the training clips".
 
     Attributes
     ----------
@@ -200,12 +203,14 @@ class EmbeddingDisplay:
         centroids_2d=None,
         display_labels=None,
         projection=None,
+        centroid_label="centroid",
     ):
         self.points_2d = points_2d
         self.y = y
         self.centroids_2d = centroids_2d
         self.display_labels = display_labels
         self.projection = projection
+        self.centroid_label = centroid_label
 
     def plot(
         self,
@@ -264,6 +269,17 @@ class EmbeddingDisplay:
         ax.set_xlabel(f"{name} 1")
         ax.set_ylabel(f"{name} 2")
         ax.set_title(f"Emotion embeddings ({name})" if title is None else title)
+        if legend and self.centroids_2d is not None:
+            # A legend entry saying what the stars are.
+            ax.scatter(
+                [],
+                [],
+                s=150,
+                marker="*",
+                c="white",
+                edgecolors="black",
+                label=self.centroid_label,
+            )
         if legend:
             ax.legend(
                 title="emotion",
@@ -327,6 +343,7 @@ class EmbeddingDisplay:
         display_labels=None,
         projection="pca",
         random_state=0,
+        centroid_label="centroid",
         ax=None,
         point_size=18,
         alpha=0.7,
@@ -350,6 +367,8 @@ default=None
             How to reduce the embeddings to 2-D.
         random_state : int, RandomState instance or None, default=0
             Seed of the projection.
+        centroid_label : str, default="centroid"
+            What the stars are, in the legend.
         ax, point_size, alpha, legend, title
             See :meth:`plot`.
 
@@ -377,6 +396,7 @@ default=None
             centroids_2d=cents,
             display_labels=display_labels,
             projection=projection,
+            centroid_label=centroid_label,
         )
         return disp.plot(
             ax=ax, point_size=point_size, alpha=alpha, legend=legend, title=title
@@ -429,6 +449,7 @@ default=None
             display_labels=clf.classes_,
             projection=projection,
             random_state=random_state,
+            centroid_label="centroid of the training clips",
             ax=ax,
             point_size=point_size,
             alpha=alpha,
