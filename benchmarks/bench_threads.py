@@ -40,8 +40,9 @@ if task == "fit":
     from sklearn_tser.evaluation import default_pipeline, paper_split
     S, y = data["S"], data["y"]
     train, _ = next(paper_split(random_state=0).split(y, y))
+    # n_threads=None: the classifier keeps the process's setting, set above.
     clf = default_pipeline().named_steps["clf"].set_params(
-        pretrain_epochs=5, triplet_epochs=2
+        pretrain_epochs=5, triplet_epochs=2, n_threads=None
     )
     start = time.perf_counter()
     clf.fit(S[train], y[train])

@@ -33,6 +33,7 @@ exclude_patterns = [
     "benchmark_results.md",
     "ablation_results.md",
     "feature_results.md",
+    "thread_results.md",
     "**/GALLERY_HEADER.rst",
 ]
 html_static_path = ["_static"]
@@ -74,6 +75,7 @@ _RESULTS = {
     "<!-- benchmark-results -->": "benchmark_results.md",
     "<!-- ablation-results -->": "ablation_results.md",
     "<!-- feature-results -->": "feature_results.md",
+    "<!-- thread-results -->": "thread_results.md",
 }
 
 

@@ -14,7 +14,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 
-from ._device import resolve_device
+from ._device import resolve_device, torch_threads
 from ._losses import MINERS, embedding_collapse_score, get_miner, l2_normalize
 from ._networks import ARCHITECTURES, MAX_LAYERS, MIN_LAYERS, POOLINGS, STEMS
 from ._training import (
@@ -166,6 +166,15 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         With ``validation_fraction > 0``: epochs without improvement of the
         validation loss before a phase stops; the best weights of the phase are
         restored.
+    n_threads : int >= 1 or None, default=1
+        torch intra-op threads of ``fit`` and of prediction, restored after
+        each call; ``None`` leaves torch's setting (all cores by default).
+        One thread is the default because these small networks gain little
+        from more (9% for a fit with 2 threads on an idle 2-core CPU) and lose
+        much when another process needs the cores (2.4 times slower with 2
+        threads beside one busy process); see :doc:`/benchmarks`. For parallel
+        work, fit several models at once instead (``n_jobs`` of
+        ``cross_val_score`` or ``GridSearchCV``).
     device : str, default="auto"
         ``"auto"`` trains on CUDA when available (with bfloat16 mixed precision),
         on the CPU otherwise; or ``"cpu"``, ``"cuda"``, ``"cuda:N"``.
@@ -289,6 +298,7 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         "standardize": [StrOptions({"global", "clip"})],
         "validation_fraction": [Interval(numbers.Real, 0, 0.5, closed="left")],
         "patience": [Interval(numbers.Integral, 1, None, closed="left")],
+        "n_threads": [Interval(numbers.Integral, 1, None, closed="left"), None],
         "device": [str],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
@@ -332,6 +342,7 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         standardize="global",
         validation_fraction=0.0,
         patience=30,
+        n_threads=1,
         device="auto",
         random_state=None,
         verbose=0,
@@ -371,6 +382,7 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         self.standardize = standardize
         self.validation_fraction = validation_fraction
         self.patience = patience
+        self.n_threads = n_threads
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
@@ -421,7 +433,9 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         if self.warm_start and hasattr(self, "net_"):
             previous["net_"] = copy.deepcopy(self.net_)  # trained in place
         try:
-            self._fit(X, y, groups)
+            self._validate_params()  # n_threads is used before _fit runs
+            with torch_threads(self.n_threads):
+                self._fit(X, y, groups)
         except BaseException:
             self.__dict__.clear()
             self.__dict__.update(previous)
@@ -659,7 +673,8 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         check_is_fitted(self)
         X, lengths = check_spectrograms(X, n_mels=self.n_features_in_)
         regions = speech_regions(X, lengths, self.trim_db)
-        emb = self.net_.embed(self._dataset(X, regions))
+        with torch_threads(self.n_threads):
+            emb = self.net_.embed(self._dataset(X, regions))
         bad = ~np.isfinite(emb).all(axis=1)
         if bad.any():
             i = int(np.flatnonzero(bad)[0])

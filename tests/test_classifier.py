@@ -331,3 +331,41 @@ def test_fits_in_threads_equal_the_serial_fit_bit_for_bit(data):
         for name, value in clf.net_.module_.state_dict().items():
             assert torch.equal(value, expected[name]), name
         np.testing.assert_array_equal(clf.predict_proba(X), serial.predict_proba(X))
+
+
+@pytest.mark.parametrize("n_threads, during", [(1, 1), (None, 2)])
+def test_n_threads_holds_during_fit_and_predict_and_is_restored(
+    data, monkeypatch, n_threads, during
+):
+    from sklearn_tser._training import EmbeddingNet
+
+    seen = []
+    fit_phases, embed = EmbeddingNet.fit_phases, EmbeddingNet.embed
+
+    def spy_fit(self, *args, **kwargs):
+        seen.append(torch.get_num_threads())
+        return fit_phases(self, *args, **kwargs)
+
+    def spy_embed(self, *args, **kwargs):
+        seen.append(torch.get_num_threads())
+        return embed(self, *args, **kwargs)
+
+    monkeypatch.setattr(EmbeddingNet, "fit_phases", spy_fit)
+    monkeypatch.setattr(EmbeddingNet, "embed", spy_embed)
+    X, y = data
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        clf = EmotionEmbeddingClassifier(**TINY, n_threads=n_threads).fit(X, y)
+        assert torch.get_num_threads() == 2
+        clf.predict(X)
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+    assert set(seen) == {during}
+
+
+def test_n_threads_is_validated(data):
+    X, y = data
+    with pytest.raises(ValueError, match="'n_threads' parameter"):
+        EmotionEmbeddingClassifier(**TINY, n_threads=0).fit(X, y)
