@@ -136,3 +136,21 @@ def test_corpus_examples_stop_with_a_message(name, variable, tmp_path):
         assert result.returncode == 0, result.stderr
         assert "not found at" in result.stdout and str(missing) in result.stdout
         assert "Traceback" not in result.stderr
+
+
+def test_default_comments_in_examples_match_the_defaults():
+    """``name=value,  # default: X`` comments in the examples say the real
+    default of the classifier or the transformer."""
+    from sklearn_tser import EmotionEmbeddingClassifier, LogMelTransformer
+
+    defaults = {
+        **LogMelTransformer().get_params(),
+        **EmotionEmbeddingClassifier().get_params(),
+    }
+    pattern = re.compile(r"(\w+)=[^,]+,\s*#[^\n]*?default: (?:ResNet-)?([\w.]+)")
+    found = 0
+    for path in sorted((DOCS.parent / "examples").glob("*.py")):
+        for name, said in pattern.findall(path.read_text()):
+            assert str(defaults[name]) == said, f"{path.name}: {name}"
+            found += 1
+    assert found >= 5
