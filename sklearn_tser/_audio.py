@@ -27,7 +27,8 @@ from pathlib import Path
 import numpy as np
 
 from ._validation import as_real_numbers
-from .exceptions import AudioFileNotFoundError, _user_stacklevel
+from ._warnings import user_stacklevel
+from .exceptions import AudioFileNotFoundError
 
 __all__ = ["check_audio", "load_audio", "warn_on_odd_clips"]
 
@@ -293,5 +294,5 @@ def warn_on_odd_clips(clips, *, min_samples):
             warnings.warn(
                 f"{len(index)} of {len(clips)} clips are {what} (clip {shown}).",
                 UserWarning,
-                stacklevel=_user_stacklevel(),
+                stacklevel=user_stacklevel(),
             )

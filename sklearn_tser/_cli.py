@@ -713,7 +713,10 @@ def _audio_paths(paths):
     files = []
     for p in map(Path, paths):
         if p.is_dir():
-            found = audio_files(p)
+            try:
+                found = audio_files(p)
+            except ValueError as exc:  # a broken link in the folder
+                raise CLIError(str(exc)) from exc
             if not found:
                 raise CLIError(f"folder {str(p)!r} holds no audio file.")
             files += [str(f) for f in found]

@@ -2,16 +2,8 @@
 classifier."""
 
 import contextlib
-import threading
 
 __all__ = ["resolve_device", "torch_threads"]
-
-# torch's intra-op thread count is one setting per process: the estimators
-# that run at once in threads share it, and the first to start restores it
-# when the last one ends.
-_THREADS_LOCK = threading.Lock()
-_THREADS_ACTIVE = []
-_THREADS_BEFORE = []
 
 
 def resolve_device(device):
@@ -54,27 +46,21 @@ def resolve_device(device):
 @contextlib.contextmanager
 def torch_threads(n_threads):
     """Run the block with ``n_threads`` torch intra-op threads (``None``: as
-    they are), then restore the caller's setting.
+    they are), then restore the calling thread's setting.
 
-    The setting is process-wide: while estimators run in several threads at
-    once, the last one to start sets it and the last one to end restores it.
+    torch keeps the setting per calling thread (it is OpenMP's), so that
+    estimators fitting at once in several threads do not change each other's.
     """
     import torch
 
     if n_threads is None:
         yield
         return
-    with _THREADS_LOCK:
-        if not _THREADS_ACTIVE:
-            _THREADS_BEFORE[:] = [torch.get_num_threads()]
-        _THREADS_ACTIVE.append(n_threads)
-        if torch.get_num_threads() != n_threads:
-            torch.set_num_threads(n_threads)
+    before = torch.get_num_threads()
+    if before != n_threads:
+        torch.set_num_threads(n_threads)
     try:
         yield
     finally:
-        with _THREADS_LOCK:
-            _THREADS_ACTIVE.remove(n_threads)
-            wanted = _THREADS_ACTIVE[-1] if _THREADS_ACTIVE else _THREADS_BEFORE[0]
-            if torch.get_num_threads() != wanted:
-                torch.set_num_threads(wanted)
+        if torch.get_num_threads() != before:
+            torch.set_num_threads(before)

@@ -10,6 +10,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from ._audio import check_audio, warn_on_odd_clips
 from ._device import resolve_device
 from ._spectrogram import MelSettings, log_mel
+from ._validation import MAX_MEL_BANDS
 
 __all__ = ["LogMelTransformer"]
 
@@ -54,7 +55,7 @@ class LogMelTransformer(TransformerMixin, BaseEstimator):
         ``1 + n // hop_length`` frames.
     pad_mode : {"constant", "reflect"}, default="constant"
         Padding used with ``center=True`` (librosa's default is ``"constant"``).
-    n_mels : int > 0, default=64
+    n_mels : int in [1, 4096], default=64
         Number of mel bands.
     fmin : float >= 0, default=20.0
         Lowest frequency of the mel filter bank, in Hz.
@@ -126,7 +127,7 @@ class LogMelTransformer(TransformerMixin, BaseEstimator):
         "window": [str],
         "center": ["boolean"],
         "pad_mode": [StrOptions({"constant", "reflect"})],
-        "n_mels": [Interval(numbers.Integral, 1, None, closed="left")],
+        "n_mels": [Interval(numbers.Integral, 1, MAX_MEL_BANDS, closed="both")],
         "fmin": [Interval(numbers.Real, 0, None, closed="left")],
         "fmax": [Interval(numbers.Real, 0, None, closed="neither"), None],
         "power": [Interval(numbers.Real, 0, None, closed="neither")],

@@ -191,10 +191,13 @@ class _AttentiveStatisticsPooling(nn.Module):
     def forward(self, x, mask, n_valid=None):
         """Same signature and output as :func:`_masked_statistics_pooling`;
         ``n_valid`` is not needed (the weights of each clip sum to 1)."""
+        # In float32, with the centred variance: bfloat16 (CUDA autocast)
+        # loses a small spread around a large mean otherwise.
         scores = self.score(x).float().masked_fill(mask == 0, float("-inf"))
-        weights = torch.softmax(scores, dim=2).to(x.dtype)
+        weights = torch.softmax(scores, dim=2)
+        x = x.float()
         mean = (weights * x).sum(dim=2)
-        variance = (weights * x.square()).sum(dim=2) - mean.square()
+        variance = (weights * (x - mean.unsqueeze(2)).square()).sum(dim=2)
         std = variance.clamp_min(_POOLING_VARIANCE_FLOOR).sqrt()
         return torch.cat([mean, std], dim=1)
 
@@ -244,7 +247,7 @@ def initialize_weights(module, generator):
                 bound = 1.0 / math.sqrt(m.hidden_size)
                 for weight in m.parameters():
                     nn.init.uniform_(weight, -bound, bound, generator=generator)
-            elif isinstance(m, nn.modules.batchnorm._BatchNorm):
+            elif isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
                 m.reset_parameters()
 
 

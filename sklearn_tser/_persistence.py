@@ -49,8 +49,8 @@ _JSON_ARRAY_KINDS = "biufUO"  # numpy kinds stored as JSON lists
 # allocate more (see load's Notes).
 MAX_HEADER_BYTES = 64 * 2**20
 MAX_TENSOR_BYTES = 2**30
-MAX_STRING_LENGTH = 1024  # characters of a label
-MAX_CLASSES = 100_000
+MAX_STRING_LENGTH = 256  # characters of a label
+MAX_CLASSES = 10_000  # also the length of any array stored as JSON
 MAX_PIPELINE_DEPTH = 4  # Pipelines inside Pipelines
 _SAFETENSORS_ITEMSIZE = {
     "BOOL": 1,
@@ -312,7 +312,8 @@ def save(estimator, path):
     # the target is whole or untouched. os.open's mode goes through the umask,
     # as for any file the user writes (mkstemp would give 0600).
     tmp = path.parent / f".{path.name}.{secrets.token_hex(8)}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    fd = os.open(tmp, flags, 0o666)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
@@ -332,36 +333,50 @@ def _package_version(name):
 # ------------------------------------------------------------------- decoding
 
 
-def _read_header(path):
-    """The safetensors header of ``path``, read and checked before the rest of
-    the file: its size, its tensors' dtypes, shapes and offsets, their total
-    size, and that the file holds exactly them. Returns the header's metadata."""
+def _read_file(path):
+    """The bytes and header metadata of the model file ``path``, read through
+    one open file: the header first, checked and bounded (its size, its
+    tensors' dtypes, shapes and offsets, their total size), then exactly the
+    bytes it announces, and nothing may follow them."""
     bad = ModelFileError(
         f"{str(path)!r} is not an sklearn-tser model file (written by "
         "sklearn_tser.save): it has no valid safetensors header. If it is a "
         "joblib or pickle file, load it with joblib.load, and only if you trust it."
     )
-    size = path.stat().st_size
     with open(path, "rb") as f:
-        head = f.read(9)
-        if len(head) < 9 or head[8:9] != b"{":  # a safetensors header is JSON
+        head = f.read(8)
+        raw = f.read(1) if len(head) == 8 else b""
+        if raw != b"{":  # a safetensors header is a JSON object
             raise bad
-        (n,) = struct.unpack("<Q", head[:8])
+        (n,) = struct.unpack("<Q", head)
+        if n < 2:  # not even "{}"
+            raise bad
         if n > MAX_HEADER_BYTES:
             raise ModelFileError(
                 f"Model file {str(path)!r} announces a header of {n} bytes; a model "
                 f"file's header has at most {MAX_HEADER_BYTES}. Refusing to read it."
             )
-        if n > size - 8:
+        raw += f.read(n - 1)
+        if len(raw) < n:
             raise ModelFileError(
                 f"Model file {str(path)!r} is truncated: its header announces {n} "
-                f"bytes but the file has only {size}."
+                f"bytes but the file ends after {8 + len(raw)}."
             )
-        f.seek(8)
-        raw = f.read(n)
+        metadata, total = _check_header(raw, path, bad)
+        body = f.read(total)
+        if len(body) != total or f.read(1):
+            raise ModelFileError(
+                f"Model file {str(path)!r} is truncated or corrupt: it does not "
+                f"hold exactly the {total} bytes of tensors its header announces."
+            )
+    return head + raw + body, metadata
+
+
+def _check_header(raw, path, bad):
+    """The metadata of a safetensors header and its tensors' total size."""
     try:
         header = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise bad from exc
     metadata = header.get("__metadata__") if isinstance(header, dict) else None
     if not isinstance(metadata, dict) or metadata.get("format") != FORMAT:
@@ -379,8 +394,8 @@ def _read_header(path):
                 raise ValueError
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelFileError(
-                f"Model file {str(path)!r} is corrupt: tensor {name!r} is "
-                f"malformed ({entry!r:.200})."
+                f"Model file {str(path)!r} is corrupt: tensor {str(name)!r:.100} "
+                f"is malformed ({entry!r:.200})."
             ) from exc
         total += end - begin
     if total > MAX_TENSOR_BYTES:
@@ -388,12 +403,7 @@ def _read_header(path):
             f"Model file {str(path)!r} announces {total} bytes of tensors; a "
             f"model file holds at most {MAX_TENSOR_BYTES}. Refusing to read it."
         )
-    if size != 8 + n + total:
-        raise ModelFileError(
-            f"Model file {str(path)!r} is truncated or corrupt: it has {size} "
-            f"bytes where its header announces {8 + n + total}."
-        )
-    return metadata
+    return metadata, total
 
 
 def _is_count(value):
@@ -448,6 +458,8 @@ def _decode_array(spec, tensors, where):
             isinstance(v, (str, int, float, bool)) for v in values
         ):
             raise ValueError("not a flat list of numbers or strings")
+        if len(values) > MAX_CLASSES:
+            raise ValueError(f"{len(values)} values, more than {MAX_CLASSES}")
         if any(isinstance(v, str) and len(v) > MAX_STRING_LENGTH for v in values):
             raise ValueError(f"a string of more than {MAX_STRING_LENGTH} characters")
         if dtype.kind == "O":
@@ -492,7 +504,9 @@ def _decode(doc, tensors, device, prefix="", where="the estimator", depth=0):
                 f"The model file nests Pipelines more than {MAX_PIPELINE_DEPTH} deep."
             )
         if not isinstance(doc.get("steps"), list) or not doc["steps"]:
-            raise ModelFileError(f"The Pipeline of {where} has no steps.")
+            raise ModelFileError(
+                f"The Pipeline of {where} has no steps (got {doc.get('steps')!r:.100})."
+            )
         steps = []
         for step_name, step in doc["steps"]:
             if not isinstance(step_name, str):
@@ -523,15 +537,21 @@ def _decode(doc, tensors, device, prefix="", where="the estimator", depth=0):
             )
         label = f"attribute {name}.{attr}"
         if not isinstance(spec, dict):
-            raise ModelFileError(f"{label} is malformed in the model file.")
+            raise ModelFileError(
+                f"{label} is malformed in the model file: {spec!r:.100}."
+            )
         if "value" in spec:
             value = _from_json(spec["value"])
         else:
             value = _decode_array(spec, tensors, label)
         setattr(estimator, attr, value)
-    if "net" not in doc:
+    if name == "LogMelTransformer":
         _check_count(estimator, "n_features_in_", None, optional=True)
         return estimator
+    if "net" not in doc:
+        raise ModelFileError(
+            f"The model file has no network for the {name} of {where}."
+        )
     _check_classifier_state(estimator)
     _decode_net(estimator, doc["net"], tensors, device, prefix)
     return estimator
@@ -577,28 +597,32 @@ def _check_classifier_state(clf):
         not isinstance(labels, np.ndarray)
         or labels.ndim != 1
         or not 2 <= len(labels) <= MAX_CLASSES
-        or labels.dtype.kind not in "biuUO"
+        or labels.dtype.kind not in "biufUO"
+        or (labels.dtype.kind == "f" and not np.isfinite(labels).all())
         or len(set(labels.tolist())) != len(labels)
     ):
         raise ModelFileError(
             f"The model file gives the classifier classes_ {labels!r:.200}; it must "
-            f"be 2 to {MAX_CLASSES} distinct labels."
+            f"be 2 to {MAX_CLASSES} distinct labels (numbers or strings)."
         )
     n_classes = len(labels)
     _check_count(clf, "n_features_in_", MAX_MEL_BANDS)
     centroids = _float_array(clf, "centroids_", (n_classes, clf.embedding_dim))
-    if not np.allclose(np.linalg.norm(centroids, axis=1), 1.0, atol=1e-3):
+    norms = np.linalg.norm(centroids, axis=1)
+    if not np.allclose(norms, 1.0, atol=1e-3):
         raise ModelFileError(
             "The model file gives the classifier centroids_ that are not unit "
-            "vectors; they must be L2-normalised."
+            f"vectors (norms {np.round(norms, 4).tolist()!s:.200}); they must be "
+            "L2-normalised."
         )
     _float_array(clf, "angles_", (n_classes, n_classes))
     if clf.standardize == "global":
         _float_array(clf, "feature_mean_", (clf.n_features_in_,))
-        if not (_float_array(clf, "feature_std_", (clf.n_features_in_,)) > 0).all():
+        std = _float_array(clf, "feature_std_", (clf.n_features_in_,))
+        if not (std > 0).all():
             raise ModelFileError(
                 "The model file gives the classifier a feature_std_ that is not "
-                "positive."
+                f"positive (smallest {std.min()})."
             )
     scale = getattr(clf, "proba_scale_", None)
     if not (
@@ -611,8 +635,12 @@ def _check_classifier_state(clf):
             f"The model file gives the classifier proba_scale_ {scale!r:.100}; it "
             "must be a finite number > 0."
         )
-    if not isinstance(getattr(clf, "interrupted_", False), bool):
-        raise ModelFileError("The model file gives interrupted_ a non-boolean value.")
+    interrupted = getattr(clf, "interrupted_", False)
+    if not isinstance(interrupted, bool):
+        raise ModelFileError(
+            f"The model file gives interrupted_ the value {interrupted!r:.100}; it "
+            "must be true or false."
+        )
 
 
 def _decode_net(clf, spec, tensors, device, prefix):
@@ -745,12 +773,20 @@ def load(path, *, device="cpu", expected_sha256=None):
         what = "is a directory" if path.is_dir() else "does not exist"
         raise FileNotFoundError(f"Model file {str(path)!r} {what}.")
     if expected_sha256 is not None:
-        _check_file_digest(path, expected_sha256)
-    metadata = _read_header(path)
+        _check_sha256_format(expected_sha256)
+    data, metadata = _read_file(path)
+    if expected_sha256 is not None:
+        digest = hashlib.sha256(data).hexdigest()
+        if digest != expected_sha256.lower():
+            raise ModelFileError(
+                f"Model file {str(path)!r} is not the file you expected: its "
+                f"SHA-256 is {digest}, not {expected_sha256.lower()}. Refusing to "
+                "load it."
+            )
     try:
         text = metadata["sklearn_tser"]
         document = json.loads(text)
-    except (KeyError, TypeError, json.JSONDecodeError, RecursionError) as exc:
+    except (KeyError, TypeError, ValueError, RecursionError) as exc:
         raise ModelFileError(
             f"Model file {str(path)!r} is corrupt: its JSON description cannot "
             f"be read ({type(exc).__name__})."
@@ -759,8 +795,7 @@ def load(path, *, device="cpu", expected_sha256=None):
         raise ModelFileError(f"Model file {str(path)!r} is corrupt.")
     _check_versions(document, path)
     try:
-        # The header bounded the file: MAX_HEADER_BYTES + MAX_TENSOR_BYTES.
-        tensors = safetensors.torch.load(path.read_bytes())
+        tensors = safetensors.torch.load(data)
     except (SafetensorError, ValueError, RuntimeError) as exc:
         raise ModelFileError(
             f"Model file {str(path)!r} is truncated or corrupt ({exc})."
@@ -787,19 +822,9 @@ def load(path, *, device="cpu", expected_sha256=None):
     return estimator
 
 
-def _check_file_digest(path, expected):
-    """Refuse ``path`` unless the SHA-256 of its bytes is ``expected``."""
+def _check_sha256_format(expected):
     if not isinstance(expected, str) or not re.fullmatch(r"[0-9a-fA-F]{64}", expected):
         raise ValueError(
             f"expected_sha256 must be the 64 hexadecimal digits of a SHA-256 "
             f"digest; got {expected!r:.100}."
-        )
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(2**20), b""):
-            h.update(block)
-    if h.hexdigest() != expected.lower():
-        raise ModelFileError(
-            f"Model file {str(path)!r} is not the file you expected: its SHA-256 "
-            f"is {h.hexdigest()}, not {expected.lower()}. Refusing to load it."
         )

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .exceptions import _user_stacklevel
+from ._warnings import user_stacklevel
 
 __all__ = ["MelSettings", "log_mel"]
 
@@ -220,7 +220,7 @@ def _warn_on_padding(frames, width, settings):
             "frames). Split long recordings into utterances, drop them, or set "
             "max_frames.",
             UserWarning,
-            stacklevel=_user_stacklevel(),
+            stacklevel=user_stacklevel(),
         )
 
 
@@ -379,7 +379,8 @@ def _write_chunk(settings, out, idx, firsts, frames, db):
     if settings.top_db is not None:
         torch.maximum(db, torch.from_numpy(floor).to(db.device), out=db)
     nan = torch.full((1, n_mels), float("nan"), device=db.device)
-    rows = torch.cat([db, nan]).index_select(0, torch.from_numpy(source.ravel()))
+    index = torch.from_numpy(source.ravel()).to(db.device)
+    rows = torch.cat([db, nan]).index_select(0, index)
     target = torch.from_numpy(out[idx.start : idx.stop])
     target.copy_(rows.view(len(n), width, n_mels).transpose(1, 2))
 

@@ -28,11 +28,8 @@ from skorch.callbacks import Callback, EarlyStopping, GradientNormClipping
 from ._losses import TripletLoss, angular_margin_logits, l2_normalize
 from ._networks import EmbeddingNetwork, initialize_weights, use_generator
 from ._sampling import ClassBalancedBatchSampler
-from .exceptions import (
-    EmbeddingCollapseWarning,
-    TrainingDivergedError,
-    _user_stacklevel,
-)
+from ._warnings import user_stacklevel
+from .exceptions import EmbeddingCollapseWarning, TrainingDivergedError
 
 __all__ = [
     "NETWORK_PARAMS",
@@ -926,7 +923,7 @@ class CollapseMonitor(Callback):
             "stopped and the last healthy weights were restored. Lower the triplet "
             "learning rate or the margin, or train longer with softmax first.",
             EmbeddingCollapseWarning,
-            stacklevel=_user_stacklevel(),
+            stacklevel=user_stacklevel(),
         )
         raise StopPhase  # skorch's way to stop training early
 

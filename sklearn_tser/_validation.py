@@ -235,6 +235,12 @@ or list of arrays of shape (n_mels, n_frames_i)
             "Reshape your data: X.reshape(1, -1) for a single clip of one frame. "
             f"If X is a waveform, {_PIPELINE_HINT[0].lower()}{_PIPELINE_HINT[1:]}"
         )
+    if arr.ndim == 3 and arr.shape[1] > MAX_MEL_BANDS:
+        raise ValueError(
+            f"{estimator} got spectrograms of {arr.shape[1]} mel bands, more than "
+            f"the {MAX_MEL_BANDS} it supports; use fewer (LogMelTransformer's "
+            "n_mels)."
+        )
     if arr.ndim == 2 and arr.shape[1] > MAX_MEL_BANDS:
         raise ValueError(
             f"{estimator} got X of shape {arr.shape}: {arr.shape[1]} values per "

@@ -425,3 +425,15 @@ def test_dropout_draws_from_its_generator():
     torch.testing.assert_close(drop(x), first)
     assert set(first.unique().tolist()) == {0.0, 2.0}
     assert torch.equal(drop.eval()(x), x)
+
+
+def test_attentive_pooling_keeps_a_small_spread_in_bfloat16():
+    """The centred variance in float32: bfloat16 inputs (CUDA autocast) with a
+    large mean keep their standard deviation."""
+    torch.manual_seed(0)
+    pool = _AttentiveStatisticsPooling(channels=4, hidden=3)
+    x = 20.0 + torch.randn(2, 4, 200)
+    mask = torch.ones(2, 1, 200)
+    full = pool(x, mask)
+    half = pool.to(torch.bfloat16)(x.to(torch.bfloat16), mask.to(torch.bfloat16))
+    torch.testing.assert_close(half[:, 4:].float(), full[:, 4:], atol=0.1, rtol=0.1)

@@ -400,7 +400,7 @@ HUGE_STRINGS = {"array": ["a"], "dtype": "<U100000000", "shape": [1]}
     [
         # memory: tiny files that would allocate a lot
         (_set_attribute("junk_", HUGE_STRINGS), "Invalid attribute name 'junk_'"),
-        (_set_attribute("classes_", HUGE_STRINGS), "strings of more than 1024"),
+        (_set_attribute("classes_", HUGE_STRINGS), "strings of more than 256"),
         (_set_param("width", 10**6), "weight .* has shape"),
         (_set_value("n_features_in_", 10**10), "n_features_in_ .* integer in"),
         # broken fitted state that would load and then predict nonsense
@@ -487,3 +487,51 @@ def test_expected_sha256_pins_the_file(saved, tmp_path):
         load(other, expected_sha256=digest)
     with pytest.raises(ValueError, match="64 hexadecimal digits"):
         load(saved, expected_sha256="abc")
+
+
+def test_review_probes_are_refused_with_model_file_error(saved, tmp_path):
+    # Many short strings in an attribute: bounded before any allocation.
+    many = {"array": [""] * 100_000, "dtype": "<U1", "shape": [100_000]}
+    path = _craft(
+        saved, tmp_path / "many.safetensors", _set_attribute("classes_", many)
+    )
+    with pytest.raises(ModelFileError, match="100000 values, more than 10000"):
+        load(path)
+    # A JSON integer too long for Python's int(): ModelFileError, not ValueError.
+    path = _craft(saved, tmp_path / "int.safetensors", _set_value("proba_scale_", 0))
+    text = _document(path)
+    raw = json.dumps(text).replace('"value": 0}', '"value": ' + "9" * 5000 + "}", 1)
+    meta = {"format": FORMAT, "sklearn_tser": raw, "sha256": "x"}
+    safetensors.torch.save_file({}, tmp_path / "int.safetensors", metadata=meta)
+    with pytest.raises(ModelFileError):
+        load(tmp_path / "int.safetensors")
+
+    # A classifier without its network.
+    def no_net(doc, tensors):
+        del _clf(doc)["net"]
+        for key in [k for k in tensors if k.startswith("clf/net_/")]:
+            del tensors[key]
+
+    with pytest.raises(ModelFileError, match="has no network"):
+        load(_craft(saved, tmp_path / "nonet.safetensors", no_net))
+    # Bytes after the announced tensors.
+    path = tmp_path / "tail.safetensors"
+    path.write_bytes(saved.read_bytes() + b"junk")
+    with pytest.raises(ModelFileError, match="does not hold exactly"):
+        load(path)
+
+
+def test_float_labels_round_trip(tmp_path):
+    X, y = make_emotional_speech(
+        n_samples=12,
+        n_classes=3,
+        min_duration=0.3,
+        max_duration=0.5,
+        random_state=0,
+        return_X_y=True,
+    )
+    labels = np.unique(y, return_inverse=True)[1].astype(float)
+    S = LogMelTransformer(n_mels=16).fit_transform(X)
+    clf = EmotionEmbeddingClassifier(**TINY).fit(S, labels)
+    loaded = load(save(clf, tmp_path / "f.safetensors"))
+    np.testing.assert_array_equal(loaded.predict(S), clf.predict(S))

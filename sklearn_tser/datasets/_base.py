@@ -122,8 +122,7 @@ def _bounded_downloader(*, timeout, max_bytes, deadline, headers, progressbar):
         with requests.get(url, stream=True, timeout=timeout, headers=headers) as r:
             r.raise_for_status()
             total = int(r.headers.get("content-length", 0)) or None
-            read = getattr(r.raw, "read1", None)  # urllib3 >= 2.2
-            chunks = _raw_chunks(read) if read is not None else r.iter_content(2**16)
+            chunks = _raw_chunks(r.raw.read1)  # urllib3 >= 2.2
             with (
                 open(output_file, "w+b") as f,
                 tqdm(
