@@ -521,15 +521,8 @@ def test_review_probes_are_refused_with_model_file_error(saved, tmp_path):
         load(path)
 
 
-def test_float_labels_round_trip(tmp_path):
-    X, y = make_emotional_speech(
-        n_samples=12,
-        n_classes=3,
-        min_duration=0.3,
-        max_duration=0.5,
-        random_state=0,
-        return_X_y=True,
-    )
+def test_float_labels_round_trip(audio, tmp_path):
+    X, y = audio
     labels = np.unique(y, return_inverse=True)[1].astype(float)
     S = LogMelTransformer(n_mels=16).fit_transform(X)
     clf = EmotionEmbeddingClassifier(**TINY).fit(S, labels)
