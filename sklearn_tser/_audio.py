@@ -264,10 +264,15 @@ shape (n_clips, n_samples)
     return clips
 
 
-def warn_on_odd_clips(clips, *, min_samples):
+def warn_on_odd_clips(clips, X, *, min_samples):
     """Warn about clips that are valid but probably a mistake: silent ones,
     ones shorter than ``min_samples``, and ones far outside [-1, 1] (integer
-    PCM passed as floats, say). Each warning names the first clips."""
+    PCM passed as floats, say). Each warning names the first clips: by path
+    when ``X`` (what ``clips`` were read from) is a sequence of paths, else
+    by index."""
+    names = None
+    if isinstance(X, (list, tuple)) and all(isinstance(x, _PATH_TYPES) for x in X):
+        names = [str(x) for x in X]
     peaks = np.array([float(np.max(np.abs(c))) for c in clips])
     lengths = np.array([len(c) for c in clips])
     problems = [
@@ -290,9 +295,10 @@ def warn_on_odd_clips(clips, *, min_samples):
     for mask, what in problems:
         if mask.any():
             index = np.flatnonzero(mask)
-            shown = ", ".join(map(str, index[:5])) + (", ..." if len(index) > 5 else "")
+            shown = [f"clip {i}" if names is None else names[i] for i in index[:5]]
+            shown = ", ".join(shown) + (", ..." if len(index) > 5 else "")
             warnings.warn(
-                f"{len(index)} of {len(clips)} clips are {what} (clip {shown}).",
+                f"{len(index)} of {len(clips)} clips are {what} ({shown}).",
                 UserWarning,
                 stacklevel=user_stacklevel(),
             )

@@ -741,21 +741,22 @@ def cmd_predict(args):
             f"and the classifier (as '{PROG} train' does)."
         )
     files = _audio_paths(args.files)
-    # Each file is decoded alone, so that one unreadable file is reported and
-    # the others are still labelled.
+    # Each file is decoded alone first, so that one unreadable file is reported
+    # and the others are still labelled (the model reads the paths again, and
+    # so names them in its warnings).
     sr = getattr(model.steps[0][1], "sr", 16000)
-    clips, failed = [], []
+    readable = []
     for f in files:
         try:
-            clips.append(load_audio(f, sr=sr))
+            load_audio(f, sr=sr)
+            readable.append(f)
         except ValueError as exc:  # FileNotFoundError included
-            failed.append(f)
             print(f"{PROG} predict: could not read {f}: {exc}", file=sys.stderr)
-    if not clips:
+    if not readable:
         raise CLIError("none of the audio files could be read.")
-    files = [f for f in files if f not in set(failed)]
+    failed, files = len(files) - len(readable), readable
     try:
-        proba = model.predict_proba(clips)
+        proba = model.predict_proba(files)
     except ValueError as exc:
         raise CLIError(str(exc)) from exc
     classes = [str(c) for c in model.classes_]
@@ -787,7 +788,7 @@ def cmd_predict(args):
         )
     if failed:
         print(
-            f"{PROG} predict: {len(failed)} of {len(failed) + len(files)} files "
+            f"{PROG} predict: {failed} of {failed + len(files)} files "
             "could not be read (above); the others are labelled.",
             file=sys.stderr,
         )

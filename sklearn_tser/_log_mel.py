@@ -266,7 +266,7 @@ shape (n_clips, n_samples)
         """
         settings, device = self._check_params()
         clips = check_audio(X, sr=self.sr)
-        warn_on_odd_clips(clips, min_samples=MIN_FRAMES * self.hop_length)
+        warn_on_odd_clips(clips, X, min_samples=MIN_FRAMES * self.hop_length)
         return log_mel(clips, settings, device)
 
     def __sklearn_tags__(self):

@@ -309,3 +309,12 @@ def test_warns_about_silent_short_and_overloud_clips():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         LogMelTransformer().transform([speech, speech[:8000]])
+
+
+def test_odd_clip_warnings_name_files(tmp_path):
+    rng = np.random.default_rng(0)
+    paths = [tmp_path / "speech.wav", tmp_path / "silence.wav"]
+    sf.write(paths[0], rng.normal(size=16000) * 0.1, 16000)
+    sf.write(paths[1], np.zeros(16000), 16000)
+    with pytest.warns(UserWarning, match=r"silent .*\(.*silence\.wav\)"):
+        LogMelTransformer().transform([str(p) for p in paths])
