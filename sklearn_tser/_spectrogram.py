@@ -328,12 +328,13 @@ def _transform_chunk(
             _write_chunk(s, out, idx, offsets[:-1] // hop, frames, db)
             return
         # One long clip: pieces, then the top_db floor over all of them.
-        i = idx[0]
-        pieces = [
-            _db(s, windows[a : a + piece], groups, window, device).T.cpu().numpy()
-            for a in range(0, frames[i], piece)
-        ]
-        _write(s, out, i, np.concatenate(pieces, axis=1)[:, : frames[i]])
+        db = torch.cat(
+            [
+                _db(s, windows[a : a + piece], groups, window, device)
+                for a in range(0, frames[idx[0]], piece)
+            ]
+        )
+        _write_chunk(s, out, idx, np.zeros(1, dtype=np.int64), frames, db)
 
 
 def _db(settings, windows, groups, window, device):
@@ -354,9 +355,10 @@ def _write_chunk(settings, out, idx, firsts, frames, db):
     """Floor and write the clips ``idx`` of a chunk whose (n_frames, n_mels) dB
     values ``db`` hold clip ``idx[k]``'s frames from frame ``firsts[k]`` on.
 
-    What :func:`_write` does for one clip, for all of them in a few tensor
-    operations: a per-frame floor, one gather of every clip's centre-cropped
-    frames (a NaN row after their ends), one transposing copy into ``out``.
+    Each clip's values are floored at ``top_db`` below its own peak and
+    centre-cropped to the output width, NaN after its end, in a few tensor
+    operations: a per-frame floor, one gather of every clip's frames (a NaN
+    row after their ends), one transposing copy into ``out``.
     """
     import torch
 
@@ -383,14 +385,3 @@ def _write_chunk(settings, out, idx, firsts, frames, db):
     rows = torch.cat([db, nan]).index_select(0, index)
     target = torch.from_numpy(out[idx.start : idx.stop])
     target.copy_(rows.view(len(n), width, n_mels).transpose(1, 2))
-
-
-def _write(settings, out, i, db):
-    """Floor clip ``i``'s (n_mels, n_frames) dB values at top_db below its peak
-    and write them, centre-cropped to the output width, then NaN after them."""
-    n, width = db.shape[1], out.shape[2]
-    offset = max(0, (n - width) // 2)
-    n = min(n, width)
-    floor = -np.inf if settings.top_db is None else db.max() - settings.top_db
-    np.maximum(db[:, offset : offset + n], floor, out=out[i, :, :n])
-    out[i, :, n:] = np.nan
