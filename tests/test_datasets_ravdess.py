@@ -354,31 +354,27 @@ def test_fetch_corrupt_download_keeps_nothing(tmp_path, server):
     assert len(fetch_ravdess(data_home=tmp_path, verbose=0).data) == 6
 
 
-def test_fetch_interrupted_download_keeps_nothing(tmp_path, server):
+@pytest.mark.parametrize(
+    "bound, behaviour, match",
+    [
+        (None, {"truncate": True}, "incomplete: the connection was interrupted"),
+        # More than announced, without end.
+        (("SIZE_MARGIN", 1000), {"endless": True}, "stopped: more than .* bytes"),
+        # A byte within each read's timeout: only the overall deadline stops it
+        # (the whole body would take minutes).
+        (("DOWNLOAD_DEADLINE", 0.5), {"drip": 0.05}, "stopped: it took more than"),
+    ],
+)
+def test_fetch_broken_or_endless_downloads_keep_nothing(
+    tmp_path, server, monkeypatch, bound, behaviour, match
+):
+    if bound is not None:
+        monkeypatch.setattr(_base, *bound)
     server.serve(_make_zip())
-    server.truncate = True
-    with pytest.raises(OSError, match="incomplete: the connection was interrupted"):
-        fetch_ravdess(data_home=tmp_path, verbose=0)
-    _assert_nothing_kept(tmp_path)
-
-
-def test_fetch_stops_past_the_published_size(tmp_path, server, monkeypatch):
-    monkeypatch.setattr(_base, "SIZE_MARGIN", 1000)
-    server.serve(_make_zip())
-    server.endless = True
-    with pytest.raises(OSError, match="stopped: more than .* bytes came"):
-        fetch_ravdess(data_home=tmp_path, verbose=0)
-    _assert_nothing_kept(tmp_path)
-
-
-def test_fetch_stops_at_its_deadline(tmp_path, server, monkeypatch):
-    # Each read returns a byte within the read timeout: only the overall
-    # deadline stops such a server (the whole body would take minutes).
-    monkeypatch.setattr(_base, "DOWNLOAD_DEADLINE", 0.5)
-    server.serve(_make_zip())
-    server.drip = 0.05
+    for name, value in behaviour.items():
+        setattr(server, name, value)
     start = time.monotonic()
-    with pytest.raises(OSError, match="stopped: it took more than"):
+    with pytest.raises(OSError, match=match):
         fetch_ravdess(data_home=tmp_path, verbose=0)
     assert time.monotonic() - start < 10
     _assert_nothing_kept(tmp_path)
