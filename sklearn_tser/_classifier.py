@@ -433,7 +433,7 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         if self.warm_start and hasattr(self, "net_"):
             previous["net_"] = copy.deepcopy(self.net_)  # trained in place
         try:
-            self._validate_params()  # n_threads is used before _fit runs
+            self._validate_params()  # here: n_threads is used before _fit
             with torch_threads(self.n_threads):
                 self._fit(X, y, groups)
         except BaseException:
@@ -449,7 +449,6 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         return self
 
     def _fit(self, X, y, groups):
-        self._validate_params()
         get_miner(self.mining, self.margin)  # validates the pair
         X, lengths = check_spectrograms(X)
         regions = speech_regions(X, lengths, self.trim_db)
