@@ -5,6 +5,8 @@ estimators and the data travel to the workers pickled, and each fit runs in a
 worker's own torch.
 """
 
+import os
+
 import numpy as np
 import pytest
 import torch
@@ -163,9 +165,13 @@ def test_auto_device_is_the_first_visible_gpu(monkeypatch):
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_auto_device_on_a_worker_is_the_workers_gpu():
-    # As LocalCUDACluster does: the worker sees one GPU, the machine's last one.
-    gpu = torch.cuda.device_count() - 1
-    expected = str(torch.cuda.get_device_properties(gpu).uuid)
+    # As LocalCUDACluster sets it for its last worker: every GPU is visible, the
+    # worker's own (here the machine's last one) first.
+    n_gpus = torch.cuda.device_count()
+    names = os.environ.get("CUDA_VISIBLE_DEVICES") or ",".join(map(str, range(n_gpus)))
+    names = names.split(",")[:n_gpus]  # torch's indices here, in order
+    visible = ",".join([names[-1], *names[:-1]])
+    expected = str(torch.cuda.get_device_properties(n_gpus - 1).uuid)
 
     def fit_and_name_the_gpu(X, y):
         import torch
@@ -181,7 +187,7 @@ def test_auto_device_on_a_worker_is_the_workers_gpu():
             host="127.0.0.1",
             dashboard_address=None,
             death_timeout=TIMEOUT,
-            env={"CUDA_VISIBLE_DEVICES": str(gpu)},
+            env={"CUDA_VISIBLE_DEVICES": visible},
         ) as cluster,
         distributed.Client(cluster, timeout=TIMEOUT) as client,
     ):
