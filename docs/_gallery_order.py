@@ -7,6 +7,7 @@ ORDER = (
     "plot_ravdess_protocols.py",
     "plot_architecture_ablation.py",
     "plot_iemocap_loso.py",
+    "plot_dask_cluster.py",
 )
 
 

@@ -51,13 +51,14 @@ myst_heading_anchors = 3
 suppress_warnings = ["myst.header"]  # the included results may start at H2
 
 # sphinx-gallery: the examples in ../examples. Those on synthetic clips (the
-# quick start and the embeddings, about a minute each on a CPU) are executed, so
-# the gallery shows their figures; the others need corpora and are rendered
-# without output. ``make html-noplot`` executes none.
+# quick start and the embeddings, about a minute each on a CPU; the Dask cluster,
+# about 10 s) are executed, so the gallery shows their figures and output; the
+# others need corpora and are rendered without output. ``make html-noplot``
+# executes none.
 sphinx_gallery_conf = {
     "examples_dirs": str(HERE.parent / "examples"),
     "gallery_dirs": str(HERE / "auto_examples"),
-    "filename_pattern": r"plot_(quick_start|embeddings)\.py$",
+    "filename_pattern": r"plot_(quick_start|embeddings|dask_cluster)\.py$",
     "ignore_pattern": r"__init__\.py|ruff\.toml",
     "within_subsection_order": "_gallery_order.ExampleOrder",
     "doc_module": ("sklearn_tser",),
