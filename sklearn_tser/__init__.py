@@ -22,11 +22,13 @@ from ._classifier import EmotionEmbeddingClassifier
 from ._log_mel import LogMelTransformer
 from ._persistence import load, save
 from ._show_versions import show_versions
+from ._store import SpectrogramStore
 from ._validation import n_valid_frames
 
 __all__ = [
     "EmotionEmbeddingClassifier",
     "LogMelTransformer",
+    "SpectrogramStore",
     "__version__",
     "load",
     "n_valid_frames",

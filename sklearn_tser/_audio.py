@@ -30,7 +30,15 @@ from ._validation import as_real_numbers
 from ._warnings import user_stacklevel
 from .exceptions import AudioFileNotFoundError
 
-__all__ = ["check_audio", "load_audio", "warn_on_odd_clips"]
+__all__ = [
+    "check_audio",
+    "clip_names",
+    "clip_statistics",
+    "decode_clips",
+    "load_audio",
+    "warn_on_odd_clips",
+    "warn_on_odd_statistics",
+]
 
 # warn_on_odd_clips: peaks above this are far outside [-1, 1]; peaks below
 # this are silence.
@@ -248,20 +256,47 @@ shape (n_clips, n_samples)
             ) from exc
     if len(items) == 0:
         raise ValueError("X holds no clips; at least one clip is required.")
-    clips = []
-    for i, item in enumerate(items):
-        if isinstance(item, _PATH_TYPES) and not decode:
-            clips.append(_check_file(item, f"Clip {i}"))
-        elif isinstance(item, _PATH_TYPES):
-            try:
-                y = load_audio(item, sr=sr)
-            except ValueError as exc:
-                raise type(exc)(f"Clip {i}: {exc}") from exc
-            clips.append(_check_clip(y, f"Clip {i} ({str(item)!r})", check_finite))
-        else:
-            y = _as_float_samples(item, f"Clip {i}")
-            clips.append(_check_clip(y, f"Clip {i}", check_finite))
-    return clips
+    return [
+        _read_clip(item, i, sr=sr, decode=decode, check_finite=check_finite)
+        for i, item in enumerate(items)
+    ]
+
+
+def _read_clip(item, i, *, sr, decode=True, check_finite=True):
+    """Clip ``i`` (a path or samples) as checked float32 samples, or a checked
+    ``Path`` when ``decode`` is False."""
+    if isinstance(item, _PATH_TYPES) and not decode:
+        return _check_file(item, f"Clip {i}")
+    if isinstance(item, _PATH_TYPES):
+        try:
+            y = load_audio(item, sr=sr)
+        except ValueError as exc:
+            raise type(exc)(f"Clip {i}: {exc}") from exc
+        return _check_clip(y, f"Clip {i} ({str(item)!r})", check_finite)
+    y = _as_float_samples(item, f"Clip {i}")
+    return _check_clip(y, f"Clip {i}", check_finite)
+
+
+def decode_clips(items, *, sr, first=0):
+    """Decode clips that :func:`check_audio` checked with ``decode=False``.
+
+    For a caller that reads a long collection a chunk at a time: memory then
+    holds one chunk's waveforms, not the collection's.
+
+    Parameters
+    ----------
+    items : sequence of (Path or ndarray of shape (n_samples_i,))
+        Part of what ``check_audio(X, decode=False)`` returned.
+    sr : int > 0
+        Sample rate files are resampled to.
+    first : int, default=0
+        Index in ``X`` of ``items[0]``, for the messages.
+
+    Returns
+    -------
+    clips : list of ndarray of shape (n_samples_i,), dtype float32
+    """
+    return [_read_clip(item, first + k, sr=sr) for k, item in enumerate(items)]
 
 
 def warn_on_odd_clips(clips, X, *, min_samples):
@@ -270,11 +305,28 @@ def warn_on_odd_clips(clips, X, *, min_samples):
     PCM passed as floats, say). Each warning names the first clips: by path
     when ``X`` (what ``clips`` were read from) is a sequence of paths, else
     by index."""
-    names = None
+    peaks, lengths = clip_statistics(clips)
+    warn_on_odd_statistics(peaks, lengths, clip_names(X), min_samples=min_samples)
+
+
+def clip_names(X):
+    """The paths of ``X`` as strings when every clip is a path, else None."""
     if isinstance(X, (list, tuple)) and all(isinstance(x, _PATH_TYPES) for x in X):
-        names = [str(x) for x in X]
+        return [str(x) for x in X]
+    return None
+
+
+def clip_statistics(clips):
+    """Peak absolute sample and length of each clip: what
+    :func:`warn_on_odd_statistics` reads (kept chunk by chunk by a caller
+    that does not hold every clip at once)."""
     peaks = np.array([float(np.max(np.abs(c))) for c in clips])
-    lengths = np.array([len(c) for c in clips])
+    return peaks, np.array([len(c) for c in clips])
+
+
+def warn_on_odd_statistics(peaks, lengths, names, *, min_samples):
+    """The warnings of :func:`warn_on_odd_clips`, from clip statistics;
+    ``names`` (or None: clip indices) name the clips."""
     problems = [
         (
             peaks < SILENT_PEAK,
@@ -298,7 +350,7 @@ def warn_on_odd_clips(clips, X, *, min_samples):
             shown = [f"clip {i}" if names is None else names[i] for i in index[:5]]
             shown = ", ".join(shown) + (", ..." if len(index) > 5 else "")
             warnings.warn(
-                f"{len(index)} of {len(clips)} clips are {what} ({shown}).",
+                f"{len(index)} of {len(peaks)} clips are {what} ({shown}).",
                 UserWarning,
                 stacklevel=user_stacklevel(),
             )

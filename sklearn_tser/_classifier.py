@@ -450,8 +450,8 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
 
     def _fit(self, X, y, groups):
         get_miner(self.mining, self.margin)  # validates the pair
-        X, lengths = check_spectrograms(X)
-        regions = speech_regions(X, lengths, self.trim_db)
+        X = check_spectrograms(X)
+        regions = speech_regions(X, self.trim_db)
         y = self._check_targets(y, len(X))
         groups = self._check_groups(groups, len(X))
         if self.speaker_adversarial and groups is None:
@@ -464,7 +464,7 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         seed = int(
             check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
         )
-        self.n_features_in_ = X.shape[1]
+        self.n_features_in_ = X.n_mels
         train, valid = self._split(y, groups, seed)
         if self.standardize == "global":
             self.feature_mean_, self.feature_std_ = standardization(X, *regions, train)
@@ -482,7 +482,7 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         # global one: restored, so a fit leaves the caller's state as it was.
         with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
             if self.warm_start and hasattr(self, "net_"):
-                self._check_same_network(n_mels=X.shape[1])
+                self._check_same_network(n_mels=X.n_mels)
                 net = self.net_.set_params(
                     **training_params(
                         self.get_params(), device=device, random_state=seed
@@ -491,7 +491,7 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
             else:
                 net = make_net(
                     self.get_params(),
-                    n_mels=X.shape[1],
+                    n_mels=X.n_mels,
                     n_classes=len(self.classes_),
                     device=device,
                     random_state=seed,
@@ -670,8 +670,8 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
 
     def _checked_embeddings(self, X):
         check_is_fitted(self)
-        X, lengths = check_spectrograms(X, n_mels=self.n_features_in_)
-        regions = speech_regions(X, lengths, self.trim_db)
+        X = check_spectrograms(X, n_mels=self.n_features_in_)
+        regions = speech_regions(X, self.trim_db)
         with torch_threads(self.n_threads):
             emb = self.net_.embed(self._dataset(X, regions))
         bad = ~np.isfinite(emb).all(axis=1)
@@ -679,7 +679,7 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
             i = int(np.flatnonzero(bad)[0])
             raise ValueError(
                 f"Clip {i} of X gives a non-finite embedding: its values (up to "
-                f"{np.abs(X[i, :, : lengths[i]]).max():.3g}) are far outside the "
+                f"{np.abs(X[i]).max():.3g}) are far outside the "
                 "range of the training spectrograms. Check the input scale: use "
                 "the same LogMelTransformer (log-mel in dB) as at fit time."
             )

@@ -1,5 +1,6 @@
 """LogMelTransformer: audio clips to log-mel spectrograms, batched in torch."""
 
+import dataclasses
 import numbers
 from collections.abc import Iterator
 
@@ -10,7 +11,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from ._audio import check_audio, warn_on_odd_clips
 from ._device import resolve_device
 from ._spectrogram import MelSettings, log_mel
-from ._validation import MAX_MEL_BANDS
+from ._validation import MAX_MEL_BANDS, check_integer
 
 __all__ = ["LogMelTransformer"]
 
@@ -31,10 +32,16 @@ class LogMelTransformer(TransformerMixin, BaseEstimator):
     on the CPU or on CUDA (``device``). See :doc:`/benchmarks` for its speed
     against a per-clip librosa loop.
 
-    Clips keep their own length. The output is as wide as the longest clip (or
-    ``max_frames``) and every shorter clip is right-padded with NaN, the tslearn
-    convention for variable-length series: a clip's true length survives slicing,
-    cross-validation splits and pickling, and :func:`n_valid_frames` recovers it.
+    Clips keep their own length. By default (``output="padded"``) the output is
+    one array as wide as the longest clip (or ``max_frames``) and every shorter
+    clip is right-padded with NaN, the tslearn convention for variable-length
+    series: a clip's true length survives slicing, cross-validation splits and
+    pickling, and :func:`n_valid_frames` recovers it. With ``output="ragged"``
+    it is a list of 2-D arrays, one per clip, each as long as its clip (the
+    sktime convention for unequal-length series): memory then follows the
+    audio instead of the longest clip. For a corpus larger than memory,
+    :meth:`transform_to_store` writes the spectrograms to disk, chunk by
+    chunk. The classifier reads all three forms.
 
     Parameters
     ----------
@@ -87,7 +94,14 @@ class LogMelTransformer(TransformerMixin, BaseEstimator):
         and length of clips, and the result does not depend on ``batch_size``.
     device : str, default="cpu"
         Torch device of the computation: ``"cpu"``, ``"cuda"``, ``"cuda:1"``, or
-        ``"auto"`` (CUDA when available). The output is always a NumPy array.
+        ``"auto"`` (CUDA when available). The output is always in NumPy arrays.
+    output : {"padded", "ragged"}, default="padded"
+        Form of the output: one NaN-padded array ``(n_clips, n_mels,
+        n_frames)``, or a list of arrays ``(n_mels, n_frames_i)``. Padded is the
+        default because an array is what NumPy, scikit-learn's tools and other
+        libraries (tslearn) handle directly, and on corpora of similar lengths
+        (RAVDESS, IEMOCAP turns) padding costs little; use ragged when lengths
+        vary widely (a warning says when padding dominates the output).
 
     Attributes
     ----------
@@ -141,6 +155,7 @@ class LogMelTransformer(TransformerMixin, BaseEstimator):
             StrOptions({"auto"}),
         ],
         "device": [str],
+        "output": [StrOptions({"padded", "ragged"})],
     }
 
     def __init__(
@@ -164,6 +179,7 @@ class LogMelTransformer(TransformerMixin, BaseEstimator):
         max_frames=None,
         batch_size="auto",
         device="cpu",
+        output="padded",
     ):
         self.sr = sr
         self.n_fft = n_fft
@@ -183,6 +199,7 @@ class LogMelTransformer(TransformerMixin, BaseEstimator):
         self.max_frames = max_frames
         self.batch_size = batch_size
         self.device = device
+        self.output = output
 
     def _check_params(self):
         """Validate the parameters; return the :class:`MelSettings` and device."""
@@ -260,14 +277,95 @@ shape (n_clips, n_samples)
 
         Returns
         -------
-        S : ndarray of shape (n_clips, n_mels, n_frames), dtype float32
-            Log-mel spectrograms in dB. ``n_frames`` is ``max_frames`` or the
-            longest clip's frame count; frames after each clip's end are NaN.
+        S : ndarray of shape (n_clips, n_mels, n_frames), dtype float32, or \
+list of ndarray of shape (n_mels, n_frames_i)
+            Log-mel spectrograms in dB. Padded (``output="padded"``): ``n_frames``
+            is ``max_frames`` or the longest clip's frame count, and frames after
+            each clip's end are NaN. Ragged: a list of float32 arrays, each
+            clip's own frames (at most ``max_frames``, centre-cropped).
         """
         settings, device = self._check_params()
         clips = check_audio(X, sr=self.sr)
         warn_on_odd_clips(clips, X, min_samples=MIN_FRAMES * self.hop_length)
         return log_mel(clips, settings, device)
+
+    def transform_to_store(
+        self, X, path, *, chunk_size=256, overwrite=False, verbose=1
+    ):
+        """Compute the spectrograms of many clips into a store on disk.
+
+        The clips are read (files decoded), transformed and written
+        ``chunk_size`` at a time, so memory holds one chunk, whatever the
+        number of clips: the way to a corpus larger than memory. Each clip is
+        stored with its own frames, as ``output="ragged"`` gives them.
+
+        Parameters
+        ----------
+        X : sequence of (array-like of shape (n_samples,) or path), or ndarray \
+of shape (n_clips, n_samples)
+            As for :meth:`transform`; with paths, only ``chunk_size`` files are
+            decoded at a time.
+        path : str or os.PathLike
+            Folder of the store; created if missing, and it must be empty.
+        chunk_size : int > 0, default=256
+            Clips read and transformed at a time.
+        overwrite : bool, default=False
+            Replace a store already in ``path``.
+        verbose : int, default=1
+            Show a progress bar over the clips; 0 turns it off.
+
+        Returns
+        -------
+        store : SpectrogramStore
+            The clips' spectrograms, in the order of ``X``; give it to the
+            classifier's ``fit``, ``predict`` or to ``cross_val_score``.
+
+        Raises
+        ------
+        FileExistsError
+            If ``path`` is not empty and ``overwrite`` is False, or holds
+            anything but a store.
+        """
+        from tqdm.auto import tqdm
+
+        from ._audio import (
+            clip_names,
+            clip_statistics,
+            decode_clips,
+            warn_on_odd_statistics,
+        )
+        from ._store import StoreWriter
+
+        settings, device = self._check_params()
+        check_integer(chunk_size, "chunk_size", low=1)
+        settings = dataclasses.replace(settings, output="ragged")
+        items = check_audio(X, sr=self.sr, decode=False)  # paths are not decoded
+        params = {k: v for k, v in self.get_params().items() if k != "device"}
+        writer = StoreWriter(
+            path, n_mels=self.n_mels, log_mel_params=params, overwrite=overwrite
+        )
+        peaks, lengths = [], []
+        try:
+            with tqdm(total=len(items), unit="clip", disable=not verbose) as bar:
+                for first in range(0, len(items), chunk_size):
+                    chunk = items[first : first + chunk_size]
+                    clips = decode_clips(chunk, sr=self.sr, first=first)
+                    writer.append(log_mel(clips, settings, device))
+                    for kept, values in zip(
+                        (peaks, lengths), clip_statistics(clips), strict=True
+                    ):
+                        kept.append(values)
+                    bar.update(len(chunk))
+        except BaseException:
+            writer.abort()
+            raise
+        warn_on_odd_statistics(
+            np.concatenate(peaks),
+            np.concatenate(lengths),
+            clip_names(X),
+            min_samples=MIN_FRAMES * self.hop_length,
+        )
+        return writer.close()
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -47,6 +47,7 @@ class MelSettings:
     top_db: float | None = 80.0
     max_frames: int | None = None
     batch_size: int | str = "auto"
+    output: str = "padded"
 
     def n_frames(self, n_samples):
         """Frames of clips of ``n_samples`` samples (before ``max_frames``)."""
@@ -163,28 +164,41 @@ def periodic_window(name, length):
 
 
 def log_mel(clips, settings, device):
-    """NaN-padded log-mel spectrograms of validated clips.
+    """Log-mel spectrograms of validated clips, NaN-padded or ragged.
 
     Parameters
     ----------
     clips : list of ndarray of shape (n_samples_i,), dtype float32
         Finite mono waveforms at ``settings.sr`` (as :func:`check_audio` returns).
     settings : MelSettings
-        Validated parameters.
+        Validated parameters; ``settings.output`` chooses the output's form.
     device : torch.device
         Where the FFT and the mel projection run.
 
     Returns
     -------
-    S : ndarray of shape (n_clips, n_mels, n_frames), dtype float32
-        Log-mel values in dB; ``n_frames`` is ``max_frames`` or the longest
-        clip's frame count, and frames after each clip's end are NaN.
+    S : ndarray of shape (n_clips, n_mels, n_frames), dtype float32, or list \
+of ndarray of shape (n_mels, n_frames_i)
+        Log-mel values in dB. Padded (``output="padded"``): ``n_frames`` is
+        ``max_frames`` or the longest clip's frame count, and frames after each
+        clip's end are NaN. Ragged: each clip has its own frames (at most
+        ``max_frames``).
     """
     lengths = np.array([len(c) for c in clips], dtype=np.int64)
     frames = settings.n_frames(lengths)
-    width = int(frames.max()) if settings.max_frames is None else settings.max_frames
-    _warn_on_padding(frames, width, settings)
-    out = np.empty((len(clips), settings.n_mels, width), dtype=np.float32)
+    if settings.output == "ragged":
+        kept = (
+            frames
+            if settings.max_frames is None
+            else np.minimum(frames, settings.max_frames)
+        )
+        out = [np.empty((settings.n_mels, k), dtype=np.float32) for k in kept]
+    else:
+        width = (
+            int(frames.max()) if settings.max_frames is None else settings.max_frames
+        )
+        _warn_on_padding(frames, width, settings)
+        out = np.empty((len(clips), settings.n_mels, width), dtype=np.float32)
     max_clips, chunk_frames = _chunk_limits(settings, device)
     regions = _regions(settings, lengths)
     kernels = _kernels(settings, device)
@@ -217,8 +231,8 @@ def _warn_on_padding(frames, width, settings):
             f"The spectrograms are {padded / real:.0f} times the size of the clips' "
             f"frames ({n_bytes / 2**20:.0f} MiB, mostly NaN padding): every clip is "
             f"padded to the longest, clip {longest} ({int(frames[longest])} "
-            "frames). Split long recordings into utterances, drop them, or set "
-            "max_frames.",
+            "frames). Use output='ragged' (each clip keeps its own frames), "
+            "split long recordings into utterances, or set max_frames.",
             UserWarning,
             stacklevel=user_stacklevel(),
         )
@@ -356,32 +370,40 @@ def _write_chunk(settings, out, idx, firsts, frames, db):
     values ``db`` hold clip ``idx[k]``'s frames from frame ``firsts[k]`` on.
 
     Each clip's values are floored at ``top_db`` below its own peak and
-    centre-cropped to the output width, NaN after its end, in a few tensor
-    operations: a per-frame floor, one gather of every clip's frames (a NaN
-    row after their ends), one transposing copy into ``out``.
+    centre-cropped to its output width. Into a padded ``out`` (3-D array) this
+    takes a few tensor operations: a per-frame floor, one gather of every
+    clip's frames (a NaN row after their ends), one transposing copy; into a
+    ragged ``out`` (list of 2-D arrays), one transposing copy per clip.
     """
     import torch
 
     n_total, n_mels = db.shape
-    width = out.shape[2]
     n = frames[idx.start : idx.stop]
+    if isinstance(out, list):
+        width = np.array([out[i].shape[1] for i in idx])
+    else:
+        width = np.full(len(n), out.shape[2])
     crop = np.maximum(0, (n - width) // 2)
     kept = np.minimum(n, width)
-    # The chunk frame behind each output frame; n_total is the NaN row.
-    source = np.full((len(n), width), n_total, dtype=np.int64)
     if settings.top_db is not None:
         peak = db.amax(dim=1).cpu().numpy()
         floor = np.full((n_total, 1), -np.inf, dtype=np.float32)
-    for k in range(len(n)):
-        first = firsts[k]
-        source[k, : kept[k]] = np.arange(first + crop[k], first + crop[k] + kept[k])
-        if settings.top_db is not None:
-            segment = slice(first, first + n[k])
+        for k in range(len(n)):
+            segment = slice(firsts[k], firsts[k] + n[k])
             floor[segment] = peak[segment].max() - settings.top_db
-    if settings.top_db is not None:
         torch.maximum(db, torch.from_numpy(floor).to(db.device), out=db)
+    if isinstance(out, list):
+        for k, i in enumerate(idx):
+            first = firsts[k] + crop[k]
+            torch.from_numpy(out[i]).copy_(db[first : first + kept[k]].T)
+        return
+    # The chunk frame behind each output frame; n_total is the NaN row.
+    source = np.full((len(n), out.shape[2]), n_total, dtype=np.int64)
+    for k in range(len(n)):
+        first = firsts[k] + crop[k]
+        source[k, : kept[k]] = np.arange(first, first + kept[k])
     nan = torch.full((1, n_mels), float("nan"), device=db.device)
     index = torch.from_numpy(source.ravel()).to(db.device)
     rows = torch.cat([db, nan]).index_select(0, index)
     target = torch.from_numpy(out[idx.start : idx.stop])
-    target.copy_(rows.view(len(n), width, n_mels).transpose(1, 2))
+    target.copy_(rows.view(len(n), out.shape[2], n_mels).transpose(1, 2))

@@ -66,7 +66,7 @@ _STD_FLOOR = 1e-3
 # ---------------------------------------------------------------------- data
 
 
-def speech_regions(X, lengths, trim_db=None):
+def speech_regions(X, trim_db=None):
     """Where each clip's speech is: its frames without leading and trailing
     silence.
 
@@ -77,10 +77,8 @@ def speech_regions(X, lengths, trim_db=None):
 
     Parameters
     ----------
-    X : ndarray of shape (n_clips, n_mels, n_frames)
-        Log-mel spectrograms in dB, zero-padded after each clip's last frame.
-    lengths : ndarray of shape (n_clips,)
-        Valid frames of each clip, at least 1.
+    X : Spectrograms
+        Log-mel spectrograms in dB (as :func:`check_spectrograms` returns).
     trim_db : float > 0 or None, default=None
         ``None`` keeps whole clips.
 
@@ -89,12 +87,12 @@ def speech_regions(X, lengths, trim_db=None):
     starts, lengths : ndarray of shape (n_clips,), dtype int64
         First frame and number of frames of each region (at least 1).
     """
-    lengths = np.asarray(lengths, dtype=np.int64)
+    lengths = np.asarray(X.lengths, dtype=np.int64)
     starts = np.zeros(len(lengths), dtype=np.int64)
     if trim_db is None:
         return starts, lengths.copy()
     out = lengths.copy()
-    for chunk in np.array_split(np.arange(len(lengths)), max(1, len(lengths) // 256)):
+    for chunk in _blocks(np.arange(len(lengths)), lengths, X.n_mels):
         x, valid = _frames(X, starts, lengths, chunk)
         peak = np.where(valid, x, -np.inf).max(axis=(1, 2), keepdims=True)
         # Powers relative to the clip's peak: no overflow whatever the scale.
@@ -112,8 +110,8 @@ def standardization(X, starts, lengths, indices=None):
 
     Parameters
     ----------
-    X : ndarray of shape (n_clips, n_mels, n_frames)
-        Spectrograms.
+    X : Spectrograms
+        Spectrograms (as :func:`check_spectrograms` returns).
     starts, lengths : ndarray of shape (n_clips,)
         First frame and number of frames of each clip's region (see
         :func:`speech_regions`).
@@ -126,32 +124,55 @@ def standardization(X, starts, lengths, indices=None):
         ``std`` is floored at 1e-3.
     """
     indices = np.arange(len(lengths)) if indices is None else np.asarray(indices)
-    chunks = np.array_split(indices, max(1, len(indices) // 256))
     count = lengths[indices].sum()
-    total = np.zeros(X.shape[1])
-    for chunk in chunks:
-        x, valid = _frames(X, starts, lengths, chunk)
-        total += np.where(valid, x, 0).sum(axis=(0, 2), dtype=np.float64)
+    blocks = _blocks(indices, lengths, X.n_mels)
+    total = np.zeros(X.n_mels)
+    for block in blocks:  # the frames after a clip's region are 0
+        total += _frames(X, starts, lengths, block)[0].sum(
+            axis=(0, 2), dtype=np.float64
+        )
     mean = (total / count).astype(np.float32)
-    squares = np.zeros(X.shape[1])
-    for chunk in chunks:
-        x, valid = _frames(X, starts, lengths, chunk)
-        centred = np.where(valid, x - mean[None, :, None], 0)
-        squares += np.square(centred).sum(axis=(0, 2), dtype=np.float64)
+    squares = np.zeros(X.n_mels)
+    for block in blocks:
+        x, valid = _frames(X, starts, lengths, block)
+        x -= mean[None, :, None]
+        x *= valid
+        squares += np.square(x, out=x).sum(axis=(0, 2), dtype=np.float64)
     std = np.sqrt(squares / count)
     return mean, np.maximum(std, _STD_FLOOR).astype(np.float32)
 
 
+# Values read at a time by the passes over every clip (regions, statistics):
+# 4 MiB of float32.
+_BLOCK_VALUES = 2**20
+
+
+def _blocks(indices, lengths, n_mels):
+    """``indices`` in consecutive blocks of clips whose frames, padded to the
+    block's longest, hold at most ``_BLOCK_VALUES`` values (or one clip): what
+    a pass over the clips holds in memory at a time."""
+    blocks, start, longest = [], 0, 0
+    for k, i in enumerate(indices):
+        longest = max(longest, int(lengths[i]))
+        if k > start and (k + 1 - start) * longest * n_mels > _BLOCK_VALUES:
+            blocks.append(indices[start:k])
+            start, longest = k, int(lengths[i])
+    if len(indices):
+        blocks.append(indices[start:])
+    return blocks
+
+
 def _frames(X, starts, lengths, indices):
-    """The regions of clips ``indices``, left-aligned in a zero-padded float32
-    array (n, n_mels, longest), and the mask of their frames."""
+    """The regions of clips ``indices`` of ``X`` (:class:`Spectrograms`),
+    left-aligned in a zero-padded float32 array (n, n_mels, longest), and the
+    mask of their frames: one batch, the only padding the classifier makes."""
     indices = np.asarray(indices)
     n = lengths[indices]
-    out = np.zeros((len(indices), X.shape[1], int(n.max())), dtype=np.float32)
+    out = np.zeros((len(indices), X.n_mels, int(n.max())), dtype=np.float32)
     for row, (i, first, count) in enumerate(
         zip(indices, starts[indices], n, strict=True)
     ):
-        out[row, :, :count] = X[i, :, first : first + count]
+        out[row, :, :count] = X[i][:, first : first + count]
     return out, (np.arange(out.shape[2]) < n[:, None])[:, None, :]
 
 
@@ -165,8 +186,9 @@ class SpectrogramDataset(torch.utils.data.Dataset):
 
     Parameters
     ----------
-    X : ndarray of shape (n_clips, n_mels, n_frames), dtype float32
-        Spectrograms.
+    X : Spectrograms
+        Spectrograms (as :func:`check_spectrograms` returns), read a batch at
+        a time.
     starts, lengths : ndarray of shape (n_clips,)
         First frame and number of frames of each clip's region (at least 1).
     y : ndarray of shape (n_clips,) or None, default=None
@@ -447,8 +469,7 @@ class EmbeddingNet(NeuralNet):
         length (so that little padding is computed) otherwise."""
         loader = torch.utils.data.DataLoader
         if not training:
-            order = np.argsort(dataset.lengths, kind="stable")
-            batches = np.array_split(order, max(1, -(-len(order) // 128)))
+            batches = _inference_batches(dataset.lengths)
             return loader(dataset, batch_sampler=batches, collate_fn=_batch_as_is)
         if self.phase_ == "triplet":
             n_classes = len(np.unique(dataset.y))
@@ -676,7 +697,30 @@ class EmbeddingNet(NeuralNet):
                 if out is None:
                     out = np.empty((len(dataset), emb.shape[1]), dtype=np.float32)
                 out[idx] = emb
+                del X, x, lengths  # one batch in memory at a time
         return l2_normalize(out)
+
+
+# Inference batches: at most this many clips, and this many frames once padded
+# to the batch's longest clip (655 s of audio at the default hop), so that
+# memory follows the frames, not the longest clip.
+_INFERENCE_CLIPS = 128
+_INFERENCE_FRAMES = 2**16
+
+
+def _inference_batches(lengths):
+    """Indices of the clips in batches of similar lengths (sorted, so that
+    little padding is computed), each within the bounds above (or one clip)."""
+    order = np.argsort(lengths, kind="stable")
+    batches, start = [], 0
+    for k in range(1, len(order) + 1):
+        if k == len(order) or (
+            k - start == _INFERENCE_CLIPS
+            or (k + 1 - start) * lengths[order[k]] > _INFERENCE_FRAMES
+        ):
+            batches.append(order[start:k])
+            start = k
+    return batches
 
 
 def _stretch(x, lengths, rate):

@@ -1,11 +1,18 @@
-"""Validation of NaN-padded spectrogram batches, the classifier's input."""
+"""Validation of spectrograms, the classifier's input: NaN-padded, ragged or
+stored, read clip by clip."""
 
 import numbers
 import os
 
 import numpy as np
 
-__all__ = ["as_real_numbers", "check_integer", "check_spectrograms", "n_valid_frames"]
+__all__ = [
+    "Spectrograms",
+    "as_real_numbers",
+    "check_integer",
+    "check_spectrograms",
+    "n_valid_frames",
+]
 
 
 def check_integer(value, name, *, low, high=None, reason=None):
@@ -48,21 +55,23 @@ MAX_MEL_BANDS = 4096
 
 
 def n_valid_frames(S):
-    """Number of valid (non-padding) frames of each clip of a spectrogram batch.
+    """Number of valid (non-padding) frames of each clip of spectrograms.
 
     Padding is marked by NaN in every mel bin of a frame, after the clip's last
     frame (the convention of :class:`LogMelTransformer`).
 
     Parameters
     ----------
-    S : ndarray of shape (n_clips, n_mels, n_frames)
-        NaN-padded log-mel spectrograms.
+    S : ndarray of shape (n_clips, n_mels, n_frames), sequence of arrays of \
+shape (n_mels, n_frames_i), or SpectrogramStore
+        NaN-padded log-mel spectrograms, ragged ones (each may end in NaN
+        padding too), or a store (whose clips have no padding).
 
     Returns
     -------
     lengths : ndarray of shape (n_clips,), dtype int64
-        For each clip, the index of its first padding frame (``n_frames`` when the
-        clip has none).
+        For each clip, the index of its first padding frame (its number of
+        frames when it has none).
 
     Examples
     --------
@@ -71,9 +80,23 @@ def n_valid_frames(S):
     >>> S[1, :, 2:] = np.nan
     >>> n_valid_frames(S)
     array([4, 2])
+    >>> n_valid_frames([np.zeros((3, 5)), np.zeros((3, 1))])
+    array([5, 1])
     """
-    S = np.asarray(S)
-    return S.shape[2] - _trailing_padding(np.isnan(S).all(axis=1)).sum(axis=1)
+    from ._store import SpectrogramStore
+
+    if isinstance(S, SpectrogramStore):
+        return S.lengths.copy()
+    if isinstance(S, np.ndarray) and S.dtype != object:
+        return S.shape[2] - _trailing_padding(np.isnan(S).all(axis=1)).sum(axis=1)
+    clips = [np.asarray(s) for s in S]
+    return np.array(
+        [
+            s.shape[1] - _trailing_padding(np.isnan(s).all(axis=0)[None]).sum()
+            for s in clips
+        ],
+        dtype=np.int64,
+    )
 
 
 def _trailing_padding(padded):
@@ -85,11 +108,16 @@ def _trailing_padding(padded):
     return np.flip(np.cumprod(np.flip(padded, axis=1), axis=1), axis=1).astype(bool)
 
 
-def _as_3d(X, estimator):
-    """Stack X into a float array (n_clips, n_mels, n_frames), NaN-padding ragged
-    lists of 2-D spectrograms."""
+def _as_source(X, estimator):
+    """``X`` as what its clips are read from, without copying spectrograms: a
+    real-valued ndarray (any number of dimensions, checked by the caller), a
+    list of arrays of shape (n_mels, n_frames_i), or a spectrogram store."""
     from scipy import sparse
 
+    from ._store import SpectrogramStore
+
+    if isinstance(X, SpectrogramStore):
+        return X
     if sparse.issparse(X):
         raise TypeError(
             f"Sparse input is not supported: {estimator} reads dense spectrograms "
@@ -105,50 +133,43 @@ def _as_3d(X, estimator):
     if not isinstance(X, (np.ndarray, list, tuple)) and hasattr(X, "__array__"):
         X = np.asarray(X)  # array-likes that are not sequences
     if isinstance(X, np.ndarray) and X.dtype != object:
-        arr = X
-    else:
-        try:
-            items = list(X)
-        except TypeError as exc:
+        return _numeric(X, "X")
+    try:
+        items = list(X)
+    except TypeError as exc:
+        raise TypeError(
+            f"{estimator} expects spectrograms of shape (n_clips, n_mels, "
+            f"n_frames), got {type(X).__name__}."
+        ) from exc
+    for i, s in enumerate(items):
+        if isinstance(s, (str, bytes, os.PathLike)):
             raise TypeError(
-                f"{estimator} expects spectrograms of shape (n_clips, n_mels, "
-                f"n_frames), got {type(X).__name__}."
-            ) from exc
-        for i, s in enumerate(items):
-            if isinstance(s, (str, bytes, os.PathLike)):
-                raise TypeError(
-                    f"Clip {i} of X is a path ({str(s)!r}), but {estimator} reads "
-                    f"spectrograms, not audio files. {_PIPELINE_HINT}"
-                )
-        if items and all(np.ndim(s) == 2 for s in items):
-            shapes = {np.shape(s)[0] for s in items}
-            if len(shapes) != 1:
-                raise ValueError(
-                    f"The spectrograms have different numbers of mel bands "
-                    f"{sorted(shapes)}; all clips must share n_mels."
-                )
-            width = max(np.shape(s)[1] for s in items)
-            arr = np.full((len(items), shapes.pop(), width), np.nan, np.float32)
-            for i, s in enumerate(items):
-                s = _numeric(np.asarray(s), f"Clip {i}")
-                arr[i, :, : s.shape[1]] = s
-        elif items and len({np.shape(s) for s in items}) > 1:
-            shapes = [np.shape(s) for s in items]
-            first = next(i for i, s in enumerate(shapes) if s != shapes[0])
-            audio = (
-                " They look like raw audio clips."
-                if all(len(s) == 1 for s in shapes)
-                else ""
+                f"Clip {i} of X is a path ({str(s)!r}), but {estimator} reads "
+                f"spectrograms, not audio files. {_PIPELINE_HINT}"
             )
+    if items and all(np.ndim(s) == 2 for s in items):
+        shapes = {np.shape(s)[0] for s in items}
+        if len(shapes) != 1:
             raise ValueError(
-                f"The clips of X have different shapes (clip 0: {shapes[0]}, "
-                f"clip {first}: {shapes[first]}); {estimator} expects 2-D "
-                f"spectrograms (n_mels, n_frames_i) sharing n_mels.{audio} "
-                f"{_PIPELINE_HINT}"
+                f"The spectrograms have different numbers of mel bands "
+                f"{sorted(shapes)}; all clips must share n_mels."
             )
-        else:
-            arr = np.asarray(items) if items else np.empty((0, 0))
-    return _numeric(arr, "X")
+        return [_numeric(np.asarray(s), f"Clip {i}") for i, s in enumerate(items)]
+    if items and len({np.shape(s) for s in items}) > 1:
+        shapes = [np.shape(s) for s in items]
+        first = next(i for i, s in enumerate(shapes) if s != shapes[0])
+        audio = (
+            " They look like raw audio clips."
+            if all(len(s) == 1 for s in shapes)
+            else ""
+        )
+        raise ValueError(
+            f"The clips of X have different shapes (clip 0: {shapes[0]}, "
+            f"clip {first}: {shapes[first]}); {estimator} expects 2-D "
+            f"spectrograms (n_mels, n_frames_i) sharing n_mels.{audio} "
+            f"{_PIPELINE_HINT}"
+        )
+    return _numeric(np.asarray(items) if items else np.empty((0, 0)), "X")
 
 
 _SPECTROGRAMS = "expected log-mel spectrograms such as the output of LogMelTransformer"
@@ -196,16 +217,49 @@ def as_real_numbers(arr, where, *, expected, kinds="biuf"):
     return arr
 
 
+class Spectrograms:
+    """Validated spectrograms, read clip by clip from where they are.
+
+    What :func:`check_spectrograms` returns: the classifier reads its input
+    through it, a clip (or a batch) at a time, so that neither a NaN-padded
+    array, nor a list of 2-D arrays, nor a :class:`SpectrogramStore` is
+    copied whole.
+
+    Attributes
+    ----------
+    lengths : ndarray of shape (n_clips,), dtype int64
+        Valid frames of each clip, at least 1.
+    n_mels : int
+        Mel bands of every clip.
+    """
+
+    def __init__(self, source, lengths, n_mels):
+        self._source = source
+        self.lengths = lengths
+        self.n_mels = n_mels
+
+    def __len__(self):
+        return len(self.lengths)
+
+    def __getitem__(self, i):
+        """The valid frames of clip ``i``: an array of shape (n_mels, lengths[i])
+        of the input's dtype, a view of the input where it can be."""
+        if isinstance(self._source, (np.ndarray, list)):
+            return self._source[i][:, : self.lengths[i]]
+        return self._source[int(i)]
+
+
 def check_spectrograms(X, *, n_mels=None, estimator="EmotionEmbeddingClassifier"):
-    """Validate NaN-padded spectrograms; return zero-padded values and lengths.
+    """Validate spectrograms, padded or ragged, without copying them.
 
     Parameters
     ----------
     X : array-like of shape (n_clips, n_mels, n_frames) or (n_clips, n_features), \
-or list of arrays of shape (n_mels, n_frames_i)
-        Spectrograms, each right-padded with NaN frames after its last frame (the
-        output of :class:`~sklearn_tser.LogMelTransformer`). A 2-D array is read as
-        clips of a single frame of ``n_features`` values.
+sequence of arrays of shape (n_mels, n_frames_i), or SpectrogramStore
+        Spectrograms: NaN-padded after each clip's last frame (the output of
+        :class:`~sklearn_tser.LogMelTransformer`), ragged (its
+        ``output="ragged"``; each clip may also end in NaN padding), or on disk.
+        A 2-D array is read as clips of a single frame of ``n_features`` values.
     n_mels : int or None, default=None
         Number of mel bands seen at fit time, checked when given.
     estimator : str, default="EmotionEmbeddingClassifier"
@@ -213,10 +267,8 @@ or list of arrays of shape (n_mels, n_frames_i)
 
     Returns
     -------
-    X : ndarray of shape (n_clips, n_mels, n_frames), dtype float32
-        The spectrograms with padding frames set to 0.
-    lengths : ndarray of shape (n_clips,), dtype int64
-        Number of valid frames of each clip, at least 1.
+    X : Spectrograms
+        The clips' valid frames, clip by clip, with their lengths.
 
     Raises
     ------
@@ -227,19 +279,69 @@ or list of arrays of shape (n_mels, n_frames_i)
         bands, infinite values, NaN anywhere but in trailing padding frames, or a
         clip with no valid frame. The message names the first offending clip.
     """
-    arr = _as_3d(X, estimator)
+    from ._store import SpectrogramStore
+
+    source = _as_source(X, estimator)
+    if isinstance(source, SpectrogramStore):
+        shape = (len(source), source.n_mels, 1)
+    elif isinstance(source, list):
+        shape = (len(source), source[0].shape[0], max(s.shape[1] for s in source))
+    else:
+        source = _check_dimensions(source, estimator)
+        shape = source.shape
+    if shape[0] == 0:
+        raise ValueError(f"{estimator} got 0 clips; at least one is required.")
+    if shape[1] > MAX_MEL_BANDS:
+        raise ValueError(
+            f"{estimator} got spectrograms of {shape[1]} mel bands, more than "
+            f"the {MAX_MEL_BANDS} it supports; use fewer (LogMelTransformer's "
+            "n_mels)."
+        )
+    if shape[1] == 0 or shape[2] == 0:
+        raise ValueError(
+            f"X has 0 feature(s) (shape={shape[:2]}) while a minimum of 1 is "
+            f"required: {estimator} got empty spectrograms of shape {shape} "
+            "(it needs at least one mel band and one frame)."
+        )
+    if n_mels is not None and shape[1] != n_mels:
+        raise ValueError(
+            f"X has {shape[1]} features, but {estimator} is expecting {n_mels} "
+            f"features as input: the spectrograms have {shape[1]} mel bands "
+            f"per frame, and {estimator} was fitted with {n_mels}. Use the same "
+            "LogMelTransformer settings (n_mels) at fit and predict time."
+        )
+    lengths = np.zeros(shape[0], dtype=np.int64)
+    if isinstance(source, np.ndarray):  # blocks of clips: bounded temporaries
+        step = max(1, _BLOCK_VALUES // max(1, shape[1] * shape[2]))
+        for first in range(0, shape[0], step):
+            block = source[first : first + step]
+            lengths[first : first + len(block)] = _block_lengths(block, first)
+    elif isinstance(source, list):
+        for i, s in enumerate(source):
+            lengths[i] = _block_lengths(s[None], i)[0]
+    else:  # stored clips have no padding: any NaN is inside a clip
+        for i in range(len(source)):
+            lengths[i] = _block_lengths(source[i][None], i)[0]
+            if lengths[i] != source.lengths[i]:
+                raise ValueError(
+                    f"Clip {i} of X (stored in {str(source.path)!r}) holds NaN "
+                    "values; a stored clip has no padding. Write the store again."
+                )
+    return Spectrograms(source, lengths, int(shape[1]))
+
+
+# Values of a block of clips validated at once (float32: 4 MiB).
+_BLOCK_VALUES = 2**20
+
+
+def _check_dimensions(arr, estimator):
+    """A numeric array as (n_clips, n_mels, n_frames), or a clear error."""
     if arr.ndim == 1:
         raise ValueError(
             f"{estimator} expects spectrograms of shape (n_clips, n_mels, n_frames) "
             f"(or (n_clips, n_features)), got a 1-D array of shape {arr.shape}. "
             "Reshape your data: X.reshape(1, -1) for a single clip of one frame. "
             f"If X is a waveform, {_PIPELINE_HINT[0].lower()}{_PIPELINE_HINT[1:]}"
-        )
-    if arr.ndim == 3 and arr.shape[1] > MAX_MEL_BANDS:
-        raise ValueError(
-            f"{estimator} got spectrograms of {arr.shape[1]} mel bands, more than "
-            f"the {MAX_MEL_BANDS} it supports; use fewer (LogMelTransformer's "
-            "n_mels)."
         )
     if arr.ndim == 2 and arr.shape[1] > MAX_MEL_BANDS:
         raise ValueError(
@@ -256,53 +358,41 @@ or list of arrays of shape (n_mels, n_frames_i)
             f"(or (n_clips, n_features)), got an array of shape {arr.shape}. "
             f"{_PIPELINE_HINT}"
         )
-    if arr.shape[0] == 0:
-        raise ValueError(f"{estimator} got 0 clips; at least one is required.")
-    if arr.shape[1] == 0 or arr.shape[2] == 0:
-        raise ValueError(
-            f"X has 0 feature(s) (shape={arr.shape[:2]}) while a minimum of 1 is "
-            f"required: {estimator} got empty spectrograms of shape {arr.shape} "
-            "(it needs at least one mel band and one frame)."
-        )
-    if n_mels is not None and arr.shape[1] != n_mels:
-        raise ValueError(
-            f"X has {arr.shape[1]} features, but {estimator} is expecting {n_mels} "
-            f"features as input: the spectrograms have {arr.shape[1]} mel bands "
-            f"per frame, and {estimator} was fitted with {n_mels}. Use the same "
-            "LogMelTransformer settings (n_mels) at fit and predict time."
-        )
+    return arr
+
+
+def _block_lengths(block, first):
+    """Valid frames of each clip of a block (k, n_mels, n_frames) of clips
+    ``first``, ``first + 1``, ...; raises naming the first bad clip."""
     with np.errstate(over="ignore"):
-        arr32 = np.asarray(arr, dtype=np.float32)
-    inf = np.isinf(arr32)
+        block32 = np.asarray(block, dtype=np.float32)
+    inf = np.isinf(block32)
     if inf.any():
-        i = int(np.flatnonzero(inf.any(axis=(1, 2)))[0])
+        j = int(np.flatnonzero(inf.any(axis=(1, 2)))[0])
         what = "infinite values"
-        if not np.isinf(arr[i]).any():
-            what = f"values beyond the float32 range (up to {np.nanmax(abs(arr[i]))})"
+        if not np.isinf(block[j]).any():
+            what = f"values beyond the float32 range (up to {np.nanmax(abs(block[j]))})"
         raise ValueError(
-            f"Clip {i} of X holds {what}; spectrograms must be finite (NaN is "
-            "allowed only as padding after a clip's last frame)."
+            f"Clip {first + j} of X holds {what}; spectrograms must be finite (NaN "
+            "is allowed only as padding after a clip's last frame)."
         )
-    arr = arr32
-    nan = np.isnan(arr)
-    lengths = np.zeros(arr.shape[0], dtype=np.int64)
-    if nan.any():
-        frame_pad = nan.all(axis=1)  # (n, T)
-        partial = nan.any(axis=1) & ~frame_pad
-        trailing = _trailing_padding(frame_pad)
-        lengths[:] = arr.shape[2] - trailing.sum(axis=1)
-        inner = frame_pad & ~trailing
-        bad = partial.any(axis=1) | inner.any(axis=1)
-        if bad.any():
-            i = int(np.flatnonzero(bad)[0])
-            raise ValueError(
-                f"Clip {i} of X holds NaN values inside its valid frames; NaN is "
-                "allowed only as whole padding frames after a clip's last frame."
-            )
-        arr = np.where(nan, np.float32(0), arr)
-    else:
-        lengths[:] = arr.shape[2]
+    nan = np.isnan(block32)
+    if not nan.any():
+        return np.full(len(block), block.shape[2], dtype=np.int64)
+    frame_pad = nan.all(axis=1)  # (k, T)
+    partial = nan.any(axis=1) & ~frame_pad
+    trailing = _trailing_padding(frame_pad)
+    lengths = block.shape[2] - trailing.sum(axis=1)
+    bad = partial.any(axis=1) | (frame_pad & ~trailing).any(axis=1)
+    if bad.any():
+        j = int(np.flatnonzero(bad)[0])
+        raise ValueError(
+            f"Clip {first + j} of X holds NaN values inside its valid frames; NaN "
+            "is allowed only as whole padding frames after a clip's last frame."
+        )
     if (lengths == 0).any():
-        i = int(np.flatnonzero(lengths == 0)[0])
-        raise ValueError(f"Clip {i} of X has no valid frame (it is all NaN padding).")
-    return np.ascontiguousarray(arr), lengths
+        j = int(np.flatnonzero(lengths == 0)[0])
+        raise ValueError(
+            f"Clip {first + j} of X has no valid frame (it is all NaN padding)."
+        )
+    return lengths.astype(np.int64)

@@ -17,6 +17,7 @@ from sklearn_tser._training import (
     speech_regions,
     standardization,
 )
+from sklearn_tser._validation import check_spectrograms
 
 
 def spy_on_fit(monkeypatch):
@@ -122,11 +123,10 @@ def test_no_warning_without_validation():
 @pytest.mark.parametrize("indices", [None, np.array([5, 0, 17, 33])])
 def test_standardization_matches_a_loop(indices):
     X, _ = make_spectrograms(n=40)
-    lengths = (~np.isnan(X).all(axis=1)).sum(axis=1)
-    X = np.nan_to_num(X)
+    S = check_spectrograms(X)
     starts = np.arange(40) % 3  # regions that skip the first frames
-    lengths = lengths - starts
-    mean, std = standardization(X, starts, lengths, indices)
+    lengths = S.lengths - starts
+    mean, std = standardization(S, starts, lengths, indices)
     clips = range(len(X)) if indices is None else indices
     frames = np.concatenate(
         [X[i, :, starts[i] : starts[i] + lengths[i]] for i in clips], axis=1
@@ -138,14 +138,13 @@ def test_standardization_matches_a_loop(indices):
 @pytest.mark.parametrize("per_clip", [False, True])
 def test_dataset_batches_are_standardised_valid_frames(per_clip):
     X, y = make_spectrograms(n=10)
-    lengths = (~np.isnan(X).all(axis=1)).sum(axis=1)
-    X = np.nan_to_num(X)
+    S = check_spectrograms(X)
     starts = np.array([0, 2, 0, 5, 0, 0, 0, 1, 0, 0])
-    lengths = lengths - starts
-    mean, std = standardization(X, starts, lengths)
+    lengths = S.lengths - starts
+    mean, std = standardization(S, starts, lengths)
     scale = {} if per_clip else {"mean": mean, "std": std}
     dataset = SpectrogramDataset(
-        X, starts, lengths, y, indices=np.array([3, 7, 1]), **scale
+        S, starts, lengths, y, indices=np.array([3, 7, 1]), **scale
     )
     batch, target = dataset.__getitems__([2, 0])  # clips 1 and 3
     x, n = batch["x"].numpy(), batch["lengths"].numpy()
@@ -207,6 +206,14 @@ def test_augment_crops_within_each_clip_and_masks():
     assert not torch.equal(batch(1)["x"], out["x"])
 
 
+def _padded(X, lengths):
+    """``X`` with NaN after each clip's ``lengths`` frames."""
+    X = X.copy()
+    for i, n in enumerate(lengths):
+        X[i, :, n:] = np.nan
+    return X
+
+
 def _regions_loop(X, lengths, trim_db):
     """Slow reference: one clip and one frame at a time."""
     starts, out = [], []
@@ -226,7 +233,7 @@ def test_speech_regions_match_a_loop(trim_db):
     for i, n in enumerate(lengths):
         loudness = rng.uniform(-70, 0, n)  # dB per frame, silence and speech
         X[i, :, :n] = loudness + rng.normal(0, 3, (5, n))
-    starts, out = speech_regions(X, lengths, trim_db)
+    starts, out = speech_regions(check_spectrograms(_padded(X, lengths)), trim_db)
     expected_starts, expected_lengths = _regions_loop(X, lengths, trim_db)
     np.testing.assert_array_equal(starts, expected_starts)
     np.testing.assert_array_equal(out, expected_lengths)
@@ -236,9 +243,10 @@ def test_speech_regions_match_a_loop(trim_db):
 def test_speech_regions_ignore_scale_and_padding():
     X = np.zeros((1, 3, 10), dtype=np.float32)
     X[0, :, 3:6] = 500.0  # far above float32's power range
-    starts, lengths = speech_regions(X, np.array([8]), 20.0)
+    S = check_spectrograms(_padded(X, [8]))
+    starts, lengths = speech_regions(S, 20.0)
     assert (starts[0], lengths[0]) == (3, 3)
-    starts, lengths = speech_regions(X, np.array([8]), None)
+    starts, lengths = speech_regions(S, None)
     assert (starts[0], lengths[0]) == (0, 8)
 
 
@@ -282,10 +290,10 @@ def test_mixup_mixes_the_softmax_phase_only(monkeypatch):
     params = {**TINY, "pretrain_epochs": 1, "triplet_epochs": 1, "mixup_alpha": 1.0}
     params.update(freq_masks=0, time_masks=0, crop_frames=None, batch_size=64)
     clf = EmotionEmbeddingClassifier(**params).fit(X, y)
-    lengths = (~np.isnan(X).all(axis=1)).sum(axis=1)
-    Xz = np.nan_to_num(X)
+    S = check_spectrograms(X)
+    lengths = S.lengths
     clips, _ = SpectrogramDataset(
-        Xz, np.zeros(30, int), lengths, mean=clf.feature_mean_, std=clf.feature_std_
+        S, np.zeros(30, int), lengths, mean=clf.feature_mean_, std=clf.feature_std_
     ).__getitems__(np.arange(30))
     clips = clips["x"]
 
@@ -309,8 +317,8 @@ def test_mixup_mixes_the_softmax_phase_only(monkeypatch):
 def test_augmented_embeddings_are_reproducible_views():
     X, y = make_spectrograms(n=30)
     clf = EmotionEmbeddingClassifier(**{**TINY, "crop_frames": 12}).fit(X, y)
-    lengths = (~np.isnan(X).all(axis=1)).sum(axis=1)
-    dataset = clf._dataset(np.nan_to_num(X), (np.zeros(30, int), lengths))
+    S = check_spectrograms(X)
+    dataset = clf._dataset(S, (np.zeros(30, int), S.lengths))
     whole = clf.net_.embed(dataset)
     views = clf.net_.embed(dataset, augmented=True)
     np.testing.assert_array_equal(views, clf.net_.embed(dataset, augmented=True))
