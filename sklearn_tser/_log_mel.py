@@ -8,7 +8,14 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from ._audio import check_audio, warn_on_odd_clips
+from ._audio import (
+    check_audio,
+    clip_names,
+    clip_statistics,
+    decode_clips,
+    warn_on_odd_clips,
+    warn_on_odd_statistics,
+)
 from ._device import resolve_device
 from ._spectrogram import MelSettings, log_mel
 from ._validation import MAX_MEL_BANDS, check_integer
@@ -18,6 +25,8 @@ __all__ = ["LogMelTransformer"]
 
 # Clips of fewer frames than this are warned about.
 MIN_FRAMES = 5
+# Clips decoded at a time by a ragged transform.
+_CHUNK_CLIPS = 256
 
 
 class LogMelTransformer(TransformerMixin, BaseEstimator):
@@ -282,12 +291,41 @@ list of ndarray of shape (n_mels, n_frames_i)
             Log-mel spectrograms in dB. Padded (``output="padded"``): ``n_frames``
             is ``max_frames`` or the longest clip's frame count, and frames after
             each clip's end are NaN. Ragged: a list of float32 arrays, each
-            clip's own frames (at most ``max_frames``, centre-cropped).
+            clip's own frames (at most ``max_frames``, centre-cropped); files
+            are then decoded a chunk at a time, so memory holds the
+            spectrograms and one chunk of waveforms.
         """
         settings, device = self._check_params()
+        if self.output == "ragged":
+            items = check_audio(X, sr=self.sr, decode=False)  # files: checked only
+            chunks = self._ragged_chunks(X, items, settings, device, _CHUNK_CLIPS)
+            return [S for chunk in chunks for S in chunk]
         clips = check_audio(X, sr=self.sr)
         warn_on_odd_clips(clips, X, min_samples=MIN_FRAMES * self.hop_length)
         return log_mel(clips, settings, device)
+
+    def _ragged_chunks(self, X, items, settings, device, chunk_size, bar=None):
+        """Ragged spectrograms of ``X`` (``items``: as ``check_audio(X,
+        decode=False)`` returns it), ``chunk_size`` clips at a time: only a
+        chunk of files is decoded at once. Warns about odd clips at the end."""
+        settings = dataclasses.replace(settings, output="ragged")
+        peaks, lengths = [], []
+        for first in range(0, len(items), chunk_size):
+            clips = decode_clips(
+                items[first : first + chunk_size], sr=self.sr, first=first
+            )
+            chunk_peaks, chunk_lengths = clip_statistics(clips)
+            peaks.append(chunk_peaks)
+            lengths.append(chunk_lengths)
+            yield log_mel(clips, settings, device)
+            if bar is not None:
+                bar.update(len(clips))
+        warn_on_odd_statistics(
+            np.concatenate(peaks),
+            np.concatenate(lengths),
+            clip_names(X),
+            min_samples=MIN_FRAMES * self.hop_length,
+        )
 
     def transform_to_store(
         self, X, path, *, chunk_size=256, overwrite=False, verbose=1
@@ -328,43 +366,24 @@ of shape (n_clips, n_samples)
         """
         from tqdm.auto import tqdm
 
-        from ._audio import (
-            clip_names,
-            clip_statistics,
-            decode_clips,
-            warn_on_odd_statistics,
-        )
         from ._store import StoreWriter
 
         settings, device = self._check_params()
         check_integer(chunk_size, "chunk_size", low=1)
-        settings = dataclasses.replace(settings, output="ragged")
-        items = check_audio(X, sr=self.sr, decode=False)  # paths are not decoded
+        items = check_audio(X, sr=self.sr, decode=False)  # files: checked only
         params = {k: v for k, v in self.get_params().items() if k != "device"}
         writer = StoreWriter(
             path, n_mels=self.n_mels, log_mel_params=params, overwrite=overwrite
         )
-        peaks, lengths = [], []
         try:
             with tqdm(total=len(items), unit="clip", disable=not verbose) as bar:
-                for first in range(0, len(items), chunk_size):
-                    chunk = items[first : first + chunk_size]
-                    clips = decode_clips(chunk, sr=self.sr, first=first)
-                    writer.append(log_mel(clips, settings, device))
-                    for kept, values in zip(
-                        (peaks, lengths), clip_statistics(clips), strict=True
-                    ):
-                        kept.append(values)
-                    bar.update(len(chunk))
+                for chunk in self._ragged_chunks(
+                    X, items, settings, device, chunk_size, bar
+                ):
+                    writer.append(chunk)
         except BaseException:
             writer.abort()
             raise
-        warn_on_odd_statistics(
-            np.concatenate(peaks),
-            np.concatenate(lengths),
-            clip_names(X),
-            min_samples=MIN_FRAMES * self.hop_length,
-        )
         return writer.close()
 
     def __sklearn_tags__(self):

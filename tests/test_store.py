@@ -113,6 +113,27 @@ def test_store_is_written_a_chunk_at_a_time(tmp_path, monkeypatch):
         np.testing.assert_array_equal(small[i], whole[i])
 
 
+def test_ragged_transform_decodes_files_a_chunk_at_a_time(tmp_path, monkeypatch):
+    paths = []
+    for i, clip in enumerate(_clips(n=5)):
+        paths.append(tmp_path / f"{i}.flac")
+        sf.write(paths[-1], clip, 16000)
+    expected = LogMelTransformer(output="ragged").fit_transform(paths)
+    seen = []
+    log_mel = log_mel_module.log_mel
+
+    def spy(clips, settings, device):
+        seen.append(len(clips))
+        return log_mel(clips, settings, device)
+
+    monkeypatch.setattr(log_mel_module, "log_mel", spy)
+    monkeypatch.setattr(log_mel_module, "_CHUNK_CLIPS", 2)
+    ragged = LogMelTransformer(output="ragged").fit_transform(paths)
+    assert seen == [2, 2, 1]
+    for S, E in zip(ragged, expected, strict=True):
+        np.testing.assert_array_equal(S, E)
+
+
 def test_store_messages_name_the_clip_of_the_whole_input(tmp_path):
     """Errors and warnings name clips by their place in X, whatever the chunk;
     a store whose writing failed is refused when opened."""
