@@ -34,6 +34,7 @@ exclude_patterns = [
     "ablation_results.md",
     "feature_results.md",
     "thread_results.md",
+    "scale_results.md",
     "**/GALLERY_HEADER.rst",
 ]
 html_static_path = ["_static"]
@@ -77,6 +78,7 @@ _RESULTS = {
     "<!-- ablation-results -->": "ablation_results.md",
     "<!-- feature-results -->": "feature_results.md",
     "<!-- thread-results -->": "thread_results.md",
+    "<!-- scale-results -->": "scale_results.md",
 }
 
 

@@ -4,7 +4,8 @@ The library implements the triplet-loss emotion embedding system of Kumar et al.
 as scikit-learn estimators:
 
 - :class:`LogMelTransformer` turns audio clips (waveforms of any length, or audio
-  files) into NaN-padded log-mel spectrograms;
+  files) into log-mel spectrograms: NaN-padded, ragged, or written to a
+  :class:`SpectrogramStore` on disk;
 - :class:`EmotionEmbeddingClassifier` learns emotion embeddings with softmax
   pre-training and triplet loss, and classifies a clip by the emotion centroid
   that makes the smallest cosine angle with its embedding.

@@ -379,3 +379,19 @@ def test_inference_batches_are_bounded_in_frames():
     assert (np.diff(lengths[order]) >= 0).all()  # sorted: little padding
     assert [b.tolist() for b in batches[-2:]] == [[501], [500]]  # the long ones
     assert len(batches[0]) == _INFERENCE_CLIPS  # short clips: the clip bound
+
+
+def test_a_memmap_is_read_in_place(tmp_path):
+    """A padded np.memmap is not copied into memory: the classifier reads its
+    clips as views of the file, and fits as from the array."""
+    from sklearn_tser._validation import check_spectrograms
+
+    X, y = make_spectrograms(n=30)
+    mm = np.lib.format.open_memmap(tmp_path / "X.npy", "w+", np.float32, X.shape)
+    mm[:] = X
+    mm.flush()
+    mm = np.load(tmp_path / "X.npy", mmap_mode="r")
+    S = check_spectrograms(mm)
+    assert all(np.shares_memory(S[i], mm) for i in range(len(S)))
+    _, emb = _fits(X, y)
+    np.testing.assert_array_equal(_fits(mm, y)[1], emb)
