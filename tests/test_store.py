@@ -359,26 +359,53 @@ def test_fit_and_predict_hold_no_copy_of_the_spectrograms():
     assert fit_peak < 0.3 * X.nbytes and predict_peak < 0.3 * X.nbytes
 
 
-def test_inference_batches_are_bounded_in_frames():
+def test_inference_batches_are_bounded_and_of_few_shapes():
     from sklearn_tser._training import (
         _INFERENCE_CLIPS,
         _INFERENCE_FRAMES,
         _inference_batches,
+        inference_width,
     )
 
     rng = np.random.default_rng(0)
-    lengths = np.concatenate([rng.integers(1, 400, 500), [_INFERENCE_FRAMES * 2, 9000]])
+    lengths = np.concatenate(
+        [rng.integers(1, 4000, 5000), [_INFERENCE_FRAMES * 2, 9000]]
+    )
     batches = _inference_batches(lengths)
     assert sorted(np.concatenate(batches).tolist()) == list(range(len(lengths)))
+    shapes = set()
     for b in batches:
+        width = inference_width(lengths[b].max())
+        assert (inference_width(lengths[b]) == width).all()  # one width each
         assert len(b) == 1 or (
-            len(b) <= _INFERENCE_CLIPS
-            and len(b) * lengths[b].max() <= _INFERENCE_FRAMES
+            len(b) <= _INFERENCE_CLIPS and len(b) * width <= _INFERENCE_FRAMES
         )
-    order = np.concatenate(batches)
-    assert (np.diff(lengths[order]) >= 0).all()  # sorted: little padding
-    assert [b.tolist() for b in batches[-2:]] == [[501], [500]]  # the long ones
-    assert len(batches[0]) == _INFERENCE_CLIPS  # short clips: the clip bound
+        shapes.add((len(b), int(width)))
+    # At most two batch sizes per width (full ones and the rest): the number
+    # of shapes does not grow with the number of clips.
+    n_widths = len(np.unique(inference_width(lengths)))
+    assert len(shapes) <= 2 * n_widths <= 2 * 4 * 18
+
+
+def test_inference_width_rounds_up_to_four_widths_per_octave():
+    from sklearn_tser._training import inference_width
+
+    n = np.arange(1, 70000)
+    width = inference_width(n)
+    assert (width >= n).all() and (width <= 1.25 * n).all()
+    assert list(inference_width([1, 3, 4, 5, 7, 8, 9, 450, 3500])) == [
+        1,
+        3,
+        4,
+        5,
+        7,
+        8,
+        10,
+        512,
+        3584,
+    ]
+    # Four widths per octave: 1025 to 2048 frames give 4 widths.
+    assert len(np.unique(inference_width(np.arange(1025, 2049)))) == 4
 
 
 def test_a_memmap_is_read_in_place(tmp_path):
