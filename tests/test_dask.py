@@ -112,6 +112,23 @@ def test_cross_val_score_on_the_cluster_equals_the_serial_one(client, audio):
     np.testing.assert_array_equal(on_cluster, serial)
 
 
+def test_a_store_travels_as_its_folder(client, tmp_path):
+    """Cross-validation on an on-disk SpectrogramStore: each task carries the
+    store's folder, each worker reads its clips there; equal to serial."""
+    X, y = make_spectrograms(n=24, n_classes=2)
+    from sklearn_tser import n_valid_frames
+    from sklearn_tser._store import StoreWriter
+
+    writer = StoreWriter(tmp_path / "store", n_mels=X.shape[1], log_mel_params={})
+    writer.append([x[:, :n] for x, n in zip(X, n_valid_frames(X), strict=True)])
+    store = writer.close()
+    clf = EmotionEmbeddingClassifier(**TINY)
+    with parallel_config(backend="dask"):
+        on_cluster = cross_val_score(clf, store, y, cv=CV, scoring=SCORING, n_jobs=-1)
+    serial = cross_val_score(clf, X, y, cv=CV, scoring=SCORING, n_jobs=1)
+    np.testing.assert_array_equal(on_cluster, serial)
+
+
 @pytest.mark.parametrize(
     "n_threads, torch_default",
     [
