@@ -3,6 +3,7 @@
 import dataclasses
 import numbers
 from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
@@ -17,7 +18,7 @@ from ._audio import (
     warn_on_odd_statistics,
 )
 from ._device import resolve_device
-from ._spectrogram import MelSettings, log_mel
+from ._spectrogram import MelSettings, log_mel, pad
 from ._validation import MAX_MEL_BANDS, check_integer
 
 __all__ = ["LogMelTransformer"]
@@ -291,18 +292,19 @@ list of ndarray of shape (n_mels, n_frames_i)
             Log-mel spectrograms in dB. Padded (``output="padded"``): ``n_frames``
             is ``max_frames`` or the longest clip's frame count, and frames after
             each clip's end are NaN. Ragged: a list of float32 arrays, each
-            clip's own frames (at most ``max_frames``, centre-cropped); files
-            are then decoded a chunk at a time, so memory holds the
-            spectrograms and one chunk of waveforms.
+            clip's own frames (at most ``max_frames``, centre-cropped). Files
+            are decoded a chunk at a time, so memory holds the spectrograms
+            and one chunk of waveforms, never every waveform.
         """
         settings, device = self._check_params()
-        if self.output == "ragged":
-            items = check_audio(X, sr=self.sr, decode=False)  # files: checked only
+        items = check_audio(X, sr=self.sr, decode=False)  # files: checked only
+        if self.output == "ragged" or any(isinstance(c, Path) for c in items):
+            # Files are decoded a chunk at a time, whatever the output.
             chunks = self._ragged_chunks(X, items, settings, device, _CHUNK_CLIPS)
-            return [S for chunk in chunks for S in chunk]
-        clips = check_audio(X, sr=self.sr)
-        warn_on_odd_clips(clips, X, min_samples=MIN_FRAMES * self.hop_length)
-        return log_mel(clips, settings, device)
+            ragged = [S for chunk in chunks for S in chunk]
+            return ragged if self.output == "ragged" else pad(ragged, settings)
+        warn_on_odd_clips(items, X, min_samples=MIN_FRAMES * self.hop_length)
+        return log_mel(items, settings, device)
 
     def _ragged_chunks(self, X, items, settings, device, chunk_size, bar=None):
         """Ragged spectrograms of ``X`` (``items``: as ``check_audio(X,

@@ -18,7 +18,7 @@ import numpy as np
 
 from ._warnings import user_stacklevel
 
-__all__ = ["MelSettings", "log_mel"]
+__all__ = ["MelSettings", "log_mel", "pad"]
 
 # log_mel warns when its padded output is this many times the clips' frames,
 # and larger than this many bytes.
@@ -216,6 +216,20 @@ of ndarray of shape (n_mels, n_frames_i)
             device,
             None if whole else chunk_frames,
         )
+    return out
+
+
+def pad(spectrograms, settings):
+    """Ragged spectrograms (as :func:`log_mel` gives them with ``output=
+    "ragged"``) as the NaN-padded array it gives otherwise; each clip's array
+    is released once copied, so memory holds little more than both."""
+    frames = np.array([S.shape[1] for S in spectrograms], dtype=np.int64)
+    width = int(frames.max()) if settings.max_frames is None else settings.max_frames
+    _warn_on_padding(frames, width, settings)
+    out = np.full((len(frames), settings.n_mels, width), np.nan, dtype=np.float32)
+    for i, n in enumerate(frames):
+        out[i, :, :n] = spectrograms[i]
+        spectrograms[i] = None
     return out
 
 

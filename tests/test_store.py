@@ -113,12 +113,17 @@ def test_store_is_written_a_chunk_at_a_time(tmp_path, monkeypatch):
         np.testing.assert_array_equal(small[i], whole[i])
 
 
-def test_ragged_transform_decodes_files_a_chunk_at_a_time(tmp_path, monkeypatch):
+@pytest.mark.parametrize("output", ["ragged", "padded"])
+def test_transform_decodes_files_a_chunk_at_a_time(tmp_path, monkeypatch, output):
     paths = []
     for i, clip in enumerate(_clips(n=5)):
         paths.append(tmp_path / f"{i}.flac")
         sf.write(paths[-1], clip, 16000)
-    expected = LogMelTransformer(output="ragged").fit_transform(paths)
+    from sklearn_tser._audio import load_audio
+
+    expected = LogMelTransformer(output=output).fit_transform(
+        [load_audio(p) for p in paths]  # decoded beforehand
+    )
     seen = []
     log_mel = log_mel_module.log_mel
 
@@ -128,10 +133,11 @@ def test_ragged_transform_decodes_files_a_chunk_at_a_time(tmp_path, monkeypatch)
 
     monkeypatch.setattr(log_mel_module, "log_mel", spy)
     monkeypatch.setattr(log_mel_module, "_CHUNK_CLIPS", 2)
-    ragged = LogMelTransformer(output="ragged").fit_transform(paths)
+    S = LogMelTransformer(output=output).fit_transform(paths)
     assert seen == [2, 2, 1]
-    for S, E in zip(ragged, expected, strict=True):
-        np.testing.assert_array_equal(S, E)
+    assert type(S) is type(expected) and len(S) == len(expected)
+    for a, b in zip(S, expected, strict=True):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_store_messages_name_the_clip_of_the_whole_input(tmp_path):
