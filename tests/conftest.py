@@ -39,3 +39,19 @@ def ravdess_files(ravdess_dir):
     for actor in ("Actor_01", "Actor_02"):
         files += sorted((ravdess_dir / actor).glob("*.flac"))[:6]
     return files
+
+
+@pytest.fixture(scope="session")
+def audio():
+    """24 short synthetic clips of two emotions, and their labels (a test
+    module may define its own ``audio``)."""
+    from sklearn_tser.datasets import make_emotional_speech
+
+    return make_emotional_speech(
+        n_samples=24,
+        n_classes=2,
+        min_duration=0.3,
+        max_duration=0.6,
+        random_state=0,
+        return_X_y=True,
+    )

@@ -12,25 +12,12 @@ from sklearn.model_selection import StratifiedKFold, cross_val_score
 from sklearn.pipeline import Pipeline
 
 from sklearn_tser import EmotionEmbeddingClassifier, LogMelTransformer
-from sklearn_tser.datasets import make_emotional_speech
 
 TINY = {
     **TINY_BASE,
     "crop_frames": 20,
     "device": "cpu",  # bitwise reproducibility is promised on the CPU
 }
-
-
-@pytest.fixture(scope="module")
-def audio():
-    return make_emotional_speech(
-        n_samples=24,
-        n_classes=2,
-        min_duration=0.3,
-        max_duration=0.6,
-        random_state=0,
-        return_X_y=True,
-    )
 
 
 def make_pipe(**params):

@@ -19,7 +19,6 @@ from sklearn.pipeline import Pipeline
 
 from sklearn_tser import EmotionEmbeddingClassifier, LogMelTransformer
 from sklearn_tser._device import resolve_device
-from sklearn_tser.datasets import make_emotional_speech
 
 distributed = pytest.importorskip("distributed")
 
@@ -48,18 +47,6 @@ def client():
     finally:
         client.close()
         cluster.close()
-
-
-@pytest.fixture(scope="module")
-def audio():
-    return make_emotional_speech(
-        n_samples=24,
-        n_classes=2,
-        min_duration=0.3,
-        max_duration=0.6,
-        random_state=0,
-        return_X_y=True,
-    )
 
 
 def make_pipe():

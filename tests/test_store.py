@@ -34,6 +34,28 @@ def _ragged(X):
     return [x[:, :n] for x, n in zip(X, n_valid_frames(X), strict=True)]
 
 
+def _flac_files(folder, n=5):
+    """``n`` clips of :func:`_clips` written as FLAC files in ``folder``."""
+    paths = []
+    for i, clip in enumerate(_clips(n=n)):
+        paths.append(folder / f"{i}.flac")
+        sf.write(paths[-1], clip, 16000)
+    return paths
+
+
+def _count_log_mel_calls(monkeypatch):
+    """The number of clips of each call of log_mel by the transformer."""
+    seen = []
+    log_mel = log_mel_module.log_mel
+
+    def spy(clips, settings, device):
+        seen.append(len(clips))
+        return log_mel(clips, settings, device)
+
+    monkeypatch.setattr(log_mel_module, "log_mel", spy)
+    return seen
+
+
 def _store(X, folder):
     """The ragged clips of ``X`` written as a store (as the transformer does)."""
     from sklearn_tser._store import StoreWriter
@@ -93,18 +115,8 @@ def test_store_holds_the_ragged_spectrograms(tmp_path):
 def test_store_is_written_a_chunk_at_a_time(tmp_path, monkeypatch):
     """Files are decoded and transformed chunk_size at a time; the result does
     not depend on chunk_size."""
-    paths = []
-    for i, clip in enumerate(_clips(n=5)):
-        paths.append(tmp_path / f"{i}.flac")
-        sf.write(paths[-1], clip, 16000)
-    seen = []
-    log_mel = log_mel_module.log_mel
-
-    def spy(clips, settings, device):
-        seen.append(len(clips))
-        return log_mel(clips, settings, device)
-
-    monkeypatch.setattr(log_mel_module, "log_mel", spy)
+    paths = _flac_files(tmp_path)
+    seen = _count_log_mel_calls(monkeypatch)
     tr = LogMelTransformer(n_mels=16)
     small = tr.transform_to_store(paths, tmp_path / "a", chunk_size=2, verbose=0)
     assert seen == [2, 2, 1]
@@ -115,23 +127,13 @@ def test_store_is_written_a_chunk_at_a_time(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("output", ["ragged", "padded"])
 def test_transform_decodes_files_a_chunk_at_a_time(tmp_path, monkeypatch, output):
-    paths = []
-    for i, clip in enumerate(_clips(n=5)):
-        paths.append(tmp_path / f"{i}.flac")
-        sf.write(paths[-1], clip, 16000)
     from sklearn_tser._audio import load_audio
 
+    paths = _flac_files(tmp_path)
     expected = LogMelTransformer(output=output).fit_transform(
         [load_audio(p) for p in paths]  # decoded beforehand
     )
-    seen = []
-    log_mel = log_mel_module.log_mel
-
-    def spy(clips, settings, device):
-        seen.append(len(clips))
-        return log_mel(clips, settings, device)
-
-    monkeypatch.setattr(log_mel_module, "log_mel", spy)
+    seen = _count_log_mel_calls(monkeypatch)
     monkeypatch.setattr(log_mel_module, "_CHUNK_CLIPS", 2)
     S = LogMelTransformer(output=output).fit_transform(paths)
     assert seen == [2, 2, 1]
@@ -149,10 +151,7 @@ def test_store_messages_name_the_clip_of_the_whole_input(tmp_path):
         LogMelTransformer().transform_to_store(
             clips, tmp_path / "s", chunk_size=2, verbose=0
         )
-    paths = []
-    for i, clip in enumerate(_clips(n=5)):
-        paths.append(tmp_path / f"{i}.flac")
-        sf.write(paths[-1], clip, 16000)
+    paths = _flac_files(tmp_path)
     paths[3].write_bytes(b"not audio")
     with pytest.raises(ValueError, match="Clip 3: Could not decode"):
         LogMelTransformer().transform_to_store(
