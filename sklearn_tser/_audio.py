@@ -286,7 +286,9 @@ def decode_clips(items, *, sr, first=0):
     Parameters
     ----------
     items : sequence of (Path or ndarray of shape (n_samples_i,))
-        Part of what ``check_audio(X, decode=False)`` returned.
+        Part of what ``check_audio(X, decode=False)`` returned: files are
+        decoded and checked, arrays (checked already) are returned as they
+        are.
     sr : int > 0
         Sample rate files are resampled to.
     first : int, default=0
@@ -296,7 +298,10 @@ def decode_clips(items, *, sr, first=0):
     -------
     clips : list of ndarray of shape (n_samples_i,), dtype float32
     """
-    return [_read_clip(item, first + k, sr=sr) for k, item in enumerate(items)]
+    return [  # in-memory clips were converted and checked already
+        _read_clip(item, first + k, sr=sr) if isinstance(item, _PATH_TYPES) else item
+        for k, item in enumerate(items)
+    ]
 
 
 def warn_on_odd_clips(clips, X, *, min_samples):

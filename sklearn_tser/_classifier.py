@@ -395,9 +395,12 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
 
         Parameters
         ----------
-        X : array-like of shape (n_clips, n_mels, n_frames)
-            Log-mel spectrograms, NaN-padded after each clip's last frame (the
-            output of :class:`LogMelTransformer`). A 2-D array
+        X : array-like of shape (n_clips, n_mels, n_frames), sequence of arrays \
+of shape (n_mels, n_frames_i), or SpectrogramStore
+            Log-mel spectrograms: NaN-padded after each clip's last frame (the
+            output of :class:`LogMelTransformer`), ragged (its
+            ``output="ragged"``), or on disk (its ``transform_to_store``); read
+            a batch at a time, never copied whole. A 2-D array
             ``(n_clips, n_features)`` is read as clips of one frame.
         y : array-like of shape (n_clips,)
             Emotion labels of any type (e.g. strings such as ``"angry"``).
@@ -690,8 +693,10 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
 
         Parameters
         ----------
-        X : array-like of shape (n_clips, n_mels, n_frames)
-            NaN-padded log-mel spectrograms.
+        X : array-like of shape (n_clips, n_mels, n_frames), sequence of arrays \
+of shape (n_mels, n_frames_i), or SpectrogramStore
+            Log-mel spectrograms, NaN-padded, ragged or on disk (as for
+            :meth:`fit`).
 
         Returns
         -------
@@ -705,8 +710,10 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
 
         Parameters
         ----------
-        X : array-like of shape (n_clips, n_mels, n_frames)
-            NaN-padded log-mel spectrograms.
+        X : array-like of shape (n_clips, n_mels, n_frames), sequence of arrays \
+of shape (n_mels, n_frames_i), or SpectrogramStore
+            Log-mel spectrograms, NaN-padded, ragged or on disk (as for
+            :meth:`fit`).
 
         Returns
         -------
@@ -722,8 +729,10 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
 
         Parameters
         ----------
-        X : array-like of shape (n_clips, n_mels, n_frames)
-            NaN-padded log-mel spectrograms.
+        X : array-like of shape (n_clips, n_mels, n_frames), sequence of arrays \
+of shape (n_mels, n_frames_i), or SpectrogramStore
+            Log-mel spectrograms, NaN-padded, ragged or on disk (as for
+            :meth:`fit`).
 
         Returns
         -------
@@ -740,8 +749,10 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
 
         Parameters
         ----------
-        X : array-like of shape (n_clips, n_mels, n_frames)
-            NaN-padded log-mel spectrograms.
+        X : array-like of shape (n_clips, n_mels, n_frames), sequence of arrays \
+of shape (n_mels, n_frames_i), or SpectrogramStore
+            Log-mel spectrograms, NaN-padded, ragged or on disk (as for
+            :meth:`fit`).
 
         Returns
         -------

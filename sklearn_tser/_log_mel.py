@@ -294,7 +294,7 @@ list of ndarray of shape (n_mels, n_frames_i)
             each clip's end are NaN. Ragged: a list of float32 arrays, each
             clip's own frames (at most ``max_frames``, centre-cropped). Files
             are decoded a chunk at a time, so memory holds the spectrograms
-            and one chunk of waveforms, never every waveform.
+            and one chunk of decoded files, never every file's waveform.
         """
         settings, device = self._check_params()
         items = check_audio(X, sr=self.sr, decode=False)  # files: checked only
@@ -335,8 +335,10 @@ list of ndarray of shape (n_mels, n_frames_i)
         """Compute the spectrograms of many clips into a store on disk.
 
         The clips are read (files decoded), transformed and written
-        ``chunk_size`` at a time, so memory holds one chunk, whatever the
-        number of clips: the way to a corpus larger than memory. Each clip is
+        ``chunk_size`` at a time, so that for files memory holds one chunk,
+        whatever the number of clips: the way to a corpus larger than memory.
+        (In-memory waveforms are all checked first, and converted to float32
+        when they are not.) Each clip is
         stored with its own frames, as ``output="ragged"`` gives them.
 
         Parameters
@@ -383,10 +385,10 @@ of shape (n_clips, n_samples)
                     X, items, settings, device, chunk_size, bar
                 ):
                     writer.append(chunk)
+            return writer.close()
         except BaseException:
             writer.abort()
             raise
-        return writer.close()
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -23,6 +23,7 @@ import json
 import numbers
 import os
 import threading
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -111,28 +112,19 @@ class SpectrogramStore:
     """
 
     def __init__(self, path):
-        path = Path(path)
+        path = Path(os.path.abspath(path))  # the same folder from any directory
         index = _read_index(path)
         self.path = path
         self.n_mels = index["n_mels"]
         self.log_mel_params = index["log_mel"]
         all_lengths = np.asarray(index["lengths"], dtype=np.int64)
-        expected = int(all_lengths.sum()) * self.n_mels * _DTYPE.itemsize
-        size = (path / DATA_FILE).stat().st_size
-        if size != expected:
-            raise ValueError(
-                f"The store {str(path)!r} is damaged: {DATA_FILE} holds {size} "
-                f"bytes, but its index describes {expected}. Write it again."
-            )
+        self._id = index["id"]
         self._offsets = np.concatenate([[0], np.cumsum(all_lengths)])
         self._indices = np.arange(len(all_lengths))
-        self._file = _DataFile(path / DATA_FILE)
+        self.lengths = all_lengths
+        self._file = _DataFile(path, self._id, int(self._offsets[-1]) * self.n_mels)
 
     # ------------------------------------------------------------ clips
-
-    @property
-    def lengths(self):
-        return np.diff(self._offsets)[self._indices]
 
     @property
     def shape(self):
@@ -179,6 +171,7 @@ class SpectrogramStore:
         subset = object.__new__(type(self))
         subset.__dict__.update(self.__dict__)
         subset._indices = np.asarray(indices, dtype=np.int64).reshape(-1)
+        subset.lengths = np.diff(self._offsets)[subset._indices]
         return subset
 
     def _read(self, i):
@@ -191,6 +184,17 @@ class SpectrogramStore:
         frames = np.frombuffer(rows, dtype=_DTYPE).reshape(-1, self.n_mels)
         return np.ascontiguousarray(frames.T, dtype=np.float32)  # (n_mels, n)
 
+    def close(self):
+        """Close the data file (shared with the stores indexed from this one);
+        a later read opens it again."""
+        self._file.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
+
     # ------------------------------------------------------------ pickling
 
     def __getstate__(self):
@@ -200,7 +204,9 @@ class SpectrogramStore:
 
     def __setstate__(self, state):
         self.__dict__.update(state)
-        self._file = _DataFile(self.path / DATA_FILE)
+        self._file = _DataFile(
+            self.path, self._id, int(self._offsets[-1]) * self.n_mels
+        )
 
     def __repr__(self):
         return (
@@ -210,33 +216,64 @@ class SpectrogramStore:
 
 
 class _DataFile:
-    """A file read with positioned reads, opened at the first read (after
-    unpickling, in the process that reads it)."""
+    """The data file of a store, read with positioned reads. It is opened at
+    the first read (after unpickling, in the process that reads it), after
+    checking that the folder still holds the store it was indexed from (same
+    id, same size), so that a rewritten or moved store is refused rather than
+    read wrong."""
 
-    def __init__(self, path):
-        self.path = path
+    def __init__(self, folder, store_id, n_values):
+        self.folder, self.store_id, self.n_values = folder, store_id, n_values
         self._fd = None
         self._lock = threading.Lock()
 
+    def _open(self):
+        try:
+            index = _read_index(self.folder)
+        except FileNotFoundError as exc:
+            raise FileNotFoundError(
+                f"{exc} A store travels as its folder's path: the folder must "
+                "be readable at that path from every process that reads it."
+            ) from exc
+        if index["id"] != self.store_id:
+            raise ValueError(
+                f"The store in {str(self.folder)!r} was written again after this "
+                "one was opened; open it again: SpectrogramStore(path)."
+            )
+        fd = os.open(self.folder / DATA_FILE, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+        size = os.fstat(fd).st_size
+        if size != self.n_values * _DTYPE.itemsize:
+            os.close(fd)
+            raise ValueError(
+                f"The store {str(self.folder)!r} is damaged: {DATA_FILE} holds "
+                f"{size} bytes, but its index describes "
+                f"{self.n_values * _DTYPE.itemsize}. Write it again."
+            )
+        return fd
+
     def read(self, offset, size):
-        if self._fd is None:
-            with self._lock:
-                if self._fd is None:
-                    self._fd = os.open(
-                        self.path, os.O_RDONLY | getattr(os, "O_BINARY", 0)
-                    )
+        with self._lock:
+            if self._fd is None:
+                self._fd = self._open()
+            fd = self._fd
         if hasattr(os, "pread"):
-            data = os.pread(self._fd, size, offset)
-        else:  # Windows: no pread; seek and read under a lock
+            data = os.pread(fd, size, offset)
+        else:  # Windows: no pread; seek and read under the lock
             with self._lock:
-                os.lseek(self._fd, offset, os.SEEK_SET)
-                data = os.read(self._fd, size)
+                os.lseek(fd, offset, os.SEEK_SET)
+                data = os.read(fd, size)
         if len(data) != size:
             raise ValueError(
-                f"{str(self.path)!r} ended early: the store was changed or "
-                "truncated while in use. Write it again."
+                f"{str(self.folder / DATA_FILE)!r} ended early: the store was "
+                "changed or truncated while in use. Write it again."
             )
         return data
+
+    def close(self):
+        with self._lock:
+            if self._fd is not None:
+                os.close(self._fd)
+                self._fd = None
 
     def __del__(self):
         if self._fd is not None:
@@ -249,7 +286,7 @@ def _read_index(path):
     if not index_file.is_file():
         what = (
             "an unfinished store (its writing was interrupted): write it again"
-            if data_file.is_file()
+            if data_file.is_file() or (path / (DATA_FILE + ".tmp")).is_file()
             else "no spectrogram store: write one with "
             "LogMelTransformer().transform_to_store(X, path)"
         )
@@ -258,13 +295,13 @@ def _read_index(path):
         raise FileNotFoundError(
             f"The store {str(path)!r} has no {DATA_FILE}; write it again."
         )
-    with open(index_file, "rb") as f:
-        raw = f.read(MAX_INDEX_BYTES + 1)
-    if len(raw) > MAX_INDEX_BYTES:
+    if index_file.stat().st_size > MAX_INDEX_BYTES:
         raise ValueError(
             f"{str(index_file)!r} is larger than {MAX_INDEX_BYTES} bytes; it is "
             "not the index of a spectrogram store."
         )
+    with open(index_file, "rb") as f:
+        raw = f.read(MAX_INDEX_BYTES + 1)
     try:
         index = json.loads(raw)
     except ValueError as exc:
@@ -291,6 +328,15 @@ def _read_index(path):
             f"The store {str(path)!r} has malformed clip lengths; expected a list "
             "of positive integers."
         )
+    if not isinstance(index.get("id"), str):
+        raise ValueError(f"The store {str(path)!r} has no id; write it again.")
+    expected = sum(lengths) * n_mels * _DTYPE.itemsize
+    size = data_file.stat().st_size
+    if size != expected:
+        raise ValueError(
+            f"The store {str(path)!r} is damaged: {DATA_FILE} holds {size} "
+            f"bytes, but its index describes {expected}. Write it again."
+        )
     if not isinstance(index.get("log_mel"), dict):
         index["log_mel"] = {}
     return index
@@ -303,8 +349,10 @@ def _is_int(value):
 class StoreWriter:
     """Write a store clip after clip; :meth:`close` makes it readable.
 
-    The index is written last, atomically, so that a store whose writing was
-    interrupted is refused when opened rather than read short.
+    The data go to a temporary file, moved into place by :meth:`close`, and
+    the index is written last, with a new id: a store whose writing was
+    interrupted is refused when opened rather than read short, and stores
+    opened before a rewrite refuse to read the new data as theirs.
 
     Parameters
     ----------
@@ -313,7 +361,8 @@ class StoreWriter:
     n_mels : int
         Mel bands of the clips.
     log_mel_params : dict
-        Parameters recorded in the index.
+        Parameters recorded in the index (NumPy scalars are written as
+        numbers).
     overwrite : bool, default=False
         Replace a store already in ``path``. A folder that holds anything but
         a store is never written into.
@@ -332,22 +381,22 @@ class StoreWriter:
                     f"{str(self.path)!r} is not empty; choose a new folder, or pass "
                     "overwrite=True to replace the store in it."
                 )
-            if content - {DATA_FILE, INDEX_FILE}:
+            foreign = sorted(content - set(_OWN_FILES))
+            if foreign:
                 raise FileExistsError(
                     f"{str(self.path)!r} holds files that are not a store's "
-                    f"({sorted(content - {DATA_FILE, INDEX_FILE})[:3]}); choose a "
-                    "new or empty folder."
+                    f"({foreign[:3]}); choose a new or empty folder."
                 )
-        self.path.mkdir(parents=True, exist_ok=True)
-        (self.path / INDEX_FILE).unlink(missing_ok=True)
-        self._data = open(self.path / DATA_FILE, "wb")  # noqa: SIM115
         self._index = {
             "format": FORMAT,
             "version": VERSION,
+            "id": uuid.uuid4().hex,
             "n_mels": int(n_mels),
-            "log_mel": log_mel_params,
+            "log_mel": json.loads(json.dumps(log_mel_params, default=_plain)),
             "lengths": [],
         }
+        self.path.mkdir(parents=True, exist_ok=True)
+        self._data = open(self.path / (DATA_FILE + ".tmp"), "wb")  # noqa: SIM115
 
     def append(self, spectrograms):
         """Write clips, each an array of shape (n_mels, n_frames_i)."""
@@ -356,8 +405,10 @@ class StoreWriter:
             self._index["lengths"].append(int(S.shape[1]))
 
     def close(self):
-        """Finish the data file, then write the index; returns the store."""
+        """Move the data into place, then write the index; returns the store."""
         self._data.close()
+        (self.path / INDEX_FILE).unlink(missing_ok=True)
+        os.replace(self.path / (DATA_FILE + ".tmp"), self.path / DATA_FILE)
         tmp = self.path / (INDEX_FILE + ".tmp")
         with open(tmp, "w", encoding="utf-8") as f:
             json.dump(self._index, f)
@@ -365,5 +416,19 @@ class StoreWriter:
         return SpectrogramStore(self.path)
 
     def abort(self):
-        """Stop writing; the store stays unreadable (no index)."""
+        """Stop writing; the temporary files are removed, and a store that was
+        in the folder stays as it was."""
         self._data.close()
+        for name in (DATA_FILE + ".tmp", INDEX_FILE + ".tmp"):
+            (self.path / name).unlink(missing_ok=True)
+
+
+# What a store's folder may hold.
+_OWN_FILES = (DATA_FILE, INDEX_FILE, DATA_FILE + ".tmp", INDEX_FILE + ".tmp")
+
+
+def _plain(value):
+    """JSON form of a NumPy scalar or array in the recorded parameters."""
+    if isinstance(value, (np.generic, np.ndarray)):
+        return value.tolist()
+    raise TypeError(f"{type(value).__name__} {value!r} cannot be written to JSON.")

@@ -223,7 +223,8 @@ class Spectrograms:
     What :func:`check_spectrograms` returns: the classifier reads its input
     through it, a clip (or a batch) at a time, so that neither a NaN-padded
     array, nor a list of 2-D arrays, nor a :class:`SpectrogramStore` is
-    copied whole.
+    copied whole (only object arrays, and pandas objects that are not
+    numeric, are converted first).
 
     Attributes
     ----------
@@ -321,12 +322,13 @@ sequence of arrays of shape (n_mels, n_frames_i), or SpectrogramStore
             lengths[i] = _block_lengths(s[None], i)[0]
     else:  # stored clips have no padding: any NaN is inside a clip
         for i in range(len(source)):
-            lengths[i] = _block_lengths(source[i][None], i)[0]
-            if lengths[i] != source.lengths[i]:
+            clip = source[i]
+            if np.isnan(clip).any():
                 raise ValueError(
                     f"Clip {i} of X (stored in {str(source.path)!r}) holds NaN "
                     "values; a stored clip has no padding. Write the store again."
                 )
+            lengths[i] = _block_lengths(clip[None], i)[0]
     return Spectrograms(source, lengths, int(shape[1]))
 
 
@@ -364,6 +366,8 @@ def _check_dimensions(arr, estimator):
 def _block_lengths(block, first):
     """Valid frames of each clip of a block (k, n_mels, n_frames) of clips
     ``first``, ``first + 1``, ...; raises naming the first bad clip."""
+    if block.shape[2] == 0:
+        raise ValueError(f"Clip {first} of X has no valid frame (it has 0 frames).")
     with np.errstate(over="ignore"):
         block32 = np.asarray(block, dtype=np.float32)
     inf = np.isinf(block32)

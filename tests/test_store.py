@@ -157,8 +157,9 @@ def test_store_messages_name_the_clip_of_the_whole_input(tmp_path):
         LogMelTransformer().transform_to_store(
             paths, tmp_path / "s", chunk_size=2, verbose=0
         )
-    with pytest.raises(FileNotFoundError, match="unfinished store"):
+    with pytest.raises(FileNotFoundError, match="no spectrogram store"):
         SpectrogramStore(tmp_path / "s")
+    assert not list((tmp_path / "s").iterdir())  # no temporary file left
     paths = []
     for i, clip in enumerate(_clips(n=3)):
         paths.append(tmp_path / f"{i}.wav")
@@ -196,6 +197,7 @@ def test_store_refuses_to_overwrite_what_it_should_not(tmp_path):
         (lambda p: _edit_index(p, n_mels=0), "n_mels=0"),
         (lambda p: _edit_index(p, lengths=[3, -1]), "malformed clip lengths"),
         (lambda p: (p / "index.json").unlink(), "unfinished store"),
+        (lambda p: _edit_index(p, id=None), "has no id"),
         (lambda p: (p / "spectrograms.f32").unlink(), "has no spectrograms"),
     ],
 )
@@ -213,13 +215,51 @@ def _edit_index(path, **changes):
     (path / "index.json").write_text(json.dumps(index))
 
 
+def test_a_store_written_again_is_not_read_as_the_old_one(tmp_path):
+    """Stores opened (or pickled) before their folder was written again refuse
+    to read the new data; a failed rewrite leaves the old store as it was."""
+    X, _ = make_spectrograms(n=6)
+    old = _store(X, tmp_path / "s")
+    live, pickled = old[2:], pickle.dumps(old[[1]])
+    tr = LogMelTransformer(n_mels=12)
+    bad = [*_clips(n=3), np.zeros(0)]
+    with pytest.raises(ValueError, match="Clip 3 is empty"):
+        tr.transform_to_store(bad, tmp_path / "s", overwrite=True, verbose=0)
+    np.testing.assert_array_equal(live[0], X[2, :, : n_valid_frames(X)[2]])
+    new = tr.transform_to_store(_clips(n=3), tmp_path / "s", overwrite=True)
+    assert len(new) == 3
+    with pytest.raises(ValueError, match="written again"):
+        pickle.loads(pickled)[0]
+    # A store already reading keeps the file it opened (POSIX).
+    np.testing.assert_array_equal(live[0], X[2, :, : n_valid_frames(X)[2]])
+
+
+def test_numpy_parameters_and_relative_paths(tmp_path, monkeypatch):
+    """Parameters from NumPy grids are recorded as numbers; a store opened
+    with a relative path reads from any working directory once pickled."""
+    monkeypatch.chdir(tmp_path)
+    tr = LogMelTransformer(n_mels=np.int64(12), fmin=np.float32(30.0))
+    store = tr.transform_to_store(_clips(n=2), "s", verbose=0)
+    assert store.log_mel_params["n_mels"] == 12
+    data = pickle.dumps(store)
+    monkeypatch.chdir("/")
+    np.testing.assert_array_equal(pickle.loads(data)[1], store[1])
+    with SpectrogramStore(tmp_path / "s") as opened:
+        opened[0]
+    assert opened._file._fd is None  # closed; a later read opens it again
+    np.testing.assert_array_equal(opened[1], store[1])
+
+
 def test_a_store_truncated_in_use_says_so(tmp_path):
     X, _ = make_spectrograms(n=4)
     store = _store(X, tmp_path / "s")
+    store[0]  # opened
     with open(tmp_path / "s" / "spectrograms.f32", "r+b") as f:
         f.truncate(10)
     with pytest.raises(ValueError, match="ended early"):
         store[2]
+    with pytest.raises(ValueError, match="damaged"):
+        pickle.loads(pickle.dumps(store))[2]
     with pytest.raises(FileNotFoundError, match="no spectrogram store"):
         SpectrogramStore(tmp_path / "nothing")
 
@@ -295,6 +335,10 @@ def test_ragged_clips_may_end_in_padding_and_are_validated():
     bad[7][2, 1] = np.inf
     with pytest.raises(ValueError, match="Clip 7 of X holds infinite"):
         clf.predict(bad)
+    empty = _ragged(X)
+    empty[3] = empty[3][:, :0]
+    with pytest.raises(ValueError, match="Clip 3 of X has no valid frame"):
+        clf.predict(empty)
     with pytest.raises(ValueError, match="different numbers of mel bands"):
         clf.predict([X[0], X[1][:5]])
     with pytest.raises(ValueError, match="fitted with 12"):
