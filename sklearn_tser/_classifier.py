@@ -138,6 +138,12 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         random rate in ``[1 - t, 1 + t]`` (0.1: up to 10% faster or slower
         speech), by linear interpolation between frames, before its crop. The
         pitch is kept. 0 turns it off.
+    frequency_warping : float in [0, 0.5], default=0.0
+        Frequency warping of training clips, a spectrogram form of vocal tract
+        length perturbation (Jaitly & Hinton, 2013): the mel bands of each
+        crop are resampled by a random rate in ``[1 - w, 1 + w]`` (0.1: band
+        ``b`` reads band ``0.9 b`` to ``1.1 b``), which moves formants and
+        pitch as other speakers' voices would. 0 turns it off.
     speaker_adversarial : float >= 0, default=0.0
         Weight of a speaker-adversarial loss, which pushes the embeddings to
         carry less of who is speaking: a linear speaker classifier reads the
@@ -293,6 +299,7 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         "label_smoothing": [Interval(numbers.Real, 0, 1, closed="left")],
         "mixup_alpha": [Interval(numbers.Real, 0, None, closed="left")],
         "tempo_perturbation": [Interval(numbers.Real, 0, 0.5, closed="both")],
+        "frequency_warping": [Interval(numbers.Real, 0, 0.5, closed="both")],
         "speaker_adversarial": [Interval(numbers.Real, 0, None, closed="left")],
         "trim_db": [Interval(numbers.Real, 0, None, closed="neither"), None],
         "standardize": [StrOptions({"global", "clip"})],
@@ -337,6 +344,7 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         label_smoothing=0.1,
         mixup_alpha=0.4,
         tempo_perturbation=0.0,
+        frequency_warping=0.0,
         speaker_adversarial=0.0,
         trim_db=None,
         standardize="global",
@@ -377,6 +385,7 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         self.label_smoothing = label_smoothing
         self.mixup_alpha = mixup_alpha
         self.tempo_perturbation = tempo_perturbation
+        self.frequency_warping = frequency_warping
         self.speaker_adversarial = speaker_adversarial
         self.trim_db = trim_db
         self.standardize = standardize

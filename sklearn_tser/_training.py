@@ -315,6 +315,10 @@ class EmbeddingNet(NeuralNet):
         Largest relative tempo change of a training clip: each is stretched
         in time by a random rate in ``[1 - t, 1 + t]`` (:meth:`augment`);
         0 turns it off.
+    frequency_warping : float, default=0.0
+        Largest relative stretch of the mel axis of a training clip: each is
+        resampled along its mel bands by a random rate in ``[1 - w, 1 + w]``
+        (:meth:`augment`); 0 turns it off.
     softmax_loss : {"cross_entropy", "aam"}, default="cross_entropy"
         Loss of the softmax head (and of the ``ce_weight`` term): cross-entropy
         on its logits, or additive angular margin softmax on the cosines
@@ -362,6 +366,7 @@ class EmbeddingNet(NeuralNet):
         time_mask_width=20,
         mixup_alpha=0.0,
         tempo_perturbation=0.0,
+        frequency_warping=0.0,
         softmax_loss="cross_entropy",
         aam_margin=0.2,
         aam_scale=30.0,
@@ -385,6 +390,7 @@ class EmbeddingNet(NeuralNet):
         self.time_mask_width = time_mask_width
         self.mixup_alpha = mixup_alpha
         self.tempo_perturbation = tempo_perturbation
+        self.frequency_warping = frequency_warping
         self.softmax_loss = softmax_loss
         self.aam_margin = aam_margin
         self.aam_scale = aam_scale
@@ -542,13 +548,19 @@ class EmbeddingNet(NeuralNet):
         )
 
     def augment(self, x, lengths, generator=None):
-        """Tempo changes, random crops of ``crop_frames`` and SpecAugment
-        masks of a batch.
+        """Tempo changes, random crops of ``crop_frames``, frequency warps
+        and SpecAugment masks of a batch.
 
         With ``tempo_perturbation = t > 0``, each clip is first resampled in
         time at a random rate ``r`` in ``[1 - t, 1 + t]``: output frame ``j``
         is the linear interpolation of input frames at ``j * r``, so that the
         clip lasts ``ceil(lengths / r)`` frames, faster (``r > 1``) or slower.
+        With ``frequency_warping = w > 0``, each crop is then resampled along
+        its mel bands at a random rate ``a`` in ``[1 - w, 1 + w]``: output
+        band ``b`` is the linear interpolation of input bands at ``b * a``
+        (the top band beyond the last), which moves the formants and the
+        pitch harmonics up (``a < 1``) or down, as a longer or shorter vocal
+        tract would.
 
         Parameters
         ----------
@@ -578,6 +590,11 @@ class EmbeddingNet(NeuralNet):
             frames = start[:, None] + torch.arange(width, device=dev)
             frames = frames.clamp(max=x.shape[2] - 1)
             x = x.gather(2, frames[:, None, :].expand(n, n_mels, width))
+        if self.frequency_warping:
+            rate = 1.0 + self.frequency_warping * (
+                2.0 * torch.rand(n, generator=g, device=dev) - 1.0
+            )
+            x = _warp(x, rate)
         frames = torch.arange(x.shape[2], device=dev)
         keep = frames[None, :] < lengths[:, None]  # (batch, frames)
         keep = keep[:, None, :].expand(n, n_mels, -1).clone()
@@ -758,6 +775,21 @@ def _stretch(x, lengths, rate):
     return x, new
 
 
+def _warp(x, rate):
+    """Resample the mel bands of each clip of a batch at its ``rate``: output
+    band ``b`` is the linear interpolation of input bands at ``b * rate``,
+    the top band beyond the last; frames of zeros stay zeros."""
+    n, n_mels, n_frames = x.shape
+    top = n_mels - 1
+    position = torch.arange(n_mels, device=x.device)[None, :] * rate[:, None]
+    position = position.clamp(max=top)
+    left = position.long()
+    right = torch.clamp(left + 1, max=top)
+    weight = (position - left).to(x.dtype)[:, :, None]
+    index = [i[:, :, None].expand(n, n_mels, n_frames) for i in (left, right)]
+    return x.gather(1, index[0]) * (1.0 - weight) + x.gather(1, index[1]) * weight
+
+
 class _ReverseGradient(torch.autograd.Function):
     """Identity forward; the gradient times ``-weight`` backward."""
 
@@ -858,6 +890,7 @@ def training_params(params, *, device, random_state):
         time_mask_width=p["time_mask_width"],
         mixup_alpha=p["mixup_alpha"],
         tempo_perturbation=p["tempo_perturbation"],
+        frequency_warping=p["frequency_warping"],
         softmax_loss=p["softmax_loss"],
         aam_margin=p["aam_margin"],
         aam_scale=p["aam_scale"],

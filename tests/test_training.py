@@ -14,6 +14,7 @@ from sklearn_tser._training import (
     SpectrogramDataset,
     _ReverseGradient,
     _stretch,
+    _warp,
     speech_regions,
     standardization,
 )
@@ -366,6 +367,43 @@ def test_tempo_perturbation_stretches_training_views_only_when_asked():
     # Padding after each stretched clip is zero.
     for i in range(2):
         assert (stretched["x"][i, :, int(n[i]) :] == 0).all()
+
+
+def test_warp_matches_numpy_interpolation_band_by_band():
+    rng = np.random.default_rng(0)
+    x = torch.as_tensor(rng.normal(size=(3, 10, 7)), dtype=torch.float32)
+    x[:, :, 5:] = 0  # padding frames
+    rate = torch.tensor([0.9, 1.13, 1.0])
+    out = _warp(x, rate)
+    assert out.shape == x.shape
+    for i in range(3):
+        where = np.minimum(np.arange(10) * float(rate[i]), 9)
+        for t in range(7):
+            ref = np.interp(where, np.arange(10), x[i, :, t].numpy())
+            np.testing.assert_allclose(out[i, :, t].numpy(), ref, atol=1e-5)
+    assert (out[:, :, 5:] == 0).all()
+    torch.testing.assert_close(out[2], x[2])  # rate 1 is the identity
+
+
+def test_frequency_warping_warps_training_views_only_when_asked():
+    net = EmbeddingNet(
+        torch.nn.Identity,
+        criterion=torch.nn.CrossEntropyLoss,
+        crop_frames=None,
+        freq_masks=0,
+        time_masks=0,
+    )
+    lengths = torch.tensor([30, 20])
+    x = torch.randn(2, 16, 30) * (torch.arange(30) < lengths[:, None])[:, None, :]
+    net.generator_ = torch.Generator().manual_seed(0)
+    torch.testing.assert_close(net.augment(x, lengths)["x"], x)
+    net.set_params(frequency_warping=0.2)
+    warped = net.augment(x, lengths)
+    torch.testing.assert_close(warped["lengths"], lengths)
+    assert not torch.allclose(warped["x"], x)
+    # Band 0 stays band 0 (0 * rate), and the padding stays zero.
+    torch.testing.assert_close(warped["x"][:, 0], x[:, 0])
+    assert (warped["x"][1, :, 20:] == 0).all()
 
 
 def test_reverse_gradient_flips_and_scales_the_gradient():
