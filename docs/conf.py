@@ -35,6 +35,7 @@ exclude_patterns = [
     "feature_results.md",
     "thread_results.md",
     "scale_results.md",
+    "warping_results.md",
     "**/GALLERY_HEADER.rst",
 ]
 html_static_path = ["_static"]
@@ -79,6 +80,7 @@ _RESULTS = {
     "<!-- feature-results -->": "feature_results.md",
     "<!-- thread-results -->": "thread_results.md",
     "<!-- scale-results -->": "scale_results.md",
+    "<!-- warping-results -->": "warping_results.md",
 }
 
 
