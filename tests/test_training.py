@@ -345,7 +345,9 @@ def test_stretch_matches_numpy_interpolation_clip_by_clip():
     torch.testing.assert_close(out[3, :, :33], x[3, :, :33])
 
 
-def test_tempo_perturbation_stretches_training_views_only_when_asked():
+def _unaugmented(lengths, n_mels):
+    """A net whose augment does nothing by default (no crops, no masks),
+    and a batch of random clips of ``lengths`` frames, zero after them."""
     net = EmbeddingNet(
         torch.nn.Identity,
         criterion=torch.nn.CrossEntropyLoss,
@@ -353,11 +355,17 @@ def test_tempo_perturbation_stretches_training_views_only_when_asked():
         freq_masks=0,
         time_masks=0,
     )
-    lengths = torch.tensor([100, 60])
-    x = torch.randn(2, 4, 100) * (torch.arange(100) < lengths[:, None])[:, None, :]
     net.generator_ = torch.Generator().manual_seed(0)
-    plain = net.augment(x, lengths)
-    torch.testing.assert_close(plain["x"], x)
+    width = int(lengths.max())
+    valid = torch.arange(width) < lengths[:, None]
+    x = torch.randn(len(lengths), n_mels, width) * valid[:, None, :]
+    torch.testing.assert_close(net.augment(x, lengths)["x"], x)
+    return net, x
+
+
+def test_tempo_perturbation_stretches_training_views_only_when_asked():
+    lengths = torch.tensor([100, 60])
+    net, x = _unaugmented(lengths, n_mels=4)
     net.set_params(tempo_perturbation=0.2)
     stretched = net.augment(x, lengths)
     n = stretched["lengths"]
@@ -386,17 +394,8 @@ def test_warp_matches_numpy_interpolation_band_by_band():
 
 
 def test_frequency_warping_warps_training_views_only_when_asked():
-    net = EmbeddingNet(
-        torch.nn.Identity,
-        criterion=torch.nn.CrossEntropyLoss,
-        crop_frames=None,
-        freq_masks=0,
-        time_masks=0,
-    )
     lengths = torch.tensor([30, 20])
-    x = torch.randn(2, 16, 30) * (torch.arange(30) < lengths[:, None])[:, None, :]
-    net.generator_ = torch.Generator().manual_seed(0)
-    torch.testing.assert_close(net.augment(x, lengths)["x"], x)
+    net, x = _unaugmented(lengths, n_mels=16)
     net.set_params(frequency_warping=0.2)
     warped = net.augment(x, lengths)
     torch.testing.assert_close(warped["lengths"], lengths)
