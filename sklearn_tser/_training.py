@@ -762,32 +762,38 @@ def _stretch(x, lengths, rate):
     """Resample each clip of a batch in time at its ``rate`` (linear
     interpolation between frames); returns ``(x, lengths)``, the new clips
     lasting ``ceil(lengths / rate)`` frames, and anything after them padding."""
-    n, n_mels, _ = x.shape
     new = torch.ceil(lengths / rate).long().clamp(min=1)
-    last = (lengths - 1)[:, None]
-    position = torch.arange(int(new.max()), device=x.device)[None, :] * rate[:, None]
-    position = torch.minimum(position, last.to(position.dtype))
-    left = position.long()
-    right = torch.minimum(left + 1, last)
-    weight = (position - left).to(x.dtype)[:, None, :]
-    index = [i[:, None, :].expand(n, n_mels, -1) for i in (left, right)]
-    x = x.gather(2, index[0]) * (1.0 - weight) + x.gather(2, index[1]) * weight
-    return x, new
+    return _resample(x, 2, int(new.max()), rate, (lengths - 1)[:, None]), new
 
 
 def _warp(x, rate):
     """Resample the mel bands of each clip of a batch at its ``rate``: output
     band ``b`` is the linear interpolation of input bands at ``b * rate``,
     the top band beyond the last; frames of zeros stay zeros."""
-    n, n_mels, n_frames = x.shape
-    top = n_mels - 1
-    position = torch.arange(n_mels, device=x.device)[None, :] * rate[:, None]
-    position = position.clamp(max=top)
+    last = torch.full((len(x), 1), x.shape[1] - 1, device=x.device)
+    return _resample(x, 1, x.shape[1], rate, last)
+
+
+def _resample(x, axis, size, rate, last):
+    """``size`` values along ``axis`` (1: bands, 2: frames) of each clip of
+    a batch: value ``j`` of clip ``i`` is the linear interpolation of its
+    input values at ``j * rate[i]``, clamped to ``last[i]``."""
+    position = torch.arange(size, device=x.device)[None, :] * rate[:, None]
+    position = torch.minimum(position, last.to(position.dtype))
     left = position.long()
-    right = torch.clamp(left + 1, max=top)
-    weight = (position - left).to(x.dtype)[:, :, None]
-    index = [i[:, :, None].expand(n, n_mels, n_frames) for i in (left, right)]
-    return x.gather(1, index[0]) * (1.0 - weight) + x.gather(1, index[1]) * weight
+    right = torch.minimum(left + 1, last)
+    shape = list(x.shape)
+    shape[axis] = size
+
+    def along(t):  # (batch, size) -> broadcast along the other axis
+        t = t[:, :, None] if axis == 1 else t[:, None, :]
+        return t.expand(shape)
+
+    weight = along((position - left).to(x.dtype))
+    return (
+        x.gather(axis, along(left)) * (1.0 - weight)
+        + x.gather(axis, along(right)) * weight
+    )
 
 
 class _ReverseGradient(torch.autograd.Function):
