@@ -320,15 +320,15 @@ sequence of arrays of shape (n_mels, n_frames_i), or SpectrogramStore
     elif isinstance(source, list):
         for i, s in enumerate(source):
             lengths[i] = _block_lengths(s[None], i)[0]
-    else:  # stored clips have no padding: any NaN is inside a clip
+    else:  # stored: float32 clips without padding, lengths from the index
+        lengths[:] = source.lengths
         for i in range(len(source)):
-            clip = source[i]
-            if np.isnan(clip).any():
+            if not np.isfinite(source[i]).all():
                 raise ValueError(
                     f"Clip {i} of X (stored in {str(source.path)!r}) holds NaN "
-                    "values; a stored clip has no padding. Write the store again."
+                    "or infinite values; a stored clip has no padding. Write the "
+                    "store again."
                 )
-            lengths[i] = _block_lengths(clip[None], i)[0]
     return Spectrograms(source, lengths, int(shape[1]))
 
 
