@@ -17,9 +17,11 @@ Peers, each standardised and classified by an RBF SVM (C=10):
   note when ``opensmile`` is not installed (``pip install -e ".[bench]"``).
 
 Log-mel features are extracted once for all clips with the default
-``LogMelTransformer``. The classifier's ``fit`` gets the actors as ``groups``
-in every protocol, as in the CLI (used only when ``validation_fraction > 0`` or
-``speaker_adversarial > 0``).
+``LogMelTransformer``. The classifier gets the actors as ``groups`` in every
+protocol, as in the CLI: ``fit`` those of the training clips (used only when
+``validation_fraction > 0``, ``speaker_adversarial > 0`` or
+``standardize="group"``), the predictions those of the test clips (used only
+with ``standardize="group"``).
 
 Training is chaotic: a change of the seed moves a single fit's accuracy by a few
 points. ``--seeds K`` fits the classifier K times per fold (seeds
@@ -108,16 +110,21 @@ def scores(y_true, y_pred):
 
 
 def fit_and_score(clf, S, y, tr, te, groups, threads=None):
-    """Fit ``clf`` on the training clips, score it on the test clips."""
+    """Fit ``clf`` on the training clips, score it on the test clips.
+
+    ``groups`` (the actor of every clip) goes to ``fit`` with the training
+    clips and to the predictions with the test clips: ``standardize="group"``
+    standardises each actor's clips together.
+    """
     import torch
 
     if threads:
         torch.set_num_threads(threads)
     start = time.perf_counter()
-    clf.fit(S[tr], y[tr], groups=groups)
+    clf.fit(S[tr], y[tr], groups=groups[tr])
     fit_s = time.perf_counter() - start
     start = time.perf_counter()
-    proba = clf.predict_proba(S[te])
+    proba = clf.predict_proba(S[te], groups=groups[te])
     pred_s = time.perf_counter() - start
     pred = clf.classes_[proba.argmax(axis=1)]
     return {
@@ -168,10 +175,10 @@ def run(data, quick=False, params=None, protocols=None, log=print, seeds=None, j
 
     def job(protocol, k, seed, tr, te):
         clf = clone(pipe.named_steps["clf"]).set_params(random_state=k + 100 * seed)
-        # fit knows the actors, as in the CLI: early stopping
+        # fit and predict know the actors, as in the CLI: early stopping
         # (validation_fraction > 0) validates on held-out actors, and
-        # speaker_adversarial needs them.
-        return clf, S, y, tr, te, actor[tr]
+        # speaker_adversarial and standardize="group" need them.
+        return clf, S, y, tr, te, actor
 
     threads = max(1, (os.cpu_count() or 1) // jobs) if jobs > 1 else None
     outcomes = [fit_and_score(*job(*tasks[0]))]

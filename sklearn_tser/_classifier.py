@@ -20,12 +20,14 @@ from ._networks import ARCHITECTURES, MAX_LAYERS, MIN_LAYERS, POOLINGS, STEMS
 from ._training import (
     NETWORK_PARAMS,
     SpectrogramDataset,
+    group_standardization,
     make_net,
     speech_regions,
     standardization,
     training_params,
 )
 from ._validation import check_spectrograms
+from ._warnings import user_stacklevel
 from .exceptions import TrainingDivergedError
 
 __all__ = ["EmotionEmbeddingClassifier"]
@@ -156,10 +158,19 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         below the clip's loudest frame are silence, and are left out, in
         training and in prediction (as :func:`librosa.effects.trim` does with
         waveforms). ``None`` reads whole clips.
-    standardize : {"global", "clip"}, default="global"
+    standardize : {"global", "clip", "group"}, default="global"
         ``"global"``: each mel band is standardised with the mean and standard
         deviation of the training set; ``"clip"``: with those of the clip itself
-        (removes loudness and channel differences between recordings).
+        (removes loudness and channel differences between recordings);
+        ``"group"``: with those of the clip's group, a speaker's clips
+        standardised together (speaker normalisation: removes the speaker's
+        voice and recording from what the network reads, and keeps how each
+        clip differs from the speaker's other clips). ``"group"`` needs the
+        speakers in training, ``fit(X, y, groups=speakers)``, and at
+        prediction takes them too (``predict(X, groups=speakers)``: the
+        statistics of a new speaker come from the clips of that speaker passed
+        together, no labels); without them, the clips passed together are
+        standardised as one group.
     validation_fraction : float in [0, 0.5), default=0.0
         Fraction of the training clips held out to stop each phase early (keeping
         its best weights) and to calibrate ``predict_proba``; when ``groups`` are
@@ -302,7 +313,7 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         "frequency_warping": [Interval(numbers.Real, 0, 0.5, closed="both")],
         "speaker_adversarial": [Interval(numbers.Real, 0, None, closed="left")],
         "trim_db": [Interval(numbers.Real, 0, None, closed="neither"), None],
-        "standardize": [StrOptions({"global", "clip"})],
+        "standardize": [StrOptions({"global", "clip", "group"})],
         "validation_fraction": [Interval(numbers.Real, 0, 0.5, closed="left")],
         "patience": [Interval(numbers.Integral, 1, None, closed="left")],
         "n_threads": [Interval(numbers.Integral, 1, None, closed="left"), None],
@@ -472,6 +483,13 @@ of shape (n_mels, n_frames_i), or SpectrogramStore
                 "of every clip: pass fit(X, y, groups=speakers) (in a Pipeline, "
                 "clf__groups=speakers), or set speaker_adversarial=0."
             )
+        if self.standardize == "group" and groups is None:
+            raise ValueError(
+                "standardize='group' standardises each speaker's clips with their "
+                "own statistics, and needs the speaker of every clip: pass "
+                "fit(X, y, groups=speakers) (in a Pipeline, clf__groups=speakers), "
+                "or set standardize='global'."
+            )
         device = resolve_device(self.device)
         seed = int(
             check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
@@ -484,8 +502,15 @@ of shape (n_mels, n_frames_i), or SpectrogramStore
         if self.speaker_adversarial:  # encoded 0 .. n_speakers - 1 in training
             speakers = np.full(len(X), -1)
             speakers[train] = np.unique(groups[train], return_inverse=True)[1]
-        train_set = self._dataset(X, regions, y, train, speakers=speakers)
-        valid_set = self._dataset(X, regions, y, valid) if len(valid) else None
+        # With standardize="group", each speaker's statistics come from its own
+        # clips: the validation speakers' from theirs, as a new speaker's at
+        # prediction.
+        train_set = self._dataset(
+            X, regions, y, train, speakers=speakers, groups=groups
+        )
+        valid_set = (
+            self._dataset(X, regions, y, valid, groups=groups) if len(valid) else None
+        )
 
         # Every random draw of the model (weights, dropout, batches, crops,
         # masks) comes from generators seeded here, never from torch's global
@@ -641,10 +666,22 @@ of shape (n_mels, n_frames_i), or SpectrogramStore
             )
         return train, valid
 
-    def _dataset(self, X, regions, y=None, indices=None, *, speakers=None):
-        """The clips as a :class:`SpectrogramDataset`, standardised as fitted."""
+    def _dataset(self, X, regions, y=None, indices=None, *, speakers=None, groups=None):
+        """The clips as a :class:`SpectrogramDataset`, standardised as fitted.
+
+        With ``standardize="group"``, the clips ``indices`` of each group are
+        standardised with statistics of their own; ``groups=None`` makes those
+        clips one group.
+        """
         if self.standardize == "global":
             scale = {"mean": self.feature_mean_, "std": self.feature_std_}
+        elif self.standardize == "group":
+            indices = np.arange(len(X)) if indices is None else np.asarray(indices)
+            groups = np.zeros(len(X), int) if groups is None else np.asarray(groups)
+            mean, std, codes = group_standardization(X, *regions, groups, indices)
+            rows = np.zeros(len(X), dtype=np.int64)
+            rows[indices] = codes
+            scale = {"mean": mean, "std": std, "stat_rows": rows}
         else:
             scale = {}
         return SpectrogramDataset(
@@ -680,12 +717,22 @@ of shape (n_mels, n_frames_i), or SpectrogramStore
 
     # ------------------------------------------------------------ inference
 
-    def _checked_embeddings(self, X):
+    def _checked_embeddings(self, X, groups=None):
         check_is_fitted(self)
         X = check_spectrograms(X, n_mels=self.n_features_in_)
+        groups = self._check_groups(groups, len(X))
+        if self.standardize == "group" and groups is None:
+            warnings.warn(
+                f"standardize='group' standardises each speaker's clips together, "
+                f"and no groups were given: the {len(X)} clips of X are "
+                "standardised as one group. Pass the speaker of every clip, e.g. "
+                "predict(X, groups=speakers).",
+                UserWarning,
+                stacklevel=user_stacklevel(),
+            )
         regions = speech_regions(X, self.trim_db)
         with torch_threads(self.n_threads):
-            emb = self.net_.embed(self._dataset(X, regions))
+            emb = self.net_.embed(self._dataset(X, regions, groups=groups))
         bad = ~np.isfinite(emb).all(axis=1)
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
@@ -697,7 +744,7 @@ of shape (n_mels, n_frames_i), or SpectrogramStore
             )
         return emb
 
-    def transform(self, X):
+    def transform(self, X, groups=None):
         """L2-normalised emotion embeddings of the clips.
 
         Parameters
@@ -706,15 +753,19 @@ of shape (n_mels, n_frames_i), or SpectrogramStore
 of shape (n_mels, n_frames_i), or SpectrogramStore
             Log-mel spectrograms, NaN-padded, ragged or on disk (as for
             :meth:`fit`).
+        groups : array-like of shape (n_clips,) or None, default=None
+            The speaker of every clip, read with ``standardize="group"`` only
+            (each speaker's clips are standardised together); ``None`` takes
+            the clips of ``X`` as one speaker.
 
         Returns
         -------
         embeddings : ndarray of shape (n_clips, embedding_dim)
             Unit-norm embeddings, whole clips.
         """
-        return self._checked_embeddings(X)
+        return self._checked_embeddings(X, groups)
 
-    def decision_function(self, X):
+    def decision_function(self, X, groups=None):
         """Cosine similarity of each clip's embedding to each emotion centroid.
 
         Parameters
@@ -723,6 +774,10 @@ of shape (n_mels, n_frames_i), or SpectrogramStore
 of shape (n_mels, n_frames_i), or SpectrogramStore
             Log-mel spectrograms, NaN-padded, ragged or on disk (as for
             :meth:`fit`).
+        groups : array-like of shape (n_clips,) or None, default=None
+            The speaker of every clip, read with ``standardize="group"`` only
+            (each speaker's clips are standardised together); ``None`` takes
+            the clips of ``X`` as one speaker.
 
         Returns
         -------
@@ -730,10 +785,10 @@ of shape (n_mels, n_frames_i), or SpectrogramStore
             Cosine similarities, in ``[-1, 1]``; with two classes, the similarity
             to ``classes_[1]`` minus that to ``classes_[0]``.
         """
-        sim = self._checked_embeddings(X) @ self.centroids_.T
+        sim = self._checked_embeddings(X, groups) @ self.centroids_.T
         return sim[:, 1] - sim[:, 0] if len(self.classes_) == 2 else sim
 
-    def predict_proba(self, X):
+    def predict_proba(self, X, groups=None):
         """Calibrated class probabilities: a softmax over scaled similarities.
 
         Parameters
@@ -742,6 +797,10 @@ of shape (n_mels, n_frames_i), or SpectrogramStore
 of shape (n_mels, n_frames_i), or SpectrogramStore
             Log-mel spectrograms, NaN-padded, ragged or on disk (as for
             :meth:`fit`).
+        groups : array-like of shape (n_clips,) or None, default=None
+            The speaker of every clip, read with ``standardize="group"`` only
+            (each speaker's clips are standardised together); ``None`` takes
+            the clips of ``X`` as one speaker.
 
         Returns
         -------
@@ -750,10 +809,10 @@ of shape (n_mels, n_frames_i), or SpectrogramStore
         """
         from scipy.special import softmax
 
-        sim = self._checked_embeddings(X) @ self.centroids_.T
+        sim = self._checked_embeddings(X, groups) @ self.centroids_.T
         return softmax(self.proba_scale_ * sim, axis=1)
 
-    def predict(self, X):
+    def predict(self, X, groups=None):
         """The emotion whose centroid makes the smallest angle with each clip.
 
         Parameters
@@ -762,13 +821,17 @@ of shape (n_mels, n_frames_i), or SpectrogramStore
 of shape (n_mels, n_frames_i), or SpectrogramStore
             Log-mel spectrograms, NaN-padded, ragged or on disk (as for
             :meth:`fit`).
+        groups : array-like of shape (n_clips,) or None, default=None
+            The speaker of every clip, read with ``standardize="group"`` only
+            (each speaker's clips are standardised together); ``None`` takes
+            the clips of ``X`` as one speaker.
 
         Returns
         -------
         y_pred : ndarray of shape (n_clips,)
             Labels from ``classes_``.
         """
-        sim = self._checked_embeddings(X) @ self.centroids_.T
+        sim = self._checked_embeddings(X, groups) @ self.centroids_.T
         return self.classes_[np.argmax(sim, axis=1)]
 
     def __sklearn_tags__(self):

@@ -21,6 +21,7 @@ import csv
 import json
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -104,14 +105,23 @@ def _load_model(path):
 
 def check_speakers_known(clf, groups):
     """Refuse, before any work, a classifier that needs speakers the corpus
-    does not give (``speaker_adversarial > 0``)."""
-    if clf.speaker_adversarial and groups is None:
-        raise CLIError(
-            f"speaker_adversarial={clf.speaker_adversarial} needs the speaker of "
-            "every clip, and this corpus does not give them (a --dataset folder "
-            "has no speakers). Use a corpus with speakers or set "
-            "speaker_adversarial=0."
+    does not give (``speaker_adversarial > 0`` or ``standardize="group"``)."""
+    if groups is not None:
+        return
+    if clf.speaker_adversarial:
+        needs, fix = (
+            f"speaker_adversarial={clf.speaker_adversarial}",
+            "speaker_adversarial=0",
         )
+    elif clf.standardize == "group":
+        needs, fix = "standardize='group'", "standardize=global"
+    else:
+        return
+    raise CLIError(
+        f"{needs} needs the speaker of every clip, and this corpus does not give "
+        "them (a --dataset folder has no speakers). Use a corpus with speakers "
+        f"or set {fix}."
+    )
 
 
 def build_pipeline(params=None, *, random_state=0, verbose=0):
@@ -330,7 +340,8 @@ def run_evaluation(name, splitter, clf, S, y, groups, *, use_groups):
         Whether the splitter groups the clips by ``groups``. ``fit`` gets the
         training clips' groups whenever they are known: early stopping (with
         ``validation_fraction > 0``) then validates on held-out speakers, and
-        ``speaker_adversarial`` needs them.
+        ``speaker_adversarial`` needs them; predictions get the test clips'
+        groups (read by ``standardize="group"``).
 
     Returns
     -------
@@ -342,22 +353,27 @@ def run_evaluation(name, splitter, clf, S, y, groups, *, use_groups):
     split_groups = groups if use_groups else None  # splitters that ignore them warn
     n_folds = splitter.get_n_splits(S, y, split_groups)
     _progress(f"\n{name} ({len(y)} clips):")
-    cv = cross_validate(
-        clf,
-        S,
-        y,
-        groups=split_groups,
-        cv=splitter,
-        params=None if groups is None else {"groups": groups},
-        return_estimator=True,
-        return_indices=True,
-        error_score="raise",
-    )
+    with warnings.catch_warnings():
+        # cross_validate's scorer predicts without the speakers, which
+        # standardize="group" warns of; the folds are scored below, with them.
+        warnings.filterwarnings("ignore", "standardize='group'", UserWarning)
+        cv = cross_validate(
+            clf,
+            S,
+            y,
+            groups=split_groups,
+            cv=splitter,
+            params=None if groups is None else {"groups": groups},
+            return_estimator=True,
+            return_indices=True,
+            error_score="raise",
+        )
     folds = []
     for k, model in enumerate(cv["estimator"]):
         train, test = cv["indices"]["train"][k], cv["indices"]["test"][k]
         # argmax of predict_proba is predict: a positive scale of the cosines.
-        proba = model.predict_proba(S[test])
+        test_groups = None if groups is None else groups[test]
+        proba = model.predict_proba(S[test], groups=test_groups)
         pred = model.classes_[np.argmax(proba, axis=1)]
         scores = _scores(y[test], pred, proba, model.classes_)
         seconds = float(cv["fit_time"][k] + cv["score_time"][k])

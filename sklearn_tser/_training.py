@@ -41,6 +41,7 @@ __all__ = [
     "SpectrogramDataset",
     "make_net",
     "network_shapes",
+    "group_standardization",
     "speech_regions",
     "standardization",
     "training_params",
@@ -142,6 +143,43 @@ def standardization(X, starts, lengths, indices=None):
     return mean, np.maximum(std, _STD_FLOOR).astype(np.float32)
 
 
+def group_standardization(X, starts, lengths, groups, indices=None):
+    """Mean and standard deviation of each mel band over each group's frames.
+
+    Each group (a speaker) gets the statistics of its own clips only, as
+    :func:`standardization` computes them for a set of clips.
+
+    Parameters
+    ----------
+    X : Spectrograms
+        Spectrograms (as :func:`check_spectrograms` returns).
+    starts, lengths : ndarray of shape (n_clips,)
+        First frame and number of frames of each clip's region (see
+        :func:`speech_regions`).
+    groups : array-like of shape (n_clips,)
+        The group of every clip.
+    indices : ndarray of int or None, default=None
+        The clips to take the statistics of; ``None`` means all.
+
+    Returns
+    -------
+    mean, std : ndarray of shape (n_groups, n_mels), dtype float32
+        Row ``g`` holds the statistics of the clips with ``codes == g``;
+        ``std`` is floored at 1e-3.
+    codes : ndarray of shape (n_indices,), dtype int64
+        The row of each clip of ``indices`` (groups in sorted order).
+    """
+    indices = np.arange(len(lengths)) if indices is None else np.asarray(indices)
+    _, codes = np.unique(np.asarray(groups)[indices], return_inverse=True)
+    codes = codes.astype(np.int64).ravel()
+    stats = [
+        standardization(X, starts, lengths, indices[codes == g])
+        for g in range(codes.max() + 1)
+    ]
+    mean, std = (np.stack(part) for part in zip(*stats, strict=True))
+    return mean, std, codes
+
+
 # Values read at a time by the passes over every clip (regions, statistics):
 # 4 MiB of float32.
 _BLOCK_VALUES = 2**20
@@ -196,9 +234,13 @@ class SpectrogramDataset(torch.utils.data.Dataset):
     indices : ndarray of int or None, default=None
         The clips of ``X`` the dataset serves, in order; ``None`` means all.
         Serving a subset this way copies no spectrogram.
-    mean, std : ndarray of shape (n_mels,) or None, default=None
-        Standardisation of every mel band; ``None`` standardises each clip
-        with its own mean and standard deviation per band.
+    mean, std : ndarray of shape (n_mels,) or (n_groups, n_mels), or None, \
+default=None
+        Standardisation of every mel band: one row for every clip, or one row
+        per group of clips (``stat_rows`` says which); ``None`` standardises
+        each clip with its own mean and standard deviation per band.
+    stat_rows : ndarray of shape (n_clips,) or None, default=None
+        With 2-D ``mean`` and ``std``: the row of each clip's statistics.
     speakers : ndarray of shape (n_clips,) or None, default=None
         Encoded speaker of every clip (0 to ``n_speakers - 1``), served in the
         batch as ``"speakers"`` when given (see ``speaker_adversarial`` of
@@ -222,6 +264,7 @@ class SpectrogramDataset(torch.utils.data.Dataset):
         indices=None,
         mean=None,
         std=None,
+        stat_rows=None,
         speakers=None,
     ):
         self.X = X
@@ -237,6 +280,11 @@ class SpectrogramDataset(torch.utils.data.Dataset):
         )
         self.mean = mean
         self.std = std
+        self.stat_rows = (
+            None
+            if stat_rows is None
+            else np.asarray(stat_rows, dtype=np.int64)[self.indices]
+        )
 
     def __len__(self):
         return len(self.indices)
@@ -250,6 +298,9 @@ class SpectrogramDataset(torch.utils.data.Dataset):
             mean = x.sum(axis=2, keepdims=True) / n
             var = np.square(np.where(valid, x - mean, 0)).sum(axis=2, keepdims=True)
             std = np.maximum(np.sqrt(var / n), _STD_FLOOR)
+        elif self.stat_rows is not None:  # one row per group of clips
+            rows = self.stat_rows[idx]
+            mean, std = self.mean[rows][:, :, None], self.std[rows][:, :, None]
         else:
             mean, std = self.mean[None, :, None], self.std[None, :, None]
         x -= mean

@@ -259,6 +259,7 @@ def test_train_saves_the_requested_parameters(model_file):
         (["--n-splits", "50", "--protocol", "paper"], "--n-splits 50 is more"),
         (["--protocol", "paper", "--refit"], "--refit saves a model, so it needs"),
         (["--param", "speaker_adversarial=0.1"], "folder has no speakers"),
+        (["--param", "standardize=group"], "standardize='group' needs the speaker"),
     ],
 )
 def test_evaluate_argument_errors(capsys, corpus, argv, message):
@@ -454,3 +455,29 @@ def test_progress_is_shown_by_default(monkeypatch, tmp_path, flags, verbose):
     with pytest.raises(Built):
         main(["demo", "--output", str(tmp_path), *flags])
     assert built == [verbose]
+
+
+def test_evaluation_predicts_with_the_test_speakers(capsys):
+    """With standardize="group", each fold's test speakers are standardised
+    with their own clips, and cross_validate's scorer (which cannot pass them)
+    does not warn."""
+    import warnings
+
+    from _params import TINY, make_spectrograms
+    from sklearn.model_selection import GroupKFold
+
+    from sklearn_tser._cli import run_evaluation
+
+    S, y = make_spectrograms()
+    groups = np.repeat(np.arange(6), 10)
+    clf = EmotionEmbeddingClassifier(**TINY, standardize="group")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        result = run_evaluation(
+            "by speaker", GroupKFold(3), clf, S, y, groups, use_groups=True
+        )
+    for fold in result["folds"]:
+        test = fold["test"]
+        np.testing.assert_array_equal(
+            fold["proba"], fold["model"].predict_proba(S[test], groups=groups[test])
+        )

@@ -312,19 +312,26 @@ def test_safe_format_stores_weights_on_the_cpu(saved):
         {"pooling": "attentive"},
         {"softmax_loss": "aam", "aam_margin": 0.3},
         {"trim_db": 30.0, "standardize": "clip", "mixup_alpha": 0.0},
+        {"standardize": "group"},
     ],
 )
 def test_round_trip_of_every_training_option(params, audio, tmp_path):
     """The builder that load uses rebuilds the network of any option."""
     X, y = audio
     S = LogMelTransformer(n_mels=32).fit_transform(X)
-    clf = EmotionEmbeddingClassifier(**TINY, **params).fit(S, y)
+    groups = np.arange(len(y)) % 2  # two speakers
+    clf = EmotionEmbeddingClassifier(**TINY, **params).fit(S, y, groups=groups)
     loaded = load(save(clf, tmp_path / "clf.safetensors"))
     assert loaded.get_params() == clf.get_params()
-    np.testing.assert_array_equal(loaded.predict(S), clf.predict(S))
+    np.testing.assert_array_equal(
+        loaded.predict(S, groups=groups), clf.predict(S, groups=groups)
+    )
     for method in ("predict_proba", "decision_function", "transform"):
         np.testing.assert_allclose(
-            getattr(loaded, method)(S), getattr(clf, method)(S), rtol=1e-5, atol=1e-6
+            getattr(loaded, method)(S, groups=groups),
+            getattr(clf, method)(S, groups=groups),
+            rtol=1e-5,
+            atol=1e-6,
         )
 
 

@@ -15,6 +15,7 @@ from sklearn_tser._training import (
     _ReverseGradient,
     _stretch,
     _warp,
+    group_standardization,
     speech_regions,
     standardization,
 )
@@ -134,6 +135,57 @@ def test_standardization_matches_a_loop(indices):
     )
     np.testing.assert_allclose(mean, frames.mean(axis=1), rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(std, frames.std(axis=1), rtol=1e-5)
+
+
+def test_group_standardization_matches_a_loop():
+    X, _ = make_spectrograms(n=40)
+    S = check_spectrograms(X)
+    starts = np.arange(40) % 3
+    lengths = S.lengths - starts
+    groups = np.array(["b", "a", "c", "a"] * 10)
+    indices = np.arange(3, 37)  # some clips of each group are left out
+    mean, std, codes = group_standardization(S, starts, lengths, groups, indices)
+    assert mean.shape == std.shape == (3, X.shape[1]) and mean.dtype == np.float32
+    np.testing.assert_array_equal(np.array(["a", "b", "c"])[codes], groups[indices])
+    for g, name in enumerate(["a", "b", "c"]):
+        frames = np.concatenate(
+            [
+                X[i, :, starts[i] : starts[i] + lengths[i]]
+                for i in indices
+                if groups[i] == name
+            ],
+            axis=1,
+        )
+        np.testing.assert_allclose(mean[g], frames.mean(axis=1), rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(std[g], frames.std(axis=1), rtol=1e-5)
+
+
+def test_dataset_standardises_each_clip_with_its_groups_row():
+    X, y = make_spectrograms(n=10)
+    S = check_spectrograms(X)
+    starts, lengths = np.zeros(10, int), S.lengths
+    rng = np.random.default_rng(0)
+    mean = rng.standard_normal((3, X.shape[1])).astype(np.float32)
+    std = rng.uniform(0.5, 2, (3, X.shape[1])).astype(np.float32)
+    rows = np.array([2, 0, 1, 1, 0, 2, 2, 0, 1, 0])
+    dataset = SpectrogramDataset(
+        S,
+        starts,
+        lengths,
+        y,
+        indices=np.array([4, 5, 2]),
+        mean=mean,
+        std=std,
+        stat_rows=rows,
+    )
+    batch, _ = dataset.__getitems__([1, 2, 0])  # clips 5, 2 and 4
+    x = batch["x"].numpy()
+    for row, i in enumerate([5, 2, 4]):
+        expected = (X[i, :, : lengths[i]] - mean[rows[i], :, None]) / std[
+            rows[i], :, None
+        ]
+        np.testing.assert_allclose(x[row, :, : lengths[i]], expected, atol=1e-5)
+        assert (x[row, :, lengths[i] :] == 0).all()
 
 
 @pytest.mark.parametrize("per_clip", [False, True])
@@ -451,6 +503,102 @@ def test_speaker_adversarial_needs_groups():
     with pytest.raises(ValueError, match=r"speaker_adversarial=0.5 needs .*groups="):
         clf.fit(X, y)
     assert not hasattr(clf, "net_")
+
+
+def test_group_standardization_needs_groups_in_fit():
+    X, y = make_spectrograms(n=30)
+    clf = EmotionEmbeddingClassifier(**TINY, standardize="group")
+    with pytest.raises(ValueError, match=r"standardize='group' .* groups=speakers"):
+        clf.fit(X, y)
+    assert not hasattr(clf, "net_")
+
+
+def _group_fit():
+    X, y = make_spectrograms()
+    groups = np.repeat(np.arange(6), 10)
+    clf = EmotionEmbeddingClassifier(**TINY, standardize="group")
+    return clf.fit(X, y, groups=groups), X, y, groups
+
+
+def test_group_standardization_trains_on_each_speaker_standardised(monkeypatch):
+    """The network reads each training speaker's clips standardised with that
+    speaker's statistics (an explicit reference: per-speaker z-scores)."""
+    X, y = make_spectrograms()
+    groups = np.repeat(np.arange(6), 10)
+    read = []
+    getitems = SpectrogramDataset.__getitems__
+
+    def spy(self, indices):
+        batch, target = getitems(self, indices)
+        read.append((self.indices[np.asarray(indices)], batch["x"].numpy()))
+        return batch, target
+
+    monkeypatch.setattr(SpectrogramDataset, "__getitems__", spy)
+    clf = EmotionEmbeddingClassifier(
+        **{**TINY, "crop_frames": None, "pretrain_epochs": 1}
+    )
+    clf.set_params(standardize="group", triplet_epochs=0).fit(X, y, groups=groups)
+    lengths = (~np.isnan(X).all(axis=1)).sum(axis=1)
+    clips, x = read[0]
+    for row, i in enumerate(clips):
+        own = np.concatenate(
+            [X[j, :, : lengths[j]] for j in np.flatnonzero(groups == groups[i])], axis=1
+        )
+        expected = (X[i, :, : lengths[i]] - own.mean(axis=1, keepdims=True)) / own.std(
+            axis=1, keepdims=True
+        )
+        np.testing.assert_allclose(x[row, :, : lengths[i]], expected, atol=1e-4)
+
+
+def test_group_standardization_removes_a_speakers_level_at_prediction():
+    """A speaker recorded 6 dB louder gets the same embeddings: each speaker is
+    standardised with its own clips, at prediction as in training."""
+    clf, X, _, groups = _group_fit()
+    louder = X.copy()
+    louder[groups == 2] += 6.0
+    np.testing.assert_allclose(
+        clf.transform(louder, groups=groups), clf.transform(X, groups=groups), atol=1e-5
+    )
+    # Speakers are standardised apart: changing one leaves the others alone.
+    other = X.copy()
+    other[groups == 2] *= 3.0
+    keep = groups != 2
+    np.testing.assert_array_equal(
+        clf.transform(other, groups=groups)[keep], clf.transform(X, groups=groups)[keep]
+    )
+
+
+def test_group_standardization_without_groups_takes_the_clips_as_one_speaker():
+    clf, X, _, groups = _group_fit()
+    one = groups == 3
+    with pytest.warns(UserWarning, match=r"no groups were given: the 10 clips of X"):
+        alone = clf.predict_proba(X[one])
+    together = clf.predict_proba(X, groups=groups)[one]  # other batches: rounding
+    np.testing.assert_allclose(alone, together, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match=r"groups has shape \(59,\); expected"):
+        clf.predict(X, groups=groups[:-1])
+
+
+def test_group_standardization_in_a_pipeline_and_other_settings_ignore_groups():
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer
+
+    X, y = make_spectrograms()
+    groups = np.repeat(np.arange(6), 10)
+    pipe = make_pipeline(
+        FunctionTransformer(), EmotionEmbeddingClassifier(**TINY, standardize="group")
+    )
+    pipe.fit(X, y, emotionembeddingclassifier__groups=groups)
+    clf = pipe[-1]
+    np.testing.assert_array_equal(
+        pipe.predict(X, groups=groups), clf.predict(X, groups=groups)
+    )
+    plain = EmotionEmbeddingClassifier(**TINY).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # groups are ignored, without a warning
+        np.testing.assert_array_equal(
+            plain.transform(X, groups=groups), plain.transform(X)
+        )
 
 
 def test_collapse_stops_the_triplet_phase_and_warns_at_the_callers_line(monkeypatch):
