@@ -114,3 +114,14 @@ def test_expected_calibration_error_limits():
 def test_expected_calibration_error_rejects_bad_input(proba, kwargs, match):
     with pytest.raises(ValueError, match=match):
         expected_calibration_error([0, 1, 0, 1], proba, **kwargs)
+
+
+def test_benchmark_peers_standardise_each_speaker_with_its_own_clips():
+    rng = np.random.default_rng(0)
+    F = rng.normal(3.0, 2.0, (40, 5))
+    speakers = np.repeat([7, 1, 4, 2], 10)
+    out = bench_classifier.per_speaker(F, speakers)
+    for s in np.unique(speakers):
+        rows = speakers == s
+        expected = (F[rows] - F[rows].mean(axis=0)) / F[rows].std(axis=0)
+        np.testing.assert_allclose(out[rows], expected, rtol=1e-6)
