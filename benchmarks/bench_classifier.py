@@ -104,13 +104,17 @@ def compare_functionals(clips, sr=16000):
 
 def per_speaker(F, speakers):
     """Features standardised with each speaker's own clips (speaker
-    normalisation, the classic form for functionals): what the peers get when
-    the classifier runs with ``standardize="group"``, so that both know the
-    same about the speakers."""
+    normalisation, the classic form for functionals), the standard deviation
+    floored at 1e-3 as the classifier's. Called on the training clips and on
+    the test clips of a fold apart, as the classifier with
+    ``standardize="group"`` does, so that both know the same about the
+    speakers."""
     out = np.empty_like(F, dtype=np.float64)
     for s in np.unique(speakers):
         rows = speakers == s
-        out[rows] = (F[rows] - F[rows].mean(axis=0)) / (F[rows].std(axis=0) + 1e-8)
+        out[rows] = (F[rows] - F[rows].mean(axis=0)) / np.maximum(
+            F[rows].std(axis=0), 1e-3
+        )
     return out
 
 
@@ -183,9 +187,7 @@ def run(data, quick=False, params=None, protocols=None, log=print, seeds=None, j
         peers["openSMILE+SVM"] = functionals
         peer_s["openSMILE+SVM"] = time.perf_counter() - start
     if params.get("standardize") == "group":  # the peers know the speakers too
-        peers = {
-            f"{name}, per-speaker": per_speaker(F, actor) for name, F in peers.items()
-        }
+        peers = {f"{name}, per-speaker": F for name, F in peers.items()}
         peer_s = {f"{name}, per-speaker": t for name, t in peer_s.items()}
 
     tasks = []  # (protocol, fold, seed, train, test)
@@ -218,8 +220,14 @@ def run(data, quick=False, params=None, protocols=None, log=print, seeds=None, j
         )
         if seed == 0:  # the peers are deterministic
             for name, F in peers.items():
-                peer = svm().fit(F[tr], y[tr])
-                rows[name].append(scores(y[te], peer.predict(F[te])))
+                train, test = F[tr], F[te]
+                if name.endswith("per-speaker"):  # the fold's clips apart
+                    train, test = (
+                        per_speaker(train, actor[tr]),
+                        per_speaker(test, actor[te]),
+                    )
+                peer = svm().fit(train, y[tr])
+                rows[name].append(scores(y[te], peer.predict(test)))
                 line += f" | {name} acc={rows[name][-1]['acc']:.3f} "
                 line += f"uar={rows[name][-1]['uar']:.3f}"
         log(line)
