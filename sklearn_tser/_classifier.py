@@ -33,6 +33,20 @@ from .exceptions import TrainingDivergedError
 __all__ = ["EmotionEmbeddingClassifier"]
 
 
+def needs_speakers(clf):
+    """The first setting of ``clf`` that needs the speakers in training, as
+    ``(setting, how to turn it off)``, or None; ``fit`` and the command line
+    ask it."""
+    if clf.speaker_adversarial:
+        return (
+            f"speaker_adversarial={clf.speaker_adversarial}",
+            "speaker_adversarial=0",
+        )
+    if clf.standardize == "group":
+        return "standardize='group'", "standardize='global'"
+    return None
+
+
 class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
     """Speech emotion classifier on learned, triplet-trained emotion embeddings.
 
@@ -253,6 +267,20 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
     would give. :doc:`/benchmarks` reports the expected calibration error on the
     test folds.
 
+    With ``standardize="group"``, what a clip gives depends on the other clips
+    of its speaker in the same call: their statistics standardise it, so
+    ``predict(X[:1], groups=g[:1])`` may differ from ``predict(X, groups=g)[:1]``,
+    a speaker with one clip is standardised as with ``"clip"``, and statistics
+    of a few clips are noisier than those of training, where each speaker has
+    many. Pass a new speaker's clips together. ``score`` takes ``groups`` too;
+    scikit-learn's scorers (``cross_val_score``, ``GridSearchCV``) call
+    ``predict(X)`` without them, so each test fold is then standardised as one
+    group, with a warning. In a :class:`~sklearn.pipeline.Pipeline`,
+    ``predict`` and ``predict_proba`` pass ``groups=`` on to the classifier;
+    ``transform`` and ``decision_function`` do so only with scikit-learn's
+    metadata routing (else call ``pipe[-1].transform(pipe[:-1].transform(X),
+    groups=g)``).
+
     Gradients are clipped to a norm of 10. A loss that stops being finite raises
     :class:`~sklearn_tser.exceptions.TrainingDivergedError`.
 
@@ -428,8 +456,10 @@ of shape (n_mels, n_frames_i), or SpectrogramStore
             Speaker (or session) of each clip. With ``validation_fraction > 0``,
             the validation split keeps groups apart, so early stopping measures
             speaker-independent performance; with ``speaker_adversarial > 0``,
-            they are the speakers to unlearn (required). In a Pipeline pass
-            ``clf__groups=groups``.
+            they are the speakers to unlearn (required); with
+            ``standardize="group"``, each speaker's clips are standardised with
+            the statistics of that speaker's training clips (required). In a
+            Pipeline pass ``clf__groups=groups``.
 
         Returns
         -------
@@ -474,22 +504,16 @@ of shape (n_mels, n_frames_i), or SpectrogramStore
     def _fit(self, X, y, groups):
         get_miner(self.mining, self.margin)  # validates the pair
         X = check_spectrograms(X)
-        regions = speech_regions(X, self.trim_db)
         y = self._check_targets(y, len(X))
         groups = self._check_groups(groups, len(X))
-        if self.speaker_adversarial and groups is None:
+        if groups is None and (needs := needs_speakers(self)):
+            setting, off = needs
             raise ValueError(
-                f"speaker_adversarial={self.speaker_adversarial} needs the speaker "
-                "of every clip: pass fit(X, y, groups=speakers) (in a Pipeline, "
-                "clf__groups=speakers), or set speaker_adversarial=0."
+                f"{setting} needs the speaker of every clip: pass fit(X, y, "
+                "groups=speakers) (in a Pipeline, clf__groups=speakers), or set "
+                f"{off}."
             )
-        if self.standardize == "group" and groups is None:
-            raise ValueError(
-                "standardize='group' standardises each speaker's clips with their "
-                "own statistics, and needs the speaker of every clip: pass "
-                "fit(X, y, groups=speakers) (in a Pipeline, clf__groups=speakers), "
-                "or set standardize='global'."
-            )
+        regions = speech_regions(X, self.trim_db)
         device = resolve_device(self.device)
         seed = int(
             check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
@@ -498,6 +522,9 @@ of shape (n_mels, n_frames_i), or SpectrogramStore
         train, valid = self._split(y, groups, seed)
         if self.standardize == "global":
             self.feature_mean_, self.feature_std_ = standardization(X, *regions, train)
+        else:  # a refit with another setting leaves no statistics of the last
+            for name in ("feature_mean_", "feature_std_"):
+                self.__dict__.pop(name, None)
         speakers = None
         if self.speaker_adversarial:  # encoded 0 .. n_speakers - 1 in training
             speakers = np.full(len(X), -1)
@@ -755,8 +782,9 @@ of shape (n_mels, n_frames_i), or SpectrogramStore
             :meth:`fit`).
         groups : array-like of shape (n_clips,) or None, default=None
             The speaker of every clip, read with ``standardize="group"`` only
-            (each speaker's clips are standardised together); ``None`` takes
-            the clips of ``X`` as one speaker.
+            (each speaker's clips are standardised together, see Notes of the
+            class); ``None`` takes the clips of ``X`` as one speaker, with a
+            warning.
 
         Returns
         -------
@@ -764,6 +792,23 @@ of shape (n_mels, n_frames_i), or SpectrogramStore
             Unit-norm embeddings, whole clips.
         """
         return self._checked_embeddings(X, groups)
+
+    def fit_transform(self, X, y, groups=None):
+        """Fit, then return the embeddings of the training clips.
+
+        The same as ``fit(X, y, groups).transform(X, groups)``.
+
+        Parameters
+        ----------
+        X, y, groups
+            As for :meth:`fit`.
+
+        Returns
+        -------
+        embeddings : ndarray of shape (n_clips, embedding_dim)
+            Unit-norm embeddings, whole clips.
+        """
+        return self.fit(X, y, groups).transform(X, groups)
 
     def decision_function(self, X, groups=None):
         """Cosine similarity of each clip's embedding to each emotion centroid.
@@ -776,8 +821,9 @@ of shape (n_mels, n_frames_i), or SpectrogramStore
             :meth:`fit`).
         groups : array-like of shape (n_clips,) or None, default=None
             The speaker of every clip, read with ``standardize="group"`` only
-            (each speaker's clips are standardised together); ``None`` takes
-            the clips of ``X`` as one speaker.
+            (each speaker's clips are standardised together, see Notes of the
+            class); ``None`` takes the clips of ``X`` as one speaker, with a
+            warning.
 
         Returns
         -------
@@ -799,8 +845,9 @@ of shape (n_mels, n_frames_i), or SpectrogramStore
             :meth:`fit`).
         groups : array-like of shape (n_clips,) or None, default=None
             The speaker of every clip, read with ``standardize="group"`` only
-            (each speaker's clips are standardised together); ``None`` takes
-            the clips of ``X`` as one speaker.
+            (each speaker's clips are standardised together, see Notes of the
+            class); ``None`` takes the clips of ``X`` as one speaker, with a
+            warning.
 
         Returns
         -------
@@ -823,8 +870,9 @@ of shape (n_mels, n_frames_i), or SpectrogramStore
             :meth:`fit`).
         groups : array-like of shape (n_clips,) or None, default=None
             The speaker of every clip, read with ``standardize="group"`` only
-            (each speaker's clips are standardised together); ``None`` takes
-            the clips of ``X`` as one speaker.
+            (each speaker's clips are standardised together, see Notes of the
+            class); ``None`` takes the clips of ``X`` as one speaker, with a
+            warning.
 
         Returns
         -------
@@ -833,6 +881,32 @@ of shape (n_mels, n_frames_i), or SpectrogramStore
         """
         sim = self._checked_embeddings(X, groups) @ self.centroids_.T
         return self.classes_[np.argmax(sim, axis=1)]
+
+    def score(self, X, y, sample_weight=None, groups=None):
+        """Accuracy of :meth:`predict` on ``X`` against ``y``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_clips, n_mels, n_frames), sequence of arrays \
+of shape (n_mels, n_frames_i), or SpectrogramStore
+            Log-mel spectrograms, as for :meth:`predict`.
+        y : array-like of shape (n_clips,)
+            True labels.
+        sample_weight : array-like of shape (n_clips,), default=None
+            Weights of the clips.
+        groups : array-like of shape (n_clips,) or None, default=None
+            Speakers, as for :meth:`predict`.
+
+        Returns
+        -------
+        score : float
+            Mean accuracy.
+        """
+        from sklearn.metrics import accuracy_score
+
+        return accuracy_score(
+            y, self.predict(X, groups=groups), sample_weight=sample_weight
+        )
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -36,6 +36,7 @@ from sklearn.model_selection import cross_validate
 from sklearn.pipeline import Pipeline
 
 from ._audio import load_audio
+from ._classifier import needs_speakers
 from .evaluation import (
     default_pipeline,
     expected_calibration_error,
@@ -106,22 +107,13 @@ def _load_model(path):
 def check_speakers_known(clf, groups):
     """Refuse, before any work, a classifier that needs speakers the corpus
     does not give (``speaker_adversarial > 0`` or ``standardize="group"``)."""
-    if groups is not None:
-        return
-    if clf.speaker_adversarial:
-        needs, fix = (
-            f"speaker_adversarial={clf.speaker_adversarial}",
-            "speaker_adversarial=0",
+    if groups is None and (needs := needs_speakers(clf)):
+        setting, off = needs
+        raise CLIError(
+            f"{setting} needs the speaker of every clip, and this corpus does not "
+            "give them (a --dataset folder has no speakers). Use a corpus with "
+            f"speakers or set {off}."
         )
-    elif clf.standardize == "group":
-        needs, fix = "standardize='group'", "standardize=global"
-    else:
-        return
-    raise CLIError(
-        f"{needs} needs the speaker of every clip, and this corpus does not give "
-        "them (a --dataset folder has no speakers). Use a corpus with speakers "
-        f"or set {fix}."
-    )
 
 
 def build_pipeline(params=None, *, random_state=0, verbose=0):
@@ -477,12 +469,14 @@ def _slug(text):
     return "".join(c if c.isalnum() else "_" for c in text.lower()).strip("_")
 
 
-def write_figures(results, S, y, out, *, random_state=0, embeddings=("pca",)):
+def write_figures(
+    results, S, y, out, *, groups=None, random_state=0, embeddings=("pca",)
+):
     """Confusion matrices, centroid angles and embedding plots as PNG files.
 
     The embedding and angle plots show the model of the last fold of the last
     evaluation, and the embeddings of that fold's test clips (clips the model
-    never saw).
+    never saw), embedded with their speakers ``groups`` as they were scored.
     """
     plt = _use_agg()
     if plt is None:
@@ -520,6 +514,7 @@ def write_figures(results, S, y, out, *, random_state=0, embeddings=("pca",)):
             fold["model"],
             S[test],
             y[test],
+            groups=None if groups is None else groups[test],
             projection=projection,
             random_state=random_state,
             title=f"Embeddings of held-out clips ({name})\n{where}",
@@ -632,7 +627,13 @@ def cmd_demo(args):
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
     written = write_figures(
-        [result], S, y, out, random_state=args.random_state, embeddings=("pca",)
+        [result],
+        S,
+        y,
+        out,
+        groups=groups,
+        random_state=args.random_state,
+        embeddings=("pca",),
     )
     if written:
         print(f"\nWrote {', '.join(str(p) for p in written)}")
@@ -682,14 +683,13 @@ def cmd_evaluate(args):
             S,
             y,
             out,
+            groups=groups,
             random_state=args.random_state,
             embeddings=("pca", "tsne"),
         )
         if args.refit:
             print("\nRefitting on all clips for the saved model ...", flush=True)
-            model = clone(clf).fit(
-                S, y, groups=groups if args.protocol == "speaker" else None
-            )
+            model = clone(clf).fit(S, y, groups=groups)
         else:
             model = results[-1]["folds"][-1]["model"]
         fitted = Pipeline([("mel", pipe.named_steps["mel"]), ("clf", model)])
@@ -771,8 +771,17 @@ def cmd_predict(args):
     if not readable:
         raise CLIError("none of the audio files could be read.")
     failed, files = len(files) - len(readable), readable
+    if getattr(model[-1], "standardize", None) == "group":
+        print(
+            f"{PROG} predict: this model standardises each speaker's clips "
+            f"together; the {len(files)} files are taken as one speaker (run "
+            "predict once per speaker).",
+            file=sys.stderr,
+        )
     try:
-        proba = model.predict_proba(files)
+        with warnings.catch_warnings():  # said above, in the command's terms
+            warnings.filterwarnings("ignore", "standardize='group'", UserWarning)
+            proba = model.predict_proba(files)
     except ValueError as exc:
         raise CLIError(str(exc)) from exc
     classes = [str(c) for c in model.classes_]

@@ -236,11 +236,12 @@ class SpectrogramDataset(torch.utils.data.Dataset):
         Serving a subset this way copies no spectrogram.
     mean, std : ndarray of shape (n_mels,) or (n_groups, n_mels), or None, \
 default=None
-        Standardisation of every mel band: one row for every clip, or one row
-        per group of clips (``stat_rows`` says which); ``None`` standardises
+        Standardisation of every mel band: 1-D, the same for every clip; 2-D,
+        one row per group of clips, with ``stat_rows``; ``None`` standardises
         each clip with its own mean and standard deviation per band.
     stat_rows : ndarray of shape (n_clips,) or None, default=None
-        With 2-D ``mean`` and ``std``: the row of each clip's statistics.
+        With 2-D ``mean`` and ``std`` (and only then): the row of each clip's
+        statistics, indexed like ``X`` (all its clips, not ``indices``).
     speakers : ndarray of shape (n_clips,) or None, default=None
         Encoded speaker of every clip (0 to ``n_speakers - 1``), served in the
         batch as ``"speakers"`` when given (see ``speaker_adversarial`` of
@@ -278,6 +279,12 @@ default=None
             if speakers is None
             else np.asarray(speakers, dtype=np.int64)[self.indices]
         )
+        if (stat_rows is None) != (mean is None or np.ndim(mean) == 1):
+            raise ValueError(
+                "stat_rows goes with 2-D mean and std (one row per group), and "
+                f"only with them; got mean of shape {np.shape(mean)} and "
+                f"stat_rows={'None' if stat_rows is None else 'an array'}."
+            )
         self.mean = mean
         self.std = std
         self.stat_rows = (

@@ -186,13 +186,19 @@ def test_evaluate_speaker_protocol_needs_speakers(capsys, corpus):
     assert "--protocol paper" in err
 
 
-def test_evaluate_ravdess_speaker_protocol(capsys, ravdess_dir, tmp_path):
-    """Folds grouped by actor on a 4-actor subset of RAVDESS (copied as links)."""
+def _ravdess_subset(ravdess_dir, tmp_path):
+    """8 clips of each of 4 actors of RAVDESS, as links."""
     subset = tmp_path / "ravdess"
     for actor in ("Actor_01", "Actor_02", "Actor_03", "Actor_04"):
         (subset / actor).mkdir(parents=True)
         for f in sorted((ravdess_dir / actor).glob("*.flac"))[:8]:
             (subset / actor / f.name).symlink_to(f)
+    return subset
+
+
+def test_evaluate_ravdess_speaker_protocol(capsys, ravdess_dir, tmp_path):
+    """Folds grouped by actor on a 4-actor subset of RAVDESS (copied as links)."""
+    subset = _ravdess_subset(ravdess_dir, tmp_path)
     status, out, err = run(
         capsys,
         "evaluate",
@@ -481,3 +487,47 @@ def test_evaluation_predicts_with_the_test_speakers(capsys):
         np.testing.assert_array_equal(
             fold["proba"], fold["model"].predict_proba(S[test], groups=groups[test])
         )
+
+
+def test_per_speaker_standardisation_through_the_command_line(
+    capsys, ravdess_dir, tmp_path
+):
+    """standardize=group: the refit gets the actors whatever the protocol, the
+    figures embed each fold's test actors apart, and predict says in its own
+    terms that the files it is given are taken as one speaker."""
+    import warnings
+
+    subset = _ravdess_subset(ravdess_dir, tmp_path)
+    out_dir = tmp_path / "out"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        status, out, err = _evaluate_and_predict(capsys, subset, out_dir)
+    assert not [w for w in caught if "standardize='group'" in str(w.message)]
+    assert status == 0, err
+    assert (out_dir / "embeddings_pca.png").is_file()
+    assert "the 3 files are taken as one speaker (run predict once" in err
+    assert len(out.strip().splitlines()) == 4
+
+
+def _evaluate_and_predict(capsys, subset, out_dir):
+    status, out, err = run(
+        capsys,
+        "evaluate",
+        "--dataset",
+        "ravdess",
+        "--data",
+        subset,
+        "--protocol",
+        "paper",
+        "--n-splits",
+        2,
+        "--refit",
+        "--output",
+        out_dir,
+        *TINY,
+        "--param",
+        "standardize=group",
+    )
+    assert status == 0, err
+    files = sorted(str(p) for p in subset.rglob("*.flac"))[:3]
+    return run(capsys, "predict", out_dir / "model.safetensors", *files)

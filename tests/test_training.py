@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 from _params import TINY, make_spectrograms
+from sklearn.base import clone
 
 from sklearn_tser import EmotionEmbeddingClassifier
 from sklearn_tser import _classifier as classifier_module
@@ -599,6 +600,95 @@ def test_group_standardization_in_a_pipeline_and_other_settings_ignore_groups():
         np.testing.assert_array_equal(
             plain.transform(X, groups=groups), plain.transform(X)
         )
+
+
+def test_group_standardization_with_validation_and_unordered_string_groups(
+    monkeypatch,
+):
+    """Held-out speakers are standardised with their own clips, as new speakers
+    at prediction; speakers given in any order and of any type."""
+    X, y = make_spectrograms()
+    rng = np.random.default_rng(1)
+    groups = rng.permutation(np.repeat([f"spk{k}" for k in range(6)], 10))
+    read = []
+    getitems = SpectrogramDataset.__getitems__
+
+    def spy(self, indices):
+        batch, target = getitems(self, indices)
+        read.append((self.indices[np.asarray(indices)], batch["x"].numpy()))
+        return batch, target
+
+    monkeypatch.setattr(SpectrogramDataset, "__getitems__", spy)
+    clf = EmotionEmbeddingClassifier(
+        **{**TINY, "crop_frames": None, "pretrain_epochs": 1, "triplet_epochs": 0},
+        standardize="group",
+        validation_fraction=0.34,
+    ).fit(X, y, groups=groups)
+    lengths = (~np.isnan(X).all(axis=1)).sum(axis=1)
+    seen = set()
+    for clips, x in read:
+        for row, i in enumerate(clips):
+            own = np.concatenate(
+                [X[j, :, : lengths[j]] for j in np.flatnonzero(groups == groups[i])],
+                axis=1,
+            )
+            m, sd = own.mean(axis=1, keepdims=True), own.std(axis=1, keepdims=True)
+            np.testing.assert_allclose(
+                x[row, :, : lengths[i]], (X[i, :, : lengths[i]] - m) / sd, atol=1e-4
+            )
+            seen.add(i)
+    assert len(seen) == len(X)  # training and validation clips were read
+    # Predictions follow the clips: shuffled together, shuffled outputs.
+    p = rng.permutation(len(X))
+    np.testing.assert_allclose(
+        clf.transform(X[p], groups=groups[p]),
+        clf.transform(X, groups=groups)[p],
+        atol=1e-6,
+    )
+
+
+def test_group_standardization_in_fit_transform_score_and_routing():
+    import sklearn
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+
+    clf, X, y, groups = _group_fit()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)  # no speaker-less call
+        np.testing.assert_allclose(
+            clone(clf).fit_transform(X, y, groups=groups),
+            clf.transform(X, groups=groups),
+            atol=1e-6,
+        )
+        expected = np.mean(clf.predict(X, groups=groups) == y)
+        assert clf.score(X, y, groups=groups) == expected
+    with sklearn.config_context(enable_metadata_routing=True):
+        first = clone(clf).set_fit_request(groups=True)
+        first.set_transform_request(groups=True)
+        pipe = make_pipeline(first, LogisticRegression())
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", UserWarning)
+            pipe.fit(X, y, groups=groups)
+            pipe.predict(X, groups=groups)
+
+
+def test_refit_with_another_standardisation_keeps_no_old_statistics():
+    X, y = make_spectrograms()
+    clf = EmotionEmbeddingClassifier(**TINY).fit(X, y)
+    assert hasattr(clf, "feature_mean_")
+    clf.set_params(standardize="group").fit(X, y, groups=np.arange(60) % 3)
+    assert not hasattr(clf, "feature_mean_") and not hasattr(clf, "feature_std_")
+
+
+def test_dataset_refuses_group_statistics_without_their_rows():
+    X, y = make_spectrograms(n=10)
+    S = check_spectrograms(X)
+    starts, lengths = np.zeros(10, int), S.lengths
+    two_d = np.zeros((2, X.shape[1]), np.float32)
+    with pytest.raises(ValueError, match=r"stat_rows goes with 2-D mean"):
+        SpectrogramDataset(S, starts, lengths, y, mean=two_d, std=two_d + 1)
+    with pytest.raises(ValueError, match=r"stat_rows goes with 2-D mean"):
+        SpectrogramDataset(S, starts, lengths, y, stat_rows=np.zeros(10, int))
 
 
 def test_collapse_stops_the_triplet_phase_and_warns_at_the_callers_line(monkeypatch):

@@ -409,6 +409,7 @@ default=None
         X,
         y,
         *,
+        groups=None,
         projection="pca",
         random_state=0,
         ax=None,
@@ -428,6 +429,9 @@ default=None
             Input of ``estimator.transform``.
         y : array-like of shape (n_clips,)
             True emotion of each clip (the colours).
+        groups : array-like of shape (n_clips,) or None, default=None
+            Speaker of each clip, given to the classifier's ``transform`` (read
+            with ``standardize="group"``).
         projection : {"pca", "tsne"}, default="pca"
             How to reduce the embeddings to 2-D; the centroids are projected
             with the points.
@@ -442,8 +446,14 @@ default=None
         """
         _check_projection(projection)
         clf = final_classifier(estimator)
+        if groups is None:
+            embeddings = estimator.transform(X)
+        else:  # a Pipeline passes transform's groups on only with routing
+            if clf is not estimator:
+                X = estimator[:-1].transform(X)
+            embeddings = clf.transform(X, groups=groups)
         return cls.from_embeddings(
-            estimator.transform(X),
+            embeddings,
             y,
             centroids=clf.centroids_,
             display_labels=clf.classes_,
