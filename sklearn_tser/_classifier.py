@@ -709,9 +709,7 @@ of shape (n_mels, n_frames_i), or SpectrogramStore
             indices = np.arange(len(X)) if indices is None else np.asarray(indices)
             groups = np.zeros(len(X), int) if groups is None else np.asarray(groups)
             mean, std, codes = group_standardization(X, *regions, groups, indices)
-            rows = np.zeros(len(X), dtype=np.int64)
-            rows[indices] = codes
-            scale = {"mean": mean, "std": std, "stat_rows": rows}
+            scale = {"mean": mean, "std": std, "stat_rows": codes}
         else:
             scale = {}
         return SpectrogramDataset(
@@ -823,10 +821,7 @@ of shape (n_mels, n_frames_i), or SpectrogramStore
             Log-mel spectrograms, NaN-padded, ragged or on disk (as for
             :meth:`fit`).
         groups : array-like of shape (n_clips,) or None, default=None
-            The speaker of every clip, read with ``standardize="group"`` only
-            (each speaker's clips are standardised together, see Notes of the
-            class); ``None`` takes the clips of ``X`` as one speaker, with a
-            warning.
+            Speakers, as for :meth:`transform`.
 
         Returns
         -------
@@ -847,10 +842,7 @@ of shape (n_mels, n_frames_i), or SpectrogramStore
             Log-mel spectrograms, NaN-padded, ragged or on disk (as for
             :meth:`fit`).
         groups : array-like of shape (n_clips,) or None, default=None
-            The speaker of every clip, read with ``standardize="group"`` only
-            (each speaker's clips are standardised together, see Notes of the
-            class); ``None`` takes the clips of ``X`` as one speaker, with a
-            warning.
+            Speakers, as for :meth:`transform`.
 
         Returns
         -------
@@ -872,10 +864,7 @@ of shape (n_mels, n_frames_i), or SpectrogramStore
             Log-mel spectrograms, NaN-padded, ragged or on disk (as for
             :meth:`fit`).
         groups : array-like of shape (n_clips,) or None, default=None
-            The speaker of every clip, read with ``standardize="group"`` only
-            (each speaker's clips are standardised together, see Notes of the
-            class); ``None`` takes the clips of ``X`` as one speaker, with a
-            warning.
+            Speakers, as for :meth:`transform`.
 
         Returns
         -------
@@ -898,7 +887,7 @@ of shape (n_mels, n_frames_i), or SpectrogramStore
         sample_weight : array-like of shape (n_clips,), default=None
             Weights of the clips.
         groups : array-like of shape (n_clips,) or None, default=None
-            Speakers, as for :meth:`predict`.
+            Speakers, as for :meth:`transform`.
 
         Returns
         -------

@@ -40,8 +40,8 @@ __all__ = [
     "PhaseProgressBar",
     "SpectrogramDataset",
     "make_net",
-    "network_shapes",
     "group_standardization",
+    "network_shapes",
     "speech_regions",
     "standardization",
     "training_params",
@@ -239,9 +239,10 @@ default=None
         Standardisation of every mel band: 1-D, the same for every clip; 2-D,
         one row per group of clips, with ``stat_rows``; ``None`` standardises
         each clip with its own mean and standard deviation per band.
-    stat_rows : ndarray of shape (n_clips,) or None, default=None
-        With 2-D ``mean`` and ``std`` (and only then): the row of each clip's
-        statistics, indexed like ``X`` (all its clips, not ``indices``).
+    stat_rows : ndarray of shape (n_served,) or None, default=None
+        With 2-D ``mean`` and ``std`` (and only then): the row of the
+        statistics of each clip served, in the order of ``indices`` (the
+        ``codes`` of :func:`group_standardization`).
     speakers : ndarray of shape (n_clips,) or None, default=None
         Encoded speaker of every clip (0 to ``n_speakers - 1``), served in the
         batch as ``"speakers"`` when given (see ``speaker_adversarial`` of
@@ -288,10 +289,13 @@ default=None
         self.mean = mean
         self.std = std
         self.stat_rows = (
-            None
-            if stat_rows is None
-            else np.asarray(stat_rows, dtype=np.int64)[self.indices]
+            None if stat_rows is None else np.asarray(stat_rows, dtype=np.int64)
         )
+        if self.stat_rows is not None and self.stat_rows.shape != self.indices.shape:
+            raise ValueError(
+                f"stat_rows has shape {self.stat_rows.shape}; expected one row "
+                f"per clip served, shape {self.indices.shape}."
+            )
 
     def __len__(self):
         return len(self.indices)

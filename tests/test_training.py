@@ -168,16 +168,17 @@ def test_dataset_standardises_each_clip_with_its_groups_row():
     rng = np.random.default_rng(0)
     mean = rng.standard_normal((3, X.shape[1])).astype(np.float32)
     std = rng.uniform(0.5, 2, (3, X.shape[1])).astype(np.float32)
-    rows = np.array([2, 0, 1, 1, 0, 2, 2, 0, 1, 0])
+    rows = np.array([2, 0, 1, 1, 0, 2, 2, 0, 1, 0])  # the row of each clip of X
+    indices = np.array([4, 5, 2])
     dataset = SpectrogramDataset(
         S,
         starts,
         lengths,
         y,
-        indices=np.array([4, 5, 2]),
+        indices=indices,
         mean=mean,
         std=std,
-        stat_rows=rows,
+        stat_rows=rows[indices],  # one per clip served
     )
     batch, _ = dataset.__getitems__([1, 2, 0])  # clips 5, 2 and 4
     x = batch["x"].numpy()
@@ -662,6 +663,10 @@ def test_dataset_refuses_group_statistics_without_their_rows():
         SpectrogramDataset(S, starts, lengths, y, mean=two_d, std=two_d + 1)
     with pytest.raises(ValueError, match=r"stat_rows goes with 2-D mean"):
         SpectrogramDataset(S, starts, lengths, y, stat_rows=np.zeros(10, int))
+    with pytest.raises(ValueError, match=r"expected one row per clip served"):
+        SpectrogramDataset(
+            S, starts, lengths, y, mean=two_d, std=two_d + 1, stat_rows=np.zeros(9, int)
+        )
 
 
 def test_collapse_stops_the_triplet_phase_and_warns_at_the_callers_line(monkeypatch):
