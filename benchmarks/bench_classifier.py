@@ -186,7 +186,8 @@ def run(data, quick=False, params=None, protocols=None, log=print, seeds=None, j
     if functionals is not None:
         peers["openSMILE+SVM"] = functionals
         peer_s["openSMILE+SVM"] = time.perf_counter() - start
-    if params.get("standardize") == "group":  # the peers know the speakers too
+    peers_per_speaker = params.get("standardize") == "group"
+    if peers_per_speaker:  # the peers know the speakers too
         peers = {f"{name}, per-speaker": F for name, F in peers.items()}
         peer_s = {f"{name}, per-speaker": t for name, t in peer_s.items()}
 
@@ -221,7 +222,7 @@ def run(data, quick=False, params=None, protocols=None, log=print, seeds=None, j
         if seed == 0:  # the peers are deterministic
             for name, F in peers.items():
                 train, test = F[tr], F[te]
-                if name.endswith("per-speaker"):  # the fold's clips apart
+                if peers_per_speaker:  # the fold's clips apart
                     train, test = (
                         per_speaker(train, actor[tr]),
                         per_speaker(test, actor[te]),
