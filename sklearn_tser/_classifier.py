@@ -28,7 +28,7 @@ from ._training import (
 )
 from ._validation import check_spectrograms
 from ._warnings import user_stacklevel
-from .exceptions import TrainingDivergedError
+from .exceptions import MissingGroupsWarning, TrainingDivergedError
 
 __all__ = ["EmotionEmbeddingClassifier"]
 
@@ -187,7 +187,8 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         prediction takes them too (``predict(X, groups=speakers)``: the
         statistics of a new speaker come from the clips of that speaker passed
         together, no labels); without them, the clips passed together are
-        standardised as one group.
+        standardised as one group, with a
+        :class:`~sklearn_tser.exceptions.MissingGroupsWarning`.
     validation_fraction : float in [0, 0.5), default=0.0
         Fraction of the training clips held out to stop each phase early (keeping
         its best weights) and to calibrate ``predict_proba``; when ``groups`` are
@@ -755,7 +756,7 @@ of shape (n_mels, n_frames_i), or SpectrogramStore
                 f"and no groups were given: the {len(X)} clips of X are "
                 "standardised as one group. Pass the speaker of every clip, e.g. "
                 "predict(X, groups=speakers).",
-                UserWarning,
+                MissingGroupsWarning,
                 stacklevel=user_stacklevel(),
             )
         regions = speech_regions(X, self.trim_db)

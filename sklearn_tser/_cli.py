@@ -44,6 +44,7 @@ from .evaluation import (
     paper_split,
     speaker_cv,
 )
+from .exceptions import MissingGroupsWarning
 
 __all__ = ["main"]
 
@@ -348,7 +349,7 @@ def run_evaluation(name, splitter, clf, S, y, groups, *, use_groups):
     with warnings.catch_warnings():
         # cross_validate's scorer predicts without the speakers, which
         # standardize="group" warns of; the folds are scored below, with them.
-        warnings.filterwarnings("ignore", "standardize='group'", UserWarning)
+        warnings.simplefilter("ignore", MissingGroupsWarning)
         cv = cross_validate(
             clf,
             S,
@@ -780,7 +781,7 @@ def cmd_predict(args):
         )
     try:
         with warnings.catch_warnings():  # said above, in the command's terms
-            warnings.filterwarnings("ignore", "standardize='group'", UserWarning)
+            warnings.simplefilter("ignore", MissingGroupsWarning)
             proba = model.predict_proba(files)
     except ValueError as exc:
         raise CLIError(str(exc)) from exc

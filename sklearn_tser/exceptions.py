@@ -8,6 +8,7 @@ __all__ = [
     "AudioFileNotFoundError",
     "EmbeddingCollapseWarning",
     "IncompatibleModelVersionError",
+    "MissingGroupsWarning",
     "ModelFileError",
     "TrainingDivergedError",
 ]
@@ -44,3 +45,13 @@ class TrainingDivergedError(RuntimeError):
 
 class EmbeddingCollapseWarning(UserWarning):
     """The embeddings collapsed towards a single point during triplet training."""
+
+
+class MissingGroupsWarning(UserWarning):
+    """A model with ``standardize="group"`` predicted without ``groups``.
+
+    The clips of the call were standardised as one speaker. Pass the speaker of
+    every clip (``predict(X, groups=speakers)``), or, where the clips are known
+    to come from one speaker, silence it with
+    ``warnings.filterwarnings("ignore", category=MissingGroupsWarning)``.
+    """

@@ -21,6 +21,7 @@ from sklearn_tser._training import (
     standardization,
 )
 from sklearn_tser._validation import check_spectrograms
+from sklearn_tser.exceptions import MissingGroupsWarning
 
 
 def spy_on_fit(monkeypatch):
@@ -544,7 +545,9 @@ def test_group_standardization_removes_a_speakers_level_at_prediction():
 def test_group_standardization_without_groups_takes_the_clips_as_one_speaker():
     clf, X, _, groups = _group_fit()
     one = groups == 3
-    with pytest.warns(UserWarning, match=r"no groups were given: the 10 clips of X"):
+    with pytest.warns(
+        MissingGroupsWarning, match=r"no groups were given: the 10 clips"
+    ):
         alone = clf.predict_proba(X[one])
     together = clf.predict_proba(X, groups=groups)[one]  # other batches: rounding
     np.testing.assert_allclose(alone, together, rtol=1e-5, atol=1e-6)
