@@ -10,7 +10,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
 from sklearn.model_selection import StratifiedGroupKFold, StratifiedShuffleSplit
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 
@@ -170,6 +170,14 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         phases (Ganin & Lempitsky, 2015). It needs the speakers:
         ``fit(X, y, groups=speakers)``. 0 turns it off; :doc:`/benchmarks`
         reports what it does on unseen speakers.
+    ema_epochs : float, 0 or >= 1, default=0.0
+        Exponential moving average of the network's weights (Polyak
+        averaging), with a time constant of this many epochs: after every
+        training epoch, the average moves ``1 / ema_epochs`` of the way to the
+        current weights. Each phase starts it from its first weights and ends
+        with it; with ``validation_fraction > 0``, early stopping watches and
+        keeps the averaged weights. It smooths out the noise of the last steps
+        (of mixup, of small batches). 0 turns it off.
     trim_db : float > 0 or None, default=None
         Leading and trailing frames whose energy is more than ``trim_db`` dB
         below the clip's loudest frame are silence, and are left out, in
@@ -344,6 +352,10 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         "tempo_perturbation": [Interval(numbers.Real, 0, 0.5, closed="both")],
         "frequency_warping": [Interval(numbers.Real, 0, 0.5, closed="both")],
         "speaker_adversarial": [Interval(numbers.Real, 0, None, closed="left")],
+        "ema_epochs": [
+            Interval(numbers.Real, 1, None, closed="left"),
+            Options(numbers.Real, {0}),
+        ],
         "trim_db": [Interval(numbers.Real, 0, None, closed="neither"), None],
         "standardize": [StrOptions({"global", "clip", "group"})],
         "validation_fraction": [Interval(numbers.Real, 0, 0.5, closed="left")],
@@ -389,6 +401,7 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         tempo_perturbation=0.0,
         frequency_warping=0.05,
         speaker_adversarial=0.0,
+        ema_epochs=0.0,
         trim_db=None,
         standardize="global",
         validation_fraction=0.0,
@@ -430,6 +443,7 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         self.tempo_perturbation = tempo_perturbation
         self.frequency_warping = frequency_warping
         self.speaker_adversarial = speaker_adversarial
+        self.ema_epochs = ema_epochs
         self.trim_db = trim_db
         self.standardize = standardize
         self.validation_fraction = validation_fraction

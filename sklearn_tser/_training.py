@@ -17,6 +17,7 @@ Training is a chain of short steps, each overridable (skorch's habit):
   classifier and :func:`sklearn_tser.load` both use it.
 """
 
+import contextlib
 import copy
 import warnings
 
@@ -395,6 +396,11 @@ class EmbeddingNet(NeuralNet):
         embeddings through a gradient reversal layer (Ganin & Lempitsky,
         2015), so that the embedding network is pushed, with this weight, to
         make the speakers hard to tell apart. 0 turns it off.
+    ema_epochs : float, default=0.0
+        Time constant, in epochs, of an exponential moving average of the
+        weights (:meth:`average_weights`), or 0 for none. Each phase starts
+        the average anew from its first weights, validates it (so early
+        stopping watches, and keeps, the averaged weights) and ends with it.
     random_state : int, default=0
         Seed of the batches, crops and masks.
     *args, **kwargs
@@ -433,6 +439,7 @@ class EmbeddingNet(NeuralNet):
         aam_margin=0.2,
         aam_scale=30.0,
         speaker_adversarial=0.0,
+        ema_epochs=0.0,
         random_state=0,
         **kwargs,
     ):
@@ -457,6 +464,7 @@ class EmbeddingNet(NeuralNet):
         self.aam_margin = aam_margin
         self.aam_scale = aam_scale
         self.speaker_adversarial = speaker_adversarial
+        self.ema_epochs = ema_epochs
         self.random_state = random_state
 
     # ----------------------------------------------------------- phases
@@ -509,7 +517,7 @@ class EmbeddingNet(NeuralNet):
         finally:
             # Keep the fitted net light: no data stays referenced, and the
             # speaker classifier, of no use to predict, goes.
-            self.phase_, self.valid_set_ = None, None
+            self.phase_, self.valid_set_, self.averaged_ = None, None, None
             use_generator(self.module_, None)
             if hasattr(self.module_, "speaker_adversary"):
                 del self.module_.speaker_adversary
@@ -518,6 +526,70 @@ class EmbeddingNet(NeuralNet):
     def on_epoch_begin(self, net, dataset_train=None, dataset_valid=None, **kwargs):
         super().on_epoch_begin(net, dataset_train, dataset_valid, **kwargs)
         self.history.record("phase", self.phase_)
+
+    # ------------------------------------------------------ weight averaging
+
+    def on_train_begin(self, net, X=None, y=None, **kwargs):
+        super().on_train_begin(net, X=X, y=y, **kwargs)
+        self.averaged_ = None
+        if self.ema_epochs:  # each phase averages its own weights
+            self.averaged_ = {
+                k: v.detach().clone() for k, v in self.module_.state_dict().items()
+            }
+
+    def on_train_end(self, net, X=None, y=None, **kwargs):
+        # Before the callbacks': early stopping then puts back the average of
+        # its best epoch, when that was not the last.
+        super().on_train_end(net, X=X, y=y, **kwargs)
+        if getattr(self, "averaged_", None) is not None:
+            self.module_.load_state_dict(self.averaged_)
+        self.averaged_ = None
+
+    def average_weights(self):
+        """Move the moving average of the weights towards the current ones.
+
+        Called after each training epoch when ``ema_epochs = e > 0``: every
+        floating-point entry of the module's state (weights and batch-norm
+        statistics) becomes ``a <- d a + (1 - d) w`` with ``d = 1 - 1 / e``,
+        the average starting from the phase's first weights; the others (batch
+        counts) are copied.
+        """
+        decay = 1.0 - 1.0 / self.ema_epochs
+        with torch.no_grad():
+            for name, value in self.module_.state_dict().items():
+                average = self.averaged_[name]
+                if average.is_floating_point():
+                    average.lerp_(value, 1.0 - decay)
+                else:
+                    average.copy_(value)
+
+    def restore_weights(self, state):
+        """Load ``state`` into the module, and restart the average from it."""
+        self.module_.load_state_dict(state)
+        if getattr(self, "averaged_", None) is not None:
+            self.averaged_ = {k: v.detach().clone() for k, v in state.items()}
+
+    @contextlib.contextmanager
+    def averaged_weights(self):
+        """Context in which the module holds the averaged weights, if any."""
+        if getattr(self, "averaged_", None) is None:
+            yield
+            return
+        current = {k: v.clone() for k, v in self.module_.state_dict().items()}
+        self.module_.load_state_dict(self.averaged_)
+        try:
+            yield
+        finally:
+            self.module_.load_state_dict(current)
+
+    def run_single_epoch(self, iterator, training, prefix, step_fn, **fit_params):
+        if training:
+            super().run_single_epoch(iterator, training, prefix, step_fn, **fit_params)
+            if getattr(self, "averaged_", None) is not None:
+                self.average_weights()
+            return
+        with self.averaged_weights():  # validate what the phase will end with
+            super().run_single_epoch(iterator, training, prefix, step_fn, **fit_params)
 
     def fit_loop(self, X, y=None, epochs=None, **fit_params):
         # skorch ends training quietly on KeyboardInterrupt; callbacks stop a
@@ -963,6 +1035,7 @@ def training_params(params, *, device, random_state):
         aam_margin=p["aam_margin"],
         aam_scale=p["aam_scale"],
         speaker_adversarial=p["speaker_adversarial"],
+        ema_epochs=p["ema_epochs"],
         criterion__label_smoothing=p["label_smoothing"],
         callbacks__early_stopping__patience=p["patience"],
         random_state=random_state,
@@ -1025,7 +1098,8 @@ class PhaseEarlyStopping(EarlyStopping):
         if not self.active_:
             return
         try:
-            super().on_epoch_end(net, **kwargs)
+            with net.averaged_weights():  # keep the weights that were validated
+                super().on_epoch_end(net, **kwargs)
         except StopPhase:
             raise
         except KeyboardInterrupt:
@@ -1045,8 +1119,8 @@ class CollapseMonitor(Callback):
     are summed; their mean pairwise cosine similarity, recorded in the history
     as ``collapse``, is ``(|sum|^2 - n) / (n (n - 1))``. When it reaches
     ``threshold`` in the triplet phase, training stops, the weights of the last
-    healthy epoch are restored and an :class:`EmbeddingCollapseWarning` says
-    so.
+    healthy epoch (their average, with ``ema_epochs``) are restored and an
+    :class:`EmbeddingCollapseWarning` says so.
 
     Parameters
     ----------
@@ -1058,6 +1132,11 @@ class CollapseMonitor(Callback):
 
     def on_train_begin(self, net, **kwargs):
         self.healthy_state_ = copy.deepcopy(net.module_.state_dict())
+
+    @staticmethod
+    def _state(net):  # the weights the phase would end with now
+        with net.averaged_weights():
+            return copy.deepcopy(net.module_.state_dict())
 
     def on_epoch_begin(self, net, **kwargs):
         self.sum_, self.count_ = 0.0, 0
@@ -1077,9 +1156,9 @@ class CollapseMonitor(Callback):
         if net.phase_ != "triplet":
             return
         if score < self.threshold:
-            self.healthy_state_ = copy.deepcopy(net.module_.state_dict())
+            self.healthy_state_ = self._state(net)
             return
-        net.module_.load_state_dict(self.healthy_state_)
+        net.restore_weights(self.healthy_state_)
         warnings.warn(
             f"The embeddings collapsed at epoch {len(net.history)}: their mean "
             f"cosine similarity reached {score:.3f} (>= {self.threshold}). Training "

@@ -696,3 +696,123 @@ def test_collapse_stops_the_triplet_phase_and_warns_at_the_callers_line(monkeypa
     with pytest.warns(EmbeddingCollapseWarning) as w:
         cross_val_score(EmotionEmbeddingClassifier(**params), X, y, cv=2)
     assert w[0].filename == __file__
+
+
+def _weights(module):  # float64 copies of the floating-point entries
+    return {
+        k: v.detach().double() if v.is_floating_point() else v.detach().clone()
+        for k, v in module.state_dict().items()
+    }
+
+
+def test_weight_averaging_is_a_running_average_of_the_epochs(monkeypatch):
+    """With ema_epochs=e, each phase ends with a = d a + (1 - d) w over its
+    epochs' weights w, from its first weights, d = 1 - 1/e (a float64 loop)."""
+    X, y = make_spectrograms(n=30)
+    seen = []  # per phase: its first weights, then each epoch's
+    on_train_begin = EmbeddingNet.on_train_begin
+    average_weights = EmbeddingNet.average_weights
+
+    def spy_begin(self, net, **kwargs):
+        seen.append([_weights(self.module_)])
+        return on_train_begin(self, net, **kwargs)
+
+    def spy_average(self):
+        seen[-1].append(_weights(self.module_))
+        return average_weights(self)
+
+    monkeypatch.setattr(EmbeddingNet, "on_train_begin", spy_begin)
+    monkeypatch.setattr(EmbeddingNet, "average_weights", spy_average)
+    params = {**TINY, "pretrain_epochs": 5, "triplet_epochs": 3, "ema_epochs": 3.0}
+    clf = EmotionEmbeddingClassifier(**params).fit(X, y)
+    assert [len(states) for states in seen] == [1 + 5, 1 + 3]
+    first, *epochs = seen[-1]  # the triplet phase starts from the softmax average
+    expected = dict(first)
+    for name in expected:
+        for state in epochs:
+            if expected[name].is_floating_point():
+                expected[name] = expected[name] * (2 / 3) + state[name] * (1 / 3)
+            else:
+                expected[name] = state[name]
+    final = _weights(clf.net_.module_)
+    assert final.keys() == expected.keys()
+    for name, value in final.items():
+        torch.testing.assert_close(value, expected[name], rtol=1e-5, atol=1e-6)
+    assert not all(torch.equal(v, epochs[-1][k]) for k, v in final.items())
+    assert clf.net_.averaged_ is None  # the fitted net keeps no second copy
+
+
+@pytest.mark.parametrize("validation_fraction", [0.0, 0.3])
+def test_weight_averaging_over_one_epoch_changes_nothing(validation_fraction):
+    """ema_epochs=1 averages nothing (d = 0): the same model as without it, with
+    and without validation, so averaging (and validating the average) leaves
+    training's own course untouched."""
+    X, y = make_spectrograms(n=30)
+    params = {**TINY, "pretrain_epochs": 4, "validation_fraction": validation_fraction}
+    off = EmotionEmbeddingClassifier(**params).fit(X, y)
+    one = EmotionEmbeddingClassifier(**params, ema_epochs=1).fit(X, y)
+    np.testing.assert_array_equal(one.transform(X), off.transform(X))
+    np.testing.assert_array_equal(
+        one.net_.history[:, "train_loss"], off.net_.history[:, "train_loss"]
+    )
+
+
+def test_early_stopping_validates_and_keeps_the_averaged_weights(monkeypatch):
+    """With validation, each epoch's validation loss is that of the average, and
+    the phase ends with the average of its best epoch."""
+    X, y = make_spectrograms(n=40)
+    averages, sets = [], {}
+    average_weights = EmbeddingNet.average_weights
+    fit_phases = EmbeddingNet.fit_phases
+
+    def spy_average(self):
+        average_weights(self)
+        averages.append({k: v.clone() for k, v in self.averaged_.items()})
+
+    def spy_fit_phases(self, train_set, valid_set=None):
+        sets["valid"] = valid_set
+        return fit_phases(self, train_set, valid_set)
+
+    monkeypatch.setattr(EmbeddingNet, "average_weights", spy_average)
+    monkeypatch.setattr(EmbeddingNet, "fit_phases", spy_fit_phases)
+    params = {**TINY, "pretrain_epochs": 30, "triplet_epochs": 0, "lr": 0.1}
+    params.update(validation_fraction=0.3, patience=3, ema_epochs=4)
+    clf = EmotionEmbeddingClassifier(**params).fit(X, y)
+    net = clf.net_
+    best = dict(net.callbacks_)["early_stopping"].best_epoch_
+    assert len(averages) == len(net.history) == best + 3  # stopped, then restored
+    kept = net.module_.state_dict()
+    for name, value in averages[best - 1].items():
+        torch.testing.assert_close(kept[name], value)
+    total, count = 0.0, 0
+    for batch in net.get_iterator(sets["valid"]):  # skorch's validation, by hand
+        total += net.validation_step(batch)["loss"].item() * len(batch[1])
+        count += len(batch[1])
+    assert total / count == pytest.approx(net.history[best - 1, "valid_loss"], rel=1e-5)
+
+
+def test_weight_averaging_needs_a_time_constant_of_an_epoch_or_more():
+    X, y = make_spectrograms(n=30)
+    with pytest.raises(ValueError, match="'ema_epochs' parameter"):
+        EmotionEmbeddingClassifier(**TINY, ema_epochs=0.5).fit(X, y)
+
+
+def test_a_collapse_restores_the_average_of_the_last_healthy_epoch(monkeypatch):
+    """A triplet phase that collapses at its first epoch ends where the
+    softmax phase did: with the softmax phase's average, not the collapsed
+    epoch's weights averaged in."""
+    from sklearn_tser import _training
+    from sklearn_tser.exceptions import EmbeddingCollapseWarning
+
+    init = _training.CollapseMonitor.__init__
+    monkeypatch.setattr(
+        _training.CollapseMonitor,
+        "__init__",
+        lambda self, threshold=0.99: init(self, threshold=-1.0),
+    )
+    X, y = make_spectrograms(n=30)
+    params = {**TINY, "pretrain_epochs": 4, "ema_epochs": 3}
+    without = EmotionEmbeddingClassifier(**{**params, "triplet_epochs": 0}).fit(X, y)
+    with pytest.warns(EmbeddingCollapseWarning, match="collapsed at epoch 5"):
+        clf = EmotionEmbeddingClassifier(**{**params, "triplet_epochs": 3}).fit(X, y)
+    np.testing.assert_array_equal(clf.transform(X), without.transform(X))
