@@ -170,14 +170,18 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         phases (Ganin & Lempitsky, 2015). It needs the speakers:
         ``fit(X, y, groups=speakers)``. 0 turns it off; :doc:`/benchmarks`
         reports what it does on unseen speakers.
-    ema_epochs : float, 0 or >= 1, default=0.0
+    ema_epochs : float >= 1 or 0, default=0.0
         Exponential moving average of the network's weights (Polyak
-        averaging), with a time constant of this many epochs: after every
-        training epoch, the average moves ``1 / ema_epochs`` of the way to the
-        current weights. Each phase starts it from its first weights and ends
-        with it; with ``validation_fraction > 0``, early stopping watches and
-        keeps the averaged weights. It smooths out the noise of the last steps
-        (of mixup, of small batches). 0 turns it off.
+        averaging), with a time constant of this many epochs: after the
+        ``t``-th training epoch of a phase, the average moves
+        ``max(1 / ema_epochs, 1 / t)`` of the way to the current weights (so
+        it starts as the mean of the phase's first epochs). Each phase ends
+        with its average; with ``validation_fraction > 0``, early stopping
+        watches and keeps the averaged weights, so the history's
+        ``valid_loss`` is that of the average and its ``train_loss`` that of
+        the weights being trained. Batch-norm statistics are averaged too.
+        It smooths out the noise of the last steps (of mixup, of small
+        batches). 0 turns it off.
     trim_db : float > 0 or None, default=None
         Leading and trailing frames whose energy is more than ``trim_db`` dB
         below the clip's loudest frame are silence, and are left out, in
@@ -495,10 +499,11 @@ of shape (n_mels, n_frames_i), or SpectrogramStore
         A fit that fails leaves the estimator as it was before (unfitted, or the
         previous model with ``warm_start=True``). A ``KeyboardInterrupt``
         (Ctrl-C) during an epoch skips the remaining epochs and phases; the
-        centroids are computed from the weights reached so far, so the estimator
-        is usable (``interrupted_`` is True), and the ``KeyboardInterrupt`` is
-        raised again, so that a script, a ``GridSearchCV`` or a
-        cross-validation loop stops instead of scoring a half-trained model.
+        centroids are computed from the weights reached so far (their average,
+        with ``ema_epochs``), so the estimator is usable (``interrupted_`` is
+        True), and the ``KeyboardInterrupt`` is raised again, so that a script,
+        a ``GridSearchCV`` or a cross-validation loop stops instead of scoring
+        a half-trained model.
         """
         previous = dict(self.__dict__)
         if self.warm_start and hasattr(self, "net_"):

@@ -18,7 +18,6 @@ Training is a chain of short steps, each overridable (skorch's habit):
 """
 
 import contextlib
-import copy
 import warnings
 
 import numpy as np
@@ -328,6 +327,11 @@ default=None
         return self.__getitems__([i])
 
 
+def _copy_state(state):
+    """A copy of a module's ``state_dict``, detached from training."""
+    return {name: value.detach().clone() for name, value in state.items()}
+
+
 def _batch_as_is(batch):
     """collate_fn of the data loaders: :meth:`SpectrogramDataset.__getitems__`
     already returns a whole batch."""
@@ -396,11 +400,11 @@ class EmbeddingNet(NeuralNet):
         embeddings through a gradient reversal layer (Ganin & Lempitsky,
         2015), so that the embedding network is pushed, with this weight, to
         make the speakers hard to tell apart. 0 turns it off.
-    ema_epochs : float, default=0.0
+    ema_epochs : float >= 1 or 0, default=0.0
         Time constant, in epochs, of an exponential moving average of the
-        weights (:meth:`average_weights`), or 0 for none. Each phase starts
-        the average anew from its first weights, validates it (so early
-        stopping watches, and keeps, the averaged weights) and ends with it.
+        weights (:meth:`update_average`), or 0 for none. Each phase averages
+        its own epochs, validates the average (so early stopping watches, and
+        keeps, the averaged weights) and ends with it.
     random_state : int, default=0
         Seed of the batches, crops and masks.
     *args, **kwargs
@@ -413,6 +417,9 @@ class EmbeddingNet(NeuralNet):
     interrupted_ : bool
         Whether the last :meth:`fit_phases` was stopped by ``KeyboardInterrupt``
         (Ctrl-C); its remaining epochs and phases were skipped.
+    averaged_ : dict of str to torch.Tensor or None
+        The moving average of the module's state during a phase with
+        ``ema_epochs``; None otherwise, and once fitted.
     """
 
     def __init__(
@@ -517,7 +524,8 @@ class EmbeddingNet(NeuralNet):
         finally:
             # Keep the fitted net light: no data stays referenced, and the
             # speaker classifier, of no use to predict, goes.
-            self.phase_, self.valid_set_, self.averaged_ = None, None, None
+            self.phase_, self.valid_set_ = None, None
+            self.averaged_ = None
             use_generator(self.module_, None)
             if hasattr(self.module_, "speaker_adversary"):
                 del self.module_.speaker_adversary
@@ -531,51 +539,61 @@ class EmbeddingNet(NeuralNet):
 
     def on_train_begin(self, net, X=None, y=None, **kwargs):
         super().on_train_begin(net, X=X, y=y, **kwargs)
-        self.averaged_ = None
-        if self.ema_epochs:  # each phase averages its own weights
-            self.averaged_ = {
-                k: v.detach().clone() for k, v in self.module_.state_dict().items()
-            }
+        self.averaged_, self.averaged_epochs_ = None, 0  # each phase its own
 
     def on_train_end(self, net, X=None, y=None, **kwargs):
         # Before the callbacks': early stopping then puts back the average of
         # its best epoch, when that was not the last.
         super().on_train_end(net, X=X, y=y, **kwargs)
-        if getattr(self, "averaged_", None) is not None:
+        if self.averaged_ is not None:
             self.module_.load_state_dict(self.averaged_)
         self.averaged_ = None
 
-    def average_weights(self):
+    def update_average(self):
         """Move the moving average of the weights towards the current ones.
 
-        Called after each training epoch when ``ema_epochs = e > 0``: every
-        floating-point entry of the module's state (weights and batch-norm
-        statistics) becomes ``a <- d a + (1 - d) w`` with ``d = 1 - 1 / e``,
-        the average starting from the phase's first weights; the others (batch
-        counts) are copied.
+        Called after the ``t``-th training epoch of a phase when
+        ``ema_epochs = e > 0``: every floating-point entry of the module's
+        state (weights and batch-norm statistics) becomes
+        ``a <- a + max(1 / e, 1 / t) (w - a)``, so that the average starts as
+        the plain mean of the phase's first epochs (the first is copied) and
+        then forgets with a time constant of ``e`` epochs; the other entries
+        (batch counts) are copied.
         """
-        decay = 1.0 - 1.0 / self.ema_epochs
+        state = self.module_.state_dict()
+        self.averaged_epochs_ += 1
+        if self.averaged_ is None:
+            self.averaged_ = _copy_state(state)
+            return
+        step = max(1.0 / self.ema_epochs, 1.0 / self.averaged_epochs_)
         with torch.no_grad():
-            for name, value in self.module_.state_dict().items():
+            for name, value in state.items():
                 average = self.averaged_[name]
                 if average.is_floating_point():
-                    average.lerp_(value, 1.0 - decay)
+                    average.lerp_(value, step)
                 else:
                     average.copy_(value)
+
+    def phase_state(self):
+        """A copy of the weights the phase would end with now: the average,
+        if there is one yet, else the module's."""
+        if self.averaged_ is not None:
+            return _copy_state(self.averaged_)
+        return _copy_state(self.module_.state_dict())
 
     def restore_weights(self, state):
         """Load ``state`` into the module, and restart the average from it."""
         self.module_.load_state_dict(state)
-        if getattr(self, "averaged_", None) is not None:
-            self.averaged_ = {k: v.detach().clone() for k, v in state.items()}
+        if self.averaged_ is not None:
+            self.averaged_, self.averaged_epochs_ = _copy_state(state), 1
 
     @contextlib.contextmanager
-    def averaged_weights(self):
+    def using_average(self):
         """Context in which the module holds the averaged weights, if any."""
-        if getattr(self, "averaged_", None) is None:
+        if self.averaged_ is None:
             yield
             return
-        current = {k: v.clone() for k, v in self.module_.state_dict().items()}
+        current = _copy_state(self.module_.state_dict())
         self.module_.load_state_dict(self.averaged_)
         try:
             yield
@@ -585,11 +603,13 @@ class EmbeddingNet(NeuralNet):
     def run_single_epoch(self, iterator, training, prefix, step_fn, **fit_params):
         if training:
             super().run_single_epoch(iterator, training, prefix, step_fn, **fit_params)
-            if getattr(self, "averaged_", None) is not None:
-                self.average_weights()
-            return
-        with self.averaged_weights():  # validate what the phase will end with
-            super().run_single_epoch(iterator, training, prefix, step_fn, **fit_params)
+            if self.ema_epochs:
+                self.update_average()
+        elif iterator is not None:
+            with self.using_average():  # validate what the phase will end with
+                super().run_single_epoch(
+                    iterator, training, prefix, step_fn, **fit_params
+                )
 
     def fit_loop(self, X, y=None, epochs=None, **fit_params):
         # skorch ends training quietly on KeyboardInterrupt; callbacks stop a
@@ -1098,7 +1118,7 @@ class PhaseEarlyStopping(EarlyStopping):
         if not self.active_:
             return
         try:
-            with net.averaged_weights():  # keep the weights that were validated
+            with net.using_average():  # keep the weights that were validated
                 super().on_epoch_end(net, **kwargs)
         except StopPhase:
             raise
@@ -1131,12 +1151,7 @@ class CollapseMonitor(Callback):
         self.threshold = threshold
 
     def on_train_begin(self, net, **kwargs):
-        self.healthy_state_ = copy.deepcopy(net.module_.state_dict())
-
-    @staticmethod
-    def _state(net):  # the weights the phase would end with now
-        with net.averaged_weights():
-            return copy.deepcopy(net.module_.state_dict())
+        self.healthy_state_ = net.phase_state()
 
     def on_epoch_begin(self, net, **kwargs):
         self.sum_, self.count_ = 0.0, 0
@@ -1156,7 +1171,7 @@ class CollapseMonitor(Callback):
         if net.phase_ != "triplet":
             return
         if score < self.threshold:
-            self.healthy_state_ = self._state(net)
+            self.healthy_state_ = net.phase_state()
             return
         net.restore_weights(self.healthy_state_)
         warnings.warn(
