@@ -11,6 +11,7 @@ from sklearn.base import clone
 from sklearn_tser import EmotionEmbeddingClassifier
 from sklearn_tser import _classifier as classifier_module
 from sklearn_tser._training import (
+    CollapseMonitor,
     EmbeddingNet,
     SpectrogramDataset,
     _ReverseGradient,
@@ -672,21 +673,25 @@ def test_dataset_refuses_group_statistics_without_their_rows():
         )
 
 
+def _collapse_at_every_epoch(monkeypatch):
+    """Make the collapse monitor's threshold one that every epoch reaches."""
+    init = CollapseMonitor.__init__
+    monkeypatch.setattr(
+        CollapseMonitor,
+        "__init__",
+        lambda self, threshold=0.99: init(self, threshold=-1.0),
+    )
+
+
 def test_collapse_stops_the_triplet_phase_and_warns_at_the_callers_line(monkeypatch):
     """A collapse (here: a threshold every batch reaches) restores the last
     healthy weights, stops the phase, and the warning points at the user's
     code, not at skorch's."""
     from sklearn.model_selection import cross_val_score
 
-    from sklearn_tser import _training
     from sklearn_tser.exceptions import EmbeddingCollapseWarning
 
-    init = _training.CollapseMonitor.__init__
-    monkeypatch.setattr(
-        _training.CollapseMonitor,
-        "__init__",
-        lambda self, threshold=0.99: init(self, threshold=-1.0),
-    )
+    _collapse_at_every_epoch(monkeypatch)
     X, y = make_spectrograms(n=30)
     params = {**TINY, "pretrain_epochs": 2, "triplet_epochs": 5}
     with pytest.warns(EmbeddingCollapseWarning, match="collapsed at epoch 3") as w:
@@ -817,15 +822,9 @@ def test_a_collapse_restores_the_average_of_the_last_healthy_epoch(monkeypatch):
     """A triplet phase that collapses at its first epoch ends where the
     softmax phase did: with the softmax phase's average, not the collapsed
     epoch's weights averaged in."""
-    from sklearn_tser import _training
     from sklearn_tser.exceptions import EmbeddingCollapseWarning
 
-    init = _training.CollapseMonitor.__init__
-    monkeypatch.setattr(
-        _training.CollapseMonitor,
-        "__init__",
-        lambda self, threshold=0.99: init(self, threshold=-1.0),
-    )
+    _collapse_at_every_epoch(monkeypatch)
     X, y = make_spectrograms(n=30)
     params = {**TINY, "pretrain_epochs": 4, "ema_epochs": 3}
     without = EmotionEmbeddingClassifier(**{**params, "triplet_epochs": 0}).fit(X, y)
