@@ -1098,7 +1098,9 @@ class CosineAnnealing(Callback):
 class PhaseEarlyStopping(EarlyStopping):
     """skorch's :class:`~skorch.callbacks.EarlyStopping` for each phase, when
     there is a validation set; it stops with :class:`StopPhase`, so that a stop
-    is not taken for a user interrupt, and restores the phase's best weights.
+    is not taken for a user interrupt, and restores the phase's best weights
+    (the average of the best epoch, with ``ema_epochs``: the weights that
+    were validated).
 
     Parameters
     ----------
@@ -1118,14 +1120,16 @@ class PhaseEarlyStopping(EarlyStopping):
         if not self.active_:
             return
         try:
-            with net.using_average():  # keep the weights that were validated
-                super().on_epoch_end(net, **kwargs)
+            super().on_epoch_end(net, **kwargs)
         except StopPhase:
             raise
         except KeyboardInterrupt:
             if self.misses_ < self.patience:  # a user's Ctrl-C
                 raise
             raise StopPhase from None  # skorch's early stop
+        improved = self.best_epoch_ == net.history[-1, "epoch"]
+        if improved and net.averaged_ is not None:  # keep what was validated
+            self.best_model_weights_ = net.phase_state()
 
     def on_train_end(self, net, **kwargs):
         if self.active_:
