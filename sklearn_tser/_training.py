@@ -1026,12 +1026,18 @@ def network_shapes(params, *, n_mels, n_classes):
     return {name: tuple(t.shape) for name, t in module.state_dict().items()}
 
 
+_FUSED_DEVICES = ("cpu", "cuda")  # where torch's fused AdamW runs
+
+
 def training_params(params, *, device, random_state):
     """The parameters of an :class:`EmbeddingNet` that a classifier's
     parameters set, but for the module's: what a warm start updates."""
     p = params
     return dict(
         optimizer__weight_decay=p["weight_decay"],
+        # One kernel for the whole update instead of a loop over the weights:
+        # the same AdamW, several times faster per step on the CPU.
+        optimizer__fused=torch.device(device).type in _FUSED_DEVICES,
         lr=p["lr"],
         batch_size=p["batch_size"],
         max_epochs=p["pretrain_epochs"],

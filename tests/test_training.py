@@ -10,6 +10,7 @@ from sklearn.base import clone
 
 from sklearn_tser import EmotionEmbeddingClassifier
 from sklearn_tser import _classifier as classifier_module
+from sklearn_tser import _training as training_module
 from sklearn_tser._training import (
     CollapseMonitor,
     EmbeddingNet,
@@ -831,3 +832,17 @@ def test_a_collapse_restores_the_average_of_the_last_healthy_epoch(monkeypatch):
     with pytest.warns(EmbeddingCollapseWarning, match="collapsed at epoch 5"):
         clf = EmotionEmbeddingClassifier(**{**params, "triplet_epochs": 3}).fit(X, y)
     np.testing.assert_array_equal(clf.transform(X), without.transform(X))
+
+
+def test_cpu_training_uses_the_fused_adamw_with_the_same_result(monkeypatch):
+    """On the CPU the optimizer is torch's fused AdamW (one kernel per step);
+    it trains the same weights as the per-weight loop, to float rounding."""
+    X, y = make_spectrograms()
+    fused = EmotionEmbeddingClassifier(**TINY, device="cpu").fit(X, y)
+    assert fused.net_.optimizer_.defaults["fused"] is True
+    monkeypatch.setattr(training_module, "_FUSED_DEVICES", ())
+    looped = EmotionEmbeddingClassifier(**TINY, device="cpu").fit(X, y)
+    assert not looped.net_.optimizer_.defaults["fused"]
+    a, b = fused.net_.module_.state_dict(), looped.net_.module_.state_dict()
+    for name in a:
+        torch.testing.assert_close(a[name], b[name], rtol=1e-4, atol=1e-5, msg=name)
