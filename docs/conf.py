@@ -36,6 +36,7 @@ exclude_patterns = [
     "thread_results.md",
     "scale_results.md",
     "warping_results.md",
+    "speaker_results.md",
     "**/GALLERY_HEADER.rst",
 ]
 html_static_path = ["_static"]
@@ -81,6 +82,7 @@ _RESULTS = {
     "<!-- thread-results -->": "thread_results.md",
     "<!-- scale-results -->": "scale_results.md",
     "<!-- warping-results -->": "warping_results.md",
+    "<!-- speaker-results -->": "speaker_results.md",
 }
 
 
