@@ -37,6 +37,7 @@ exclude_patterns = [
     "scale_results.md",
     "warping_results.md",
     "speaker_results.md",
+    "fit_results.md",
     "**/GALLERY_HEADER.rst",
 ]
 html_static_path = ["_static"]
@@ -83,6 +84,7 @@ _RESULTS = {
     "<!-- scale-results -->": "scale_results.md",
     "<!-- warping-results -->": "warping_results.md",
     "<!-- speaker-results -->": "speaker_results.md",
+    "<!-- fit-results -->": "fit_results.md",
 }
 
 
