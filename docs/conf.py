@@ -38,6 +38,7 @@ exclude_patterns = [
     "warping_results.md",
     "speaker_results.md",
     "fit_results.md",
+    "averaging_results.md",
     "**/GALLERY_HEADER.rst",
 ]
 html_static_path = ["_static"]
@@ -85,6 +86,7 @@ _RESULTS = {
     "<!-- warping-results -->": "warping_results.md",
     "<!-- speaker-results -->": "speaker_results.md",
     "<!-- fit-results -->": "fit_results.md",
+    "<!-- averaging-results -->": "averaging_results.md",
 }
 
 
