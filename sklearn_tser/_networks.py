@@ -71,6 +71,10 @@ is not packed because packed sequences are several times slower on CPU; the
 final hidden state, which would see the padding, is not used). In
 evaluation mode a clip therefore gets the same embedding alone as inside any
 padded batch (up to floating point rounding).
+A batch without padding (every clip lasts all its frames, as the random
+training crops do) skips all of this: no masks are built or applied, and
+batch normalisation is torch's own, with the same statistics (the layers
+receive ``lengths=None``). That is about a fifth of a training step on a CPU.
 """
 
 import math
@@ -130,13 +134,27 @@ def _check_dropout(dropout):
 
 
 def _time_mask(lengths, n_frames, dtype):
-    """Return a ``(batch, 1, n_frames)`` mask, 1 on valid frames and 0 on padding."""
+    """Return a ``(batch, 1, n_frames)`` mask, 1 on valid frames and 0 on padding.
+
+    ``lengths=None`` stands for a batch without padding (every clip fills all
+    ``n_frames``): the mask is then ``None``, and the layers skip masking.
+    """
+    if lengths is None:
+        return None
     frames = torch.arange(n_frames, device=lengths.device)
     return (frames < lengths[:, None]).unsqueeze(1).to(dtype)
 
 
+def _apply_mask(x, mask):
+    """``x * mask``, or ``x`` itself for a batch without padding (``mask=None``)."""
+    return x if mask is None else x * mask
+
+
 def _halve_lengths(lengths):
-    """Valid lengths after a kernel-3, padding-1, stride-2 layer: ``ceil(L / 2)``."""
+    """Valid lengths after a kernel-3, padding-1, stride-2 layer: ``ceil(L / 2)``;
+    ``None`` (no padding) stays ``None``."""
+    if lengths is None:
+        return None
     return torch.div(lengths + 1, 2, rounding_mode="floor")
 
 
@@ -147,18 +165,23 @@ def _masked_statistics_pooling(x, mask, n_valid):
     ----------
     x : torch.Tensor of shape (batch, channels, n_frames)
         Frame-level features.
-    mask : torch.Tensor of shape (batch, 1, n_frames)
-        1 on valid frames and 0 on padding.
-    n_valid : torch.Tensor of shape (batch, 1)
-        Number of valid frames of each clip, as floats.
+    mask : torch.Tensor of shape (batch, 1, n_frames) or None
+        1 on valid frames and 0 on padding; ``None`` when no clip is padded.
+    n_valid : torch.Tensor of shape (batch, 1) or None
+        Number of valid frames of each clip, as floats; ``None`` when no clip
+        is padded.
 
     Returns
     -------
     pooled : torch.Tensor of shape (batch, 2 * channels)
     """
-    mean = (x * mask).sum(dim=2) / n_valid
-    centred = (x - mean.unsqueeze(2)) * mask
-    variance = centred.square().sum(dim=2) / n_valid
+    if mask is None:  # no padding: plain means (faster than torch.var_mean)
+        mean = x.mean(dim=2)
+        variance = (x - mean.unsqueeze(2)).square().mean(dim=2)
+    else:
+        mean = (x * mask).sum(dim=2) / n_valid
+        centred = (x - mean.unsqueeze(2)) * mask
+        variance = centred.square().sum(dim=2) / n_valid
     std = variance.clamp_min(_POOLING_VARIANCE_FLOOR).sqrt()
     return torch.cat([mean, std], dim=1)
 
@@ -193,7 +216,9 @@ class _AttentiveStatisticsPooling(nn.Module):
         ``n_valid`` is not needed (the weights of each clip sum to 1)."""
         # In float32, with the centred variance: bfloat16 (CUDA autocast)
         # loses a small spread around a large mean otherwise.
-        scores = self.score(x).float().masked_fill(mask == 0, float("-inf"))
+        scores = self.score(x).float()
+        if mask is not None:
+            scores = scores.masked_fill(mask == 0, float("-inf"))
         weights = torch.softmax(scores, dim=2)
         x = x.float()
         mean = (weights * x).sum(dim=2)
@@ -254,21 +279,23 @@ def initialize_weights(module, generator):
 class _MaskedBatchNorm1d(nn.BatchNorm1d):
     """Batch normalisation whose batch statistics ignore padded frames.
 
-    Takes either ``x`` of shape ``(batch, channels, n_frames)`` with a mask of
-    shape ``(batch, 1, n_frames)``, or ``x`` of shape ``(n, channels)`` (only
-    valid frames) with ``mask=None``. In training mode the mean and variance
-    are taken over valid positions only; in evaluation mode the running
-    statistics are used, as in :class:`torch.nn.BatchNorm1d`. Unlike the latter
-    it accepts a single value per channel in training mode (a one-frame clip in
-    a batch of one). Padded outputs are not zeroed here: the caller masks after
-    the activation.
+    Takes ``x`` of shape ``(batch, channels, n_frames)`` with a mask of shape
+    ``(batch, 1, n_frames)`` (or ``mask=None`` when no frame is padding), or
+    ``x`` of shape ``(n, channels)`` (only valid frames) with ``mask=None``. In
+    training mode the mean and variance are taken over valid positions only;
+    in evaluation mode the running statistics are used, as in
+    :class:`torch.nn.BatchNorm1d`, which also does the work when there is no
+    mask. Unlike the latter it accepts a single value per channel in training
+    mode (a one-frame clip in a batch of one). Padded outputs are not zeroed
+    here: the caller masks after the activation.
     """
 
     def forward(self, x, mask=None):
-        if not self.training or (mask is None and x.shape[0] > 1):
+        values_per_channel = x.shape[0] * (x.shape[2] if x.ndim == 3 else 1)
+        if not self.training or (mask is None and values_per_channel > 1):
             return super().forward(x)
         if mask is None:
-            mask = x.new_ones(x.shape[0], 1)
+            mask = x.new_ones(x.shape[0], 1, *x.shape[2:])
         dims = (0,) if x.ndim == 2 else (0, 2)
         shape = (1, -1) + (1,) * (x.ndim - 2)
         n = mask.sum()
@@ -300,7 +327,7 @@ class _ConvLayer(nn.Module):
         if self.stride == 2:
             lengths = _halve_lengths(lengths)
         mask = _time_mask(lengths, x.shape[2], x.dtype)
-        return F.relu(self.norm(x, mask)) * mask, lengths
+        return _apply_mask(F.relu(self.norm(x, mask)), mask), lengths
 
 
 class _Block(nn.Module):
@@ -332,7 +359,7 @@ class _Block(nn.Module):
             if self.extra_channels:
                 shortcut = F.pad(shortcut, (0, 0, 0, self.extra_channels))
             out = out + shortcut
-        return F.relu(out) * mask, lengths
+        return _apply_mask(F.relu(out), mask), lengths
 
 
 class _Stem2d(nn.Module):
@@ -357,9 +384,11 @@ class _Stem2d(nn.Module):
         x = self.conv(x.unsqueeze(1))  # (batch, channels, n_freq, n_frames)
         lengths = _halve_lengths(lengths)
         batch, channels, n_freq, n_frames = x.shape
-        mask = _time_mask(lengths, n_frames, x.dtype).unsqueeze(2)
-        mask = mask.expand(batch, 1, n_freq, n_frames).reshape(batch, 1, -1)
-        x = F.relu(self.norm(x.reshape(batch, channels, -1), mask)) * mask
+        mask = _time_mask(lengths, n_frames, x.dtype)
+        if mask is not None:
+            mask = mask.unsqueeze(2).expand(batch, 1, n_freq, n_frames)
+            mask = mask.reshape(batch, 1, -1)
+        x = _apply_mask(F.relu(self.norm(x.reshape(batch, channels, -1), mask)), mask)
         return self.project(x.reshape(batch, channels * n_freq, n_frames), lengths)
 
 
@@ -421,12 +450,19 @@ class _FrameWiseBackbone(nn.Module):
         self.out_channels = hidden
 
     def forward(self, x, lengths):
-        valid = _time_mask(lengths, x.shape[2], torch.bool).squeeze(1)
-        frames = x.transpose(1, 2)[valid]
+        batch, _, n_frames = x.shape
+        if lengths is None:  # no padding: every frame is valid
+            frames = x.transpose(1, 2).reshape(batch * n_frames, -1)
+        else:
+            valid = _time_mask(lengths, n_frames, torch.bool).squeeze(1)
+            frames = x.transpose(1, 2)[valid]
         for linear, norm in zip(self.linears, self.norms, strict=True):
             frames = F.relu(norm(linear(frames)))
-        out = frames.new_zeros(x.shape[0], x.shape[2], self.out_channels)
-        out[valid] = frames
+        if lengths is None:
+            out = frames.reshape(batch, n_frames, self.out_channels)
+        else:
+            out = frames.new_zeros(batch, n_frames, self.out_channels)
+            out[valid] = frames
         return [(out.transpose(1, 2), lengths)]
 
 
@@ -586,6 +622,8 @@ class EmbeddingNetwork(nn.Module):
         self.head = nn.Linear(embedding_dim, n_classes)
 
     def _check_input(self, x, lengths):
+        """Raise ``ValueError`` on a bad batch; return whether no clip in it is
+        padded (every length is ``n_frames``)."""
         if not isinstance(x, torch.Tensor) or x.ndim != 3:
             raise ValueError(
                 "x must be a tensor of shape (batch, n_mels, n_frames); got "
@@ -606,11 +644,15 @@ class EmbeddingNetwork(nn.Module):
                 f"lengths must be an integer tensor of shape ({x.shape[0]},); got "
                 f"{lengths!r}."
             )
-        if lengths.numel() and (lengths.min() < 1 or lengths.max() > x.shape[2]):
+        if not lengths.numel():
+            return False
+        shortest, longest = int(lengths.min()), int(lengths.max())
+        if shortest < 1 or longest > x.shape[2]:
             raise ValueError(
                 f"lengths must be in [1, n_frames={x.shape[2]}]; got values in "
-                f"[{int(lengths.min())}, {int(lengths.max())}]."
+                f"[{shortest}, {longest}]."
             )
+        return shortest == x.shape[2]
 
     def embed(self, x, lengths):
         """Compute the embeddings of a padded batch.
@@ -628,10 +670,13 @@ class EmbeddingNetwork(nn.Module):
         embeddings : torch.Tensor of shape (batch, embedding_dim)
             Raw (un-normalised) output of the embedding layer.
         """
-        self._check_input(x, lengths)
-        lengths = lengths.to(device=x.device, dtype=torch.int64)
-        mask = _time_mask(lengths, x.shape[2], x.dtype)
-        x = x.masked_fill(mask == 0, 0.0)
+        full = self._check_input(x, lengths)
+        if full:  # no padding: every layer skips its masking (lengths=None)
+            lengths = None
+        else:
+            lengths = lengths.to(device=x.device, dtype=torch.int64)
+            mask = _time_mask(lengths, x.shape[2], x.dtype)
+            x = x.masked_fill(mask == 0, 0.0)
         if self.every_block:
             levels = self.backbone(x, lengths, every_block=True)
         else:
@@ -640,7 +685,7 @@ class EmbeddingNetwork(nn.Module):
             self.pool(
                 f,
                 _time_mask(n, f.shape[2], f.dtype),
-                n.to(f.dtype).unsqueeze(1),
+                None if n is None else n.to(f.dtype).unsqueeze(1),
             )
             for f, n in levels
         ]

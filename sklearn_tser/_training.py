@@ -749,29 +749,36 @@ class EmbeddingNet(NeuralNet):
                 2.0 * torch.rand(n, generator=g, device=dev) - 1.0
             )
             x = _warp(x, rate)
+        # A mask hides whole bands or whole frames, so what is kept is the
+        # outer product of the bands kept and the frames kept.
         frames = torch.arange(x.shape[2], device=dev)
-        keep = frames[None, :] < lengths[:, None]  # (batch, frames)
-        keep = keep[:, None, :].expand(n, n_mels, -1).clone()
         bands = torch.arange(n_mels, device=dev)
-        for count, widest, size, axis in (
+        keep_frames = frames[None, :] < lengths[:, None]  # (batch, frames)
+        keep_bands = torch.ones(n, n_mels, dtype=torch.bool, device=dev)
+        for count, widest, size, index, keep in (
             (
                 self.freq_masks,
                 self.freq_mask_width,
                 torch.full_like(lengths, n_mels),
-                1,
+                bands,
+                keep_bands,
             ),
-            (self.time_masks, self.time_mask_width, lengths, 2),
+            (self.time_masks, self.time_mask_width, lengths, frames, keep_frames),
         ):
-            index = (bands if axis == 1 else frames)[None, :]
             for _ in range(count):
                 top = torch.clamp(size // 2, max=widest)
                 width = (torch.rand(n, generator=g, device=dev) * (top + 1)).long()
                 lo = (
                     torch.rand(n, generator=g, device=dev) * (size - width + 1)
                 ).long()
-                hit = (index >= lo[:, None]) & (index < (lo + width)[:, None])
-                keep &= ~hit[:, :, None] if axis == 1 else ~hit[:, None, :]
-        return {"x": x * keep, "lengths": lengths}
+                keep &= (index[None, :] < lo[:, None]) | (
+                    index[None, :] >= (lo + width)[:, None]
+                )
+        keep_bands = keep_bands.to(x.dtype)[:, :, None]
+        return {
+            "x": x * keep_bands * keep_frames.to(x.dtype)[:, None, :],
+            "lengths": lengths,
+        }
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
         """Cross-entropy on the logits in the softmax phase; triplet loss on
@@ -923,19 +930,38 @@ def _stretch(x, lengths, rate):
 def _warp(x, rate):
     """Resample the mel bands of each clip of a batch at its ``rate``: output
     band ``b`` is the linear interpolation of input bands at ``b * rate``,
-    the top band beyond the last; frames of zeros stay zeros."""
-    last = torch.full((len(x), 1), x.shape[1] - 1, device=x.device)
-    return _resample(x, 1, x.shape[1], rate, last)
+    the top band beyond the last; frames of zeros stay zeros.
+
+    Each clip's warp is a linear map of its bands, applied as one batched
+    matrix product (several times faster than gathering bands on a CPU).
+    """
+    n, n_mels, _ = x.shape
+    last = torch.full((n, 1), n_mels - 1, device=x.device)
+    left, right, weight = _interpolation(n_mels, rate, last)
+    weight = weight.to(x.dtype)[:, :, None]
+    matrix = x.new_zeros(n, n_mels, n_mels)
+    matrix.scatter_add_(2, left[:, :, None], 1.0 - weight)
+    matrix.scatter_add_(2, right[:, :, None], weight)
+    return torch.bmm(matrix, x)
+
+
+def _interpolation(size, rate, last):
+    """Where ``size`` values resampled at ``rate`` fall: value ``j`` of clip
+    ``i`` is ``(1 - weight) * input[left] + weight * input[right]`` at
+    position ``j * rate[i]`` clamped to ``last[i]``; each of shape
+    ``(batch, size)``."""
+    position = torch.arange(size, device=rate.device)[None, :] * rate[:, None]
+    position = torch.minimum(position, last.to(position.dtype))
+    left = position.long()
+    right = torch.minimum(left + 1, last)
+    return left, right, position - left
 
 
 def _resample(x, axis, size, rate, last):
     """``size`` values along ``axis`` (1: bands, 2: frames) of each clip of
     a batch: value ``j`` of clip ``i`` is the linear interpolation of its
     input values at ``j * rate[i]``, clamped to ``last[i]``."""
-    position = torch.arange(size, device=x.device)[None, :] * rate[:, None]
-    position = torch.minimum(position, last.to(position.dtype))
-    left = position.long()
-    right = torch.minimum(left + 1, last)
+    left, right, weight = _interpolation(size, rate, last)
     shape = list(x.shape)
     shape[axis] = size
 
@@ -943,7 +969,7 @@ def _resample(x, axis, size, rate, last):
         t = t[:, :, None] if axis == 1 else t[:, None, :]
         return t.expand(shape)
 
-    weight = along((position - left).to(x.dtype))
+    weight = along(weight.to(x.dtype))
     return (
         x.gather(axis, along(left)) * (1.0 - weight)
         + x.gather(axis, along(right)) * weight

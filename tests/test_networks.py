@@ -437,3 +437,46 @@ def test_attentive_pooling_keeps_a_small_spread_in_bfloat16():
     full = pool(x, mask)
     half = pool.to(torch.bfloat16)(x.to(torch.bfloat16), mask.to(torch.bfloat16))
     torch.testing.assert_close(half[:, 4:].float(), full[:, 4:], atol=0.1, rtol=0.1)
+
+
+@pytest.mark.parametrize(
+    "architecture, params",
+    [(a, {}) for a in ARCHITECTURES]
+    + [("resnet", {"stem": "conv2d"})]
+    + [("resnet", {"pooling": p}) for p in ("blocks", "attentive")],
+)
+def test_unpadded_batches_skip_masking_with_the_same_result(
+    architecture, params, monkeypatch
+):
+    # A batch whose clips all fill it (random training crops) takes the fast
+    # path: no masks, torch's batch norm. It must train exactly as the masked
+    # path does on the same clips padded by a frame: outputs, gradients and
+    # running statistics, in training mode.
+    from sklearn_tser import _networks
+
+    masked = _small_net(architecture, 11, dropout=0.0, **params).train()
+    fast = _small_net(architecture, 11, dropout=0.0, **params).train()
+    fast.load_state_dict(masked.state_dict())
+    x, lengths = _padded_batch([21, 21, 21], SMALL["n_mels"], 21)
+    padded = F.pad(x, (0, 1), value=7.0)
+
+    masks_built = []
+    time_mask = _networks._time_mask
+    monkeypatch.setattr(
+        _networks,
+        "_time_mask",
+        lambda n, *args: masks_built.append(n is not None) or time_mask(n, *args),
+    )
+    outputs_fast = fast(x, lengths)
+    assert not any(masks_built)  # not a mask on the fast path
+    outputs_masked = masked(padded, lengths)
+    assert any(masks_built)
+
+    for a, b in zip(outputs_fast, outputs_masked, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+    sum(o.square().sum() for o in outputs_fast).backward()
+    sum(o.square().sum() for o in outputs_masked).backward()
+    for (name, a), b in zip(fast.named_parameters(), masked.parameters(), strict=True):
+        torch.testing.assert_close(a.grad, b.grad, rtol=1e-4, atol=1e-4, msg=name)
+    for (name, a), b in zip(fast.named_buffers(), masked.buffers(), strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5, msg=name)
