@@ -153,16 +153,18 @@ def fit_and_score(clf, S, y, tr, te, groups, threads=None):
         "ece": expected_calibration_error(y[te], proba, classes=clf.classes_),
         "fit_s": fit_s,
         "clips_per_s": len(te) / pred_s,
-        "threads": torch.get_num_threads(),
+        # The classifier's own setting rules its fit (n_threads=None: torch's).
+        "threads": clf.n_threads or torch.get_num_threads(),
     }
 
 
 def run(data, quick=False, params=None, protocols=None, log=print, seeds=None, jobs=1):
     """Fit every method on every fold; ``seeds`` maps a protocol to K.
 
-    The first fit (of the 70/30 split when it is run) runs alone with every
-    torch thread: its time is the fit time reported. With ``jobs > 1`` the
-    other fits run in that many processes, each with its share of the cores.
+    The first fit (of the 70/30 split when it is run) runs alone, with the
+    classifier's ``n_threads`` (one by default): its time is the fit time
+    reported. With ``jobs > 1`` the other fits run in that many processes; a
+    classifier with ``n_threads=None`` gets its share of the cores there.
     """
     params = params or {}
     seeds = seeds or {}
