@@ -122,6 +122,10 @@ def svm():
     return make_pipeline(StandardScaler(), SVC(kernel="rbf", C=10, gamma="scale"))
 
 
+def _threads(n):
+    return f"{n} torch thread{'' if n == 1 else 's'}"
+
+
 def scores(y_true, y_pred):
     return {
         "acc": accuracy_score(y_true, y_pred),
@@ -219,7 +223,7 @@ def run(data, quick=False, params=None, protocols=None, log=print, seeds=None, j
         line = (
             f"{protocol} fold {k + 1} seed {seed}: ours acc={ours['acc']:.3f} "
             f"uar={ours['uar']:.3f} ece={ours['ece']:.3f} ({ours['fit_s']:.0f} s fit, "
-            f"{ours['threads']} threads)"
+            f"{_threads(ours['threads'])})"
         )
         if seed == 0:  # the peers are deterministic
             for name, F in peers.items():
@@ -283,7 +287,7 @@ def table(r):
         "",
         "| speed and memory (CPU) | value |",
         "|---|---:|",
-        f"| one fit ({which}), alone, {first['threads']} torch threads "
+        f"| one fit ({which}), alone, {_threads(first['threads'])} "
         f"| {first['fit_s']:.0f} s |",
         "| prediction throughput from spectrograms "
         f"| {first['clips_per_s']:.0f} clips/s |",
