@@ -216,11 +216,10 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
     n_threads : int >= 1 or None, default=1
         torch intra-op threads of ``fit`` and of prediction, restored after
         each call; ``None`` leaves torch's setting (all cores by default).
-        One thread is the default because these small networks gain little
-        from more (9% for a fit with 2 threads on an idle 2-core CPU) and lose
-        much when another process needs the cores (2.4 times slower with 2
-        threads beside one busy process); see :doc:`/benchmarks`. For parallel
-        work, fit several models at once instead (``n_jobs`` of
+        One thread is the default because these small networks gain a little
+        from more on an idle machine and lose much more when another process
+        needs the cores (measured in :doc:`/benchmarks`, "Threads"). For
+        parallel work, fit several models at once instead (``n_jobs`` of
         ``cross_val_score`` or ``GridSearchCV``).
     device : str, default="auto"
         ``"auto"`` trains on CUDA when available (with bfloat16 mixed precision),
