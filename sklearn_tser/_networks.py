@@ -176,6 +176,8 @@ def _masked_statistics_pooling(x, mask, n_valid):
     pooled : torch.Tensor of shape (batch, 2 * channels)
     """
     if mask is None:  # no padding: plain means (faster than torch.var_mean)
+        # In float32, as the masked sums are under CUDA autocast.
+        x = x.float()
         mean = x.mean(dim=2)
         variance = (x - mean.unsqueeze(2)).square().mean(dim=2)
     else:

@@ -480,3 +480,19 @@ def test_unpadded_batches_skip_masking_with_the_same_result(
         torch.testing.assert_close(a.grad, b.grad, rtol=1e-4, atol=1e-4, msg=name)
     for (name, a), b in zip(fast.named_buffers(), masked.buffers(), strict=True):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5, msg=name)
+
+
+def test_unpadded_pooling_is_taken_in_float32():
+    # Without padding the statistics are plain means; in float32 even for
+    # bfloat16 features (CUDA autocast), as the masked sums are.
+    from sklearn_tser._networks import _masked_statistics_pooling
+
+    x = (20.0 + torch.randn(2, 4, 200, generator=torch.Generator().manual_seed(0))).to(
+        torch.bfloat16
+    )
+    pooled = _masked_statistics_pooling(x, None, None)
+    assert pooled.dtype == torch.float32
+    reference = x.double()
+    mean = reference.mean(dim=2)
+    std = (reference - mean[:, :, None]).square().mean(dim=2).sqrt()
+    torch.testing.assert_close(pooled.double(), torch.cat([mean, std], dim=1))
