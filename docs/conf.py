@@ -39,6 +39,7 @@ exclude_patterns = [
     "speaker_results.md",
     "fit_results.md",
     "averaging_results.md",
+    "cheaper_results.md",
     "**/GALLERY_HEADER.rst",
 ]
 html_static_path = ["_static"]
@@ -87,6 +88,7 @@ _RESULTS = {
     "<!-- speaker-results -->": "speaker_results.md",
     "<!-- fit-results -->": "fit_results.md",
     "<!-- averaging-results -->": "averaging_results.md",
+    "<!-- cheaper-results -->": "cheaper_results.md",
 }
 
 
