@@ -293,9 +293,13 @@ class _MaskedBatchNorm1d(nn.BatchNorm1d):
     """
 
     def forward(self, x, mask=None):
-        values_per_channel = x.shape[0] * (x.shape[2] if x.ndim == 3 else 1)
-        if not self.training or (mask is None and values_per_channel > 1):
+        if not self.training:
             return super().forward(x)
+        values_per_channel = x.shape[0] * (x.shape[2] if x.ndim == 3 else 1)
+        if mask is None and values_per_channel > 1:
+            # float32 out, as from the masked statistics below, whose sums
+            # CUDA autocast takes in float32 (a no-op on float32 input)
+            return super().forward(x).float()
         if mask is None:
             mask = x.new_ones(x.shape[0], 1, *x.shape[2:])
         dims = (0,) if x.ndim == 2 else (0, 2)
