@@ -774,11 +774,8 @@ class EmbeddingNet(NeuralNet):
                 keep &= (index[None, :] < lo[:, None]) | (
                     index[None, :] >= (lo + width)[:, None]
                 )
-        keep_bands = keep_bands.to(x.dtype)[:, :, None]
-        return {
-            "x": x * keep_bands * keep_frames.to(x.dtype)[:, None, :],
-            "lengths": lengths,
-        }
+        x = x * keep_bands.to(x.dtype)[:, :, None]
+        return {"x": x * keep_frames.to(x.dtype)[:, None, :], "lengths": lengths}
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
         """Cross-entropy on the logits in the softmax phase; triplet loss on
@@ -922,9 +919,24 @@ def _inference_batches(lengths):
 def _stretch(x, lengths, rate):
     """Resample each clip of a batch in time at its ``rate`` (linear
     interpolation between frames); returns ``(x, lengths)``, the new clips
-    lasting ``ceil(lengths / rate)`` frames, and anything after them padding."""
+    lasting ``ceil(lengths / rate)`` frames, and anything after them padding.
+
+    Output frame ``j`` of clip ``i`` interpolates its input frames at
+    ``j * rate[i]``, clamped to its last valid frame.
+    """
     new = torch.ceil(lengths / rate).long().clamp(min=1)
-    return _resample(x, 2, int(new.max()), rate, (lengths - 1)[:, None]), new
+    n, n_mels, _ = x.shape
+    left, right, weight = _interpolation(int(new.max()), rate, (lengths - 1)[:, None])
+
+    def along_frames(t):  # (batch, frames) -> (batch, n_mels, frames)
+        return t[:, None, :].expand(n, n_mels, -1)
+
+    weight = along_frames(weight.to(x.dtype))
+    out = (
+        x.gather(2, along_frames(left)) * (1.0 - weight)
+        + x.gather(2, along_frames(right)) * weight
+    )
+    return out, new
 
 
 def _warp(x, rate):
@@ -955,25 +967,6 @@ def _interpolation(size, rate, last):
     left = position.long()
     right = torch.minimum(left + 1, last)
     return left, right, position - left
-
-
-def _resample(x, axis, size, rate, last):
-    """``size`` values along ``axis`` (1: bands, 2: frames) of each clip of
-    a batch: value ``j`` of clip ``i`` is the linear interpolation of its
-    input values at ``j * rate[i]``, clamped to ``last[i]``."""
-    left, right, weight = _interpolation(size, rate, last)
-    shape = list(x.shape)
-    shape[axis] = size
-
-    def along(t):  # (batch, size) -> broadcast along the other axis
-        t = t[:, :, None] if axis == 1 else t[:, None, :]
-        return t.expand(shape)
-
-    weight = along(weight.to(x.dtype))
-    return (
-        x.gather(axis, along(left)) * (1.0 - weight)
-        + x.gather(axis, along(right)) * weight
-    )
 
 
 class _ReverseGradient(torch.autograd.Function):
