@@ -496,3 +496,17 @@ def test_unpadded_pooling_is_taken_in_float32():
     mean = reference.mean(dim=2)
     std = (reference - mean[:, :, None]).square().mean(dim=2).sqrt()
     torch.testing.assert_close(pooled.double(), torch.cat([mean, std], dim=1))
+
+
+def test_unpadded_batch_norm_returns_float32():
+    # The masked statistics come out in float32 under CUDA autocast (their sums
+    # are taken in float32); torch's batch norm on the unpadded path would keep
+    # bfloat16, so it is cast.
+    from sklearn_tser._networks import _MaskedBatchNorm1d
+
+    norm = _MaskedBatchNorm1d(4).train()
+    x = torch.randn(3, 4, 10, generator=torch.Generator().manual_seed(0))
+    out = norm(x.to(torch.bfloat16))
+    assert out.dtype == torch.float32
+    reference = _MaskedBatchNorm1d(4).train()(x.to(torch.bfloat16).float())
+    torch.testing.assert_close(out, reference, rtol=1e-2, atol=1e-2)

@@ -264,46 +264,6 @@ def test_augment_crops_within_each_clip_and_masks():
     assert not torch.equal(batch(1)["x"], out["x"])
 
 
-def test_augment_masks_match_a_clip_by_clip_reference():
-    """The SpecAugment masks, from the same draws, zero exactly the bands and
-    frames that a clip-by-clip loop zeroes, and the padding."""
-    net = EmbeddingNet(
-        torch.nn.Identity,
-        criterion=torch.nn.CrossEntropyLoss,
-        crop_frames=None,
-        freq_masks=2,
-        freq_mask_width=3,
-        time_masks=3,
-        time_mask_width=6,
-    )
-    n, n_mels, n_frames = 5, 10, 40
-    lengths = torch.tensor([40, 7, 23, 1, 31])
-    x = torch.randn(n, n_mels, n_frames, generator=torch.Generator().manual_seed(0))
-    out = net.augment(x, lengths, generator=torch.Generator().manual_seed(3))
-
-    g = torch.Generator().manual_seed(3)
-    keep = torch.zeros(n, n_mels, n_frames, dtype=torch.bool)
-    for i in range(n):
-        keep[i, :, : lengths[i]] = True
-    for count, widest, size, axis in (
-        (2, 3, torch.full_like(lengths, n_mels), 1),
-        (3, 6, lengths, 2),
-    ):
-        for _ in range(count):  # the draws of augment, in its order
-            top = torch.clamp(size // 2, max=widest)
-            width = (torch.rand(n, generator=g) * (top + 1)).long()
-            lo = (torch.rand(n, generator=g) * (size - width + 1)).long()
-            for i in range(n):
-                hidden = slice(int(lo[i]), int(lo[i] + width[i]))
-                if axis == 1:
-                    keep[i, hidden, :] = False
-                else:
-                    keep[i, :, hidden] = False
-    assert not keep.all()
-    torch.testing.assert_close(out["x"], torch.where(keep, x, 0.0), rtol=0, atol=0)
-    torch.testing.assert_close(out["lengths"], lengths)
-
-
 def _padded(X, lengths):
     """``X`` with NaN after each clip's ``lengths`` frames."""
     X = X.copy()
@@ -459,6 +419,38 @@ def _unaugmented(lengths, n_mels):
     x = torch.randn(len(lengths), n_mels, width) * valid[:, None, :]
     torch.testing.assert_close(net.augment(x, lengths)["x"], x)
     return net, x
+
+
+def test_augment_masks_match_a_clip_by_clip_reference():
+    """The SpecAugment masks, from the same draws, zero exactly the bands and
+    frames that a clip-by-clip loop zeroes, and the padding."""
+    lengths = torch.tensor([40, 7, 23, 1, 31])
+    net, x = _unaugmented(lengths, n_mels=10)
+    net.set_params(freq_masks=2, freq_mask_width=3, time_masks=3, time_mask_width=6)
+    n, n_mels, n_frames = x.shape
+    out = net.augment(x, lengths, generator=torch.Generator().manual_seed(3))
+
+    g = torch.Generator().manual_seed(3)
+    keep = torch.zeros(n, n_mels, n_frames, dtype=torch.bool)
+    for i in range(n):
+        keep[i, :, : lengths[i]] = True
+    for count, widest, size, axis in (
+        (2, 3, torch.full_like(lengths, n_mels), 1),
+        (3, 6, lengths, 2),
+    ):
+        for _ in range(count):  # the draws of augment, in its order
+            top = torch.clamp(size // 2, max=widest)
+            width = (torch.rand(n, generator=g) * (top + 1)).long()
+            lo = (torch.rand(n, generator=g) * (size - width + 1)).long()
+            for i in range(n):
+                hidden = slice(int(lo[i]), int(lo[i] + width[i]))
+                if axis == 1:
+                    keep[i, hidden, :] = False
+                else:
+                    keep[i, :, hidden] = False
+    assert not keep.all()
+    torch.testing.assert_close(out["x"], torch.where(keep, x, 0.0), rtol=0, atol=0)
+    torch.testing.assert_close(out["lengths"], lengths)
 
 
 def test_tempo_perturbation_stretches_training_views_only_when_asked():
