@@ -44,7 +44,7 @@ pipe = Pipeline(
             "clf",
             EmotionEmbeddingClassifier(
                 n_layers=6,  # ResNet-6 (default: ResNet-11)
-                width=16,  # default: 64
+                width=16,  # default: 48
                 embedding_dim=32,  # default: 128
                 pretrain_epochs=8,  # default: 300
                 triplet_epochs=4,  # default: 30

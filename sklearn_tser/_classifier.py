@@ -79,7 +79,7 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         counts them.
     embedding_dim : int > 0, default=128
         Size of the embedding.
-    width : int > 0, default=64
+    width : int > 0, default=48
         Channels (or hidden units) of the first block; deeper blocks widen.
     stem : {"conv1d", "conv2d"}, default="conv1d"
         First layers of the ResNet and CNN: a 1-D convolution reading the mel
@@ -376,7 +376,7 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         architecture="resnet",
         n_layers=11,
         embedding_dim=128,
-        width=64,
+        width=48,
         stem="conv1d",
         pooling="last",
         dropout=0.1,
