@@ -39,6 +39,7 @@ calibration error (ECE) of ``predict_proba`` is computed on each test fold.
 """
 
 import argparse
+import itertools
 import json
 import os
 import resource
@@ -212,9 +213,14 @@ def run(data, quick=False, params=None, protocols=None, log=print, seeds=None, j
         return clf, S, y, tr, te, actor
 
     threads = max(1, (os.cpu_count() or 1) // jobs) if jobs > 1 else None
-    outcomes = [fit_and_score(*job(*tasks[0]))]
-    outcomes += Parallel(n_jobs=jobs, return_as="generator")(
-        delayed(fit_and_score)(*job(*task), threads=threads) for task in tasks[1:]
+    # The first fit alone (its time is the one reported), then the others as
+    # they finish, so that each is logged when it is done, not at the end.
+    first = fit_and_score(*job(*tasks[0]))
+    outcomes = itertools.chain(
+        [first],
+        Parallel(n_jobs=jobs, return_as="generator")(
+            delayed(fit_and_score)(*job(*task), threads=threads) for task in tasks[1:]
+        ),
     )
     results = {p: {"ours": [], **{name: [] for name in peers}} for p in protocols}
     for (protocol, k, seed, tr, te), ours in zip(tasks, outcomes, strict=True):
@@ -249,7 +255,7 @@ def run(data, quick=False, params=None, protocols=None, log=print, seeds=None, j
         "peak_mb": peak_mb,
         "seeds": seeds,
         "jobs": jobs,
-        "first_fit": outcomes[0],
+        "first_fit": first,
         "first_protocol": tasks[0][0],
         "peer_feature_s": peer_s,
         "missing_peers": [p for p in PEERS if not any(n.startswith(p) for n in peers)],
