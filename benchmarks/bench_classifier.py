@@ -212,6 +212,21 @@ def run(data, quick=False, params=None, protocols=None, log=print, seeds=None, j
         # speaker_adversarial and standardize="group" need them.
         return clf, S, y, tr, te, actor
 
+    # The peers are deterministic: one fit per fold, all before the network's
+    # fits, so that none runs beside a timed one.
+    peer_scores = {}
+    for protocol, k, seed, tr, te in tasks:
+        if seed == 0:
+            for name, F in peers.items():
+                train, test = F[tr], F[te]
+                if peers_per_speaker:  # the fold's clips apart
+                    train, test = (
+                        per_speaker(train, actor[tr]),
+                        per_speaker(test, actor[te]),
+                    )
+                peer = svm().fit(train, y[tr])
+                peer_scores[protocol, k, name] = scores(y[te], peer.predict(test))
+
     threads = max(1, (os.cpu_count() or 1) // jobs) if jobs > 1 else None
     # The first fit alone (its time is the one reported), then the others as
     # they finish, so that each is logged when it is done, not at the end.
@@ -223,7 +238,7 @@ def run(data, quick=False, params=None, protocols=None, log=print, seeds=None, j
         ),
     )
     results = {p: {"ours": [], **{name: [] for name in peers}} for p in protocols}
-    for (protocol, k, seed, tr, te), ours in zip(tasks, outcomes, strict=True):
+    for (protocol, k, seed, *_), ours in zip(tasks, outcomes, strict=True):
         rows = results[protocol]
         rows["ours"].append(ours)
         line = (
@@ -231,16 +246,9 @@ def run(data, quick=False, params=None, protocols=None, log=print, seeds=None, j
             f"uar={ours['uar']:.3f} ece={ours['ece']:.3f} ({ours['fit_s']:.0f} s fit, "
             f"{_threads(ours['threads'])})"
         )
-        if seed == 0:  # the peers are deterministic
-            for name, F in peers.items():
-                train, test = F[tr], F[te]
-                if peers_per_speaker:  # the fold's clips apart
-                    train, test = (
-                        per_speaker(train, actor[tr]),
-                        per_speaker(test, actor[te]),
-                    )
-                peer = svm().fit(train, y[tr])
-                rows[name].append(scores(y[te], peer.predict(test)))
+        if seed == 0:
+            for name in peers:
+                rows[name].append(peer_scores[protocol, k, name])
                 line += f" | {name} acc={rows[name][-1]['acc']:.3f} "
                 line += f"uar={rows[name][-1]['uar']:.3f}"
         log(line)
