@@ -519,7 +519,7 @@ class EmbeddingNetwork(nn.Module):
         Number of classes of the softmax head.
     embedding_dim : int > 0, default=128
         Size of the embedding.
-    width : int > 0, default=64
+    width : int > 0, default=48
         Base number of channels: ``width``, ``2 * width`` and ``4 * width``
         channels in the three ResNet/CNN stages, ``2 * width`` units in the
         frame-wise and recurrent layers.
@@ -578,7 +578,7 @@ class EmbeddingNetwork(nn.Module):
         n_mels=64,
         n_classes=8,
         embedding_dim=128,
-        width=64,
+        width=48,
         dropout=0.1,
         stem="conv1d",
         pooling="last",

@@ -185,17 +185,17 @@ def test_resnet_11_structure():
     convs = [m for m in net.modules() if isinstance(m, nn.Conv1d)]
     assert len(convs) == 9
     assert [(c.in_channels, c.out_channels, c.stride[0]) for c in convs] == [
-        (64, 64, 2),  # stem
-        (64, 64, 2),  # block 1
-        (64, 64, 1),
-        (64, 64, 1),  # block 2
-        (64, 64, 1),
-        (64, 128, 2),  # block 3
-        (128, 128, 1),
-        (128, 256, 2),  # block 4
-        (256, 256, 1),
+        (64, 48, 2),  # stem: 64 mel bins -> width 48
+        (48, 48, 2),  # block 1
+        (48, 48, 1),
+        (48, 48, 1),  # block 2
+        (48, 48, 1),
+        (48, 96, 2),  # block 3
+        (96, 96, 1),
+        (96, 192, 2),  # block 4
+        (192, 192, 1),
     ]
-    assert net.embedding.in_features == 2 * 256
+    assert net.embedding.in_features == 2 * 192
     # The CNN has the same convolutions, without skip connections.
     cnn = EmbeddingNetwork(architecture="cnn")
     cnn.load_state_dict(net.state_dict())
@@ -213,15 +213,15 @@ def test_time_resolution_is_halved_by_strided_layers(architecture):
     x = torch.randn(1, 64, 300)
     lengths = torch.tensor([300])
     [(features, out_lengths)] = net.backbone(x, lengths)
-    assert features.shape == (1, 256, 19)
+    assert features.shape == (1, 192, 19)
     assert out_lengths.tolist() == [19]
     # Every block: ResNet-11's 4 blocks at 1/4, 1/4, 1/8 and 1/16 of the frames.
     levels = net.backbone(x, lengths, every_block=True)
     assert [f.shape[1:] for f, _ in levels] == [
-        (64, 75),
-        (64, 75),
-        (128, 38),
-        (256, 19),
+        (48, 75),
+        (48, 75),
+        (96, 38),
+        (192, 19),
     ]
     assert [n.tolist() for _, n in levels] == [[75], [75], [38], [19]]
 
@@ -236,7 +236,7 @@ def test_other_poolings_are_length_aware(architecture, pooling):
     batched = net.embed(x, torch.tensor([70, 120]))
     torch.testing.assert_close(batched[:1], alone, atol=1e-5, rtol=1e-4)
     if pooling == "blocks" and architecture == "resnet":
-        assert net.embedding.in_features == 2 * (64 + 64 + 128 + 256)
+        assert net.embedding.in_features == 2 * (48 + 48 + 96 + 192)
     if pooling == "attentive":
         # Two 1 x 1 convolutions of attention, not counted in n_layers.
         convs = [m for m in net.pool.modules() if isinstance(m, torch.nn.Conv1d)]
