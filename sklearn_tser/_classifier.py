@@ -95,7 +95,7 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         statistics pooling).
     dropout : float in [0, 1), default=0.1
         Dropout before the embedding layer.
-    pretrain_epochs : int >= 0, default=270
+    pretrain_epochs : int >= 0, default=300
         Epochs of softmax pre-training (phase 1).
     triplet_epochs : int >= 0, default=30
         Epochs of triplet training (phase 2).
@@ -380,7 +380,7 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         stem="conv1d",
         pooling="last",
         dropout=0.1,
-        pretrain_epochs=270,
+        pretrain_epochs=300,
         triplet_epochs=30,
         margin=0.2,
         mining="semi_hard",

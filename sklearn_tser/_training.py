@@ -356,7 +356,7 @@ class EmbeddingNet(NeuralNet):
     ----------
     module : torch.nn.Module class or instance
         As for :class:`skorch.NeuralNet`.
-    pretrain_epochs, triplet_epochs : int, default=270, 30
+    pretrain_epochs, triplet_epochs : int, default=300, 30
         Epochs of the two phases.
     triplet_lr : float or None, default=None
         Learning rate of the triplet phase; ``None`` means ``lr / 3``.
@@ -426,7 +426,7 @@ class EmbeddingNet(NeuralNet):
         self,
         module,
         *args,
-        pretrain_epochs=270,
+        pretrain_epochs=300,
         triplet_epochs=30,
         triplet_lr=None,
         margin=0.2,
