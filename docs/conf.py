@@ -40,6 +40,7 @@ exclude_patterns = [
     "fit_results.md",
     "averaging_results.md",
     "cheaper_results.md",
+    "schedule_results.md",
     "**/GALLERY_HEADER.rst",
 ]
 html_static_path = ["_static"]
@@ -89,6 +90,7 @@ _RESULTS = {
     "<!-- fit-results -->": "fit_results.md",
     "<!-- averaging-results -->": "averaging_results.md",
     "<!-- cheaper-results -->": "cheaper_results.md",
+    "<!-- schedule-results -->": "schedule_results.md",
 }
 
 
