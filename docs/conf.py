@@ -41,6 +41,7 @@ exclude_patterns = [
     "averaging_results.md",
     "cheaper_results.md",
     "schedule_results.md",
+    "adversarial_results.md",
     "**/GALLERY_HEADER.rst",
 ]
 html_static_path = ["_static"]
@@ -91,6 +92,7 @@ _RESULTS = {
     "<!-- averaging-results -->": "averaging_results.md",
     "<!-- cheaper-results -->": "cheaper_results.md",
     "<!-- schedule-results -->": "schedule_results.md",
+    "<!-- adversarial-results -->": "adversarial_results.md",
 }
 
 
