@@ -26,7 +26,8 @@ the best few with more.
 
 ``configs.json`` holds ``{"name": {parameters}, ...}``; ``{}`` is the default.
 The table lists, for each set, the mean and standard deviation over folds and
-seeds of each protocol's score, and the mean fit time.
+seeds of each protocol's score, and the mean fit time; with several sets, a
+second table gives each set's difference to the first, paired by fold and seed.
 """
 
 import argparse
@@ -163,6 +164,29 @@ def table(rows, protocols, seeds):
     return "\n".join(lines)
 
 
+def paired_table(rows, protocols):
+    """The difference of every set to the first, paired by fold and seed
+    (the same folds, seeds and initialisation draws), in points."""
+    names = list(rows)
+    lines = [
+        f"Paired by fold and seed, the difference to {names[0]!r} (std over "
+        "the pairs, as in the table above):",
+        "",
+        "| change | screen | pairs (fold, seed) | mean difference, points | std "
+        "| range | ahead in |",
+        "|---|---|---:|---:|---:|---|---|",
+    ]
+    for name in names[1:]:
+        for protocol in protocols:
+            d = 100 * (np.array(rows[name][protocol]) - rows[names[0]][protocol])
+            lines.append(
+                f"| {name} | {protocol} | {len(d)} | {d.mean():+.2f} | "
+                f"{d.std():.2f} | {d.min():+.2f} to {d.max():+.2f} | "
+                f"{(d > 0).sum()} of {len(d)} |"
+            )
+    return "\n".join(lines)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("configs", type=Path, help="JSON: {name: {parameters}}")
@@ -178,6 +202,8 @@ def main(argv=None):
     configs = json.loads(args.configs.read_text())
     rows = run(configs, args.data, args.cache, args.seeds, args.protocols, args.jobs)
     text = table(rows, args.protocols, args.seeds)
+    if len(rows) > 1:
+        text += "\n\n" + paired_table(rows, args.protocols)
     print(text)
     if args.output:
         args.output.write_text(text + "\n")
