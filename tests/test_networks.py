@@ -1,5 +1,7 @@
 """Tests for the embedding networks: shapes, layer counts, padding invariance."""
 
+import inspect
+
 import numpy as np
 import pytest
 import torch
@@ -510,3 +512,17 @@ def test_unpadded_batch_norm_returns_float32():
     assert out.dtype == torch.float32
     reference = _MaskedBatchNorm1d(4).train()(x.to(torch.bfloat16).float())
     torch.testing.assert_close(out, reference, rtol=1e-2, atol=1e-2)
+
+
+def test_network_defaults_are_the_classifiers():
+    """EmbeddingNetwork() is the network the default classifier trains: every
+    parameter the classifier passes to it has the same default in both (the
+    classifier's width once became 48 while the network's stayed 64)."""
+    from sklearn_tser import EmotionEmbeddingClassifier
+    from sklearn_tser._training import NETWORK_PARAMS
+
+    classifier = EmotionEmbeddingClassifier().get_params()
+    network = inspect.signature(EmbeddingNetwork).parameters
+    assert {name: network[name].default for name in NETWORK_PARAMS} == {
+        name: classifier[name] for name in NETWORK_PARAMS
+    }
