@@ -31,6 +31,7 @@ import torch
 from sklearn.base import clone
 
 from sklearn_tser import load, save
+from sklearn_tser._training import autocast_dtype
 from sklearn_tser.datasets import load_ravdess
 from sklearn_tser.evaluation import default_pipeline, paper_split
 
@@ -84,9 +85,8 @@ def run(data, device="cuda", cpu_fit_seconds=None, quick=False):
     converged = bool(
         np.isfinite(losses).all() and np.mean(softmax[-5:]) < 0.5 * np.mean(softmax[:5])
     )
-    precision = (
-        "bfloat16 autocast" if torch.device(device).type == "cuda" else "float32"
-    )
+    dtype = autocast_dtype(fitted.precision, device)
+    precision = "float32" if dtype is None else f"{dtype} autocast"
     rows.append(
         (
             f"default fit, 70% of the clips, {device} ({precision})",

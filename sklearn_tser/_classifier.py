@@ -19,6 +19,7 @@ from ._losses import MINERS, embedding_collapse_score, get_miner, l2_normalize
 from ._networks import ARCHITECTURES, MAX_LAYERS, MIN_LAYERS, POOLINGS, STEMS
 from ._training import (
     NETWORK_PARAMS,
+    PRECISIONS,
     SpectrogramDataset,
     group_standardization,
     make_net,
@@ -222,8 +223,16 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         parallel work, fit several models at once instead (``n_jobs`` of
         ``cross_val_score`` or ``GridSearchCV``).
     device : str, default="auto"
-        ``"auto"`` trains on CUDA when available (with bfloat16 mixed precision),
-        on the CPU otherwise; or ``"cpu"``, ``"cuda"``, ``"cuda:N"``.
+        ``"auto"`` trains on CUDA when available, on the CPU otherwise; or
+        ``"cpu"``, ``"cuda"``, ``"cuda:N"``.
+    precision : {"auto", "float32", "bfloat16"}, default="auto"
+        Arithmetic of the training steps' forward pass: ``"bfloat16"`` runs
+        it under :func:`torch.autocast` in bfloat16 (mixed precision; the
+        weights and the optimizer stay in float32), ``"float32"`` in full
+        precision, ``"auto"`` in bfloat16 on CUDA and in float32 on the CPU.
+        On the CPU, bfloat16 can only be faster where it has bfloat16 matrix
+        units (Intel AMX); what it changes in speed and accuracy is measured
+        in :doc:`/benchmarks`. Prediction always computes in float32.
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialisation, dropout, batches, crops, masks and the
         validation split, each fit with generators of its own (not torch's
@@ -365,6 +374,7 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         "patience": [Interval(numbers.Integral, 1, None, closed="left")],
         "n_threads": [Interval(numbers.Integral, 1, None, closed="left"), None],
         "device": [str],
+        "precision": [StrOptions(set(PRECISIONS))],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
         "warm_start": ["boolean"],
@@ -411,6 +421,7 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         patience=30,
         n_threads=1,
         device="auto",
+        precision="auto",
         random_state=None,
         verbose=0,
         warm_start=False,
@@ -453,6 +464,7 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         self.patience = patience
         self.n_threads = n_threads
         self.device = device
+        self.precision = precision
         self.random_state = random_state
         self.verbose = verbose
         self.warm_start = warm_start

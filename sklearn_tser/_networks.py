@@ -300,6 +300,9 @@ class _MaskedBatchNorm1d(nn.BatchNorm1d):
             # float32 out, as from the masked statistics below, whose sums
             # CUDA autocast takes in float32 (a no-op on float32 input)
             return super().forward(x).float()
+        # The masked statistics in float32, whatever autocast gives (CUDA's
+        # takes sums in float32 by itself, the CPU's does not).
+        x = x.float()
         if mask is None:
             mask = x.new_ones(x.shape[0], 1, *x.shape[2:])
         dims = (0,) if x.ndim == 2 else (0, 2)

@@ -405,6 +405,9 @@ class EmbeddingNet(NeuralNet):
         weights (:meth:`update_average`), or 0 for none. Each phase averages
         its own epochs, validates the average (so early stopping watches, and
         keeps, the averaged weights) and ends with it.
+    precision : {"auto", "float32", "bfloat16"}, default="auto"
+        Arithmetic of the training steps' forward pass (:func:`autocast_dtype`);
+        the weights, the optimizer and inference stay in float32.
     random_state : int, default=0
         Seed of the batches, crops and masks.
     *args, **kwargs
@@ -447,6 +450,7 @@ class EmbeddingNet(NeuralNet):
         aam_scale=30.0,
         speaker_adversarial=0.0,
         ema_epochs=0.0,
+        precision="auto",
         random_state=0,
         **kwargs,
     ):
@@ -472,6 +476,7 @@ class EmbeddingNet(NeuralNet):
         self.aam_scale = aam_scale
         self.speaker_adversarial = speaker_adversarial
         self.ema_epochs = ema_epochs
+        self.precision = precision
         self.random_state = random_state
 
     # ----------------------------------------------------------- phases
@@ -831,11 +836,12 @@ class EmbeddingNet(NeuralNet):
         return self
 
     def infer(self, x, **fit_params):
-        if torch.device(self.device).type == "cuda":
-            with torch.autocast("cuda", dtype=torch.bfloat16):
-                out = super().infer(x, **fit_params)
-            return tuple(o.float() for o in out)
-        return super().infer(x, **fit_params)
+        dtype = autocast_dtype(self.precision, self.device)
+        if dtype is None:
+            return super().infer(x, **fit_params)
+        with torch.autocast(torch.device(self.device).type, dtype=dtype):
+            out = super().infer(x, **fit_params)
+        return tuple(o.float() for o in out)
 
     def embed(self, dataset, *, augmented=False):
         """Embeddings of every clip of ``dataset``, in eval mode.
@@ -1045,6 +1051,38 @@ def network_shapes(params, *, n_mels, n_classes):
     return {name: tuple(t.shape) for name, t in module.state_dict().items()}
 
 
+PRECISIONS = ("auto", "float32", "bfloat16")
+
+
+def autocast_dtype(precision, device):
+    """The dtype training steps autocast to, or None for plain float32.
+
+    Parameters
+    ----------
+    precision : {"auto", "float32", "bfloat16"}
+        ``"auto"`` is bfloat16 on CUDA and float32 elsewhere: bfloat16 matrix
+        units are on every recent GPU, while on a CPU without them (AMX or
+        AVX512-BF16) bfloat16 is slower than float32.
+    device : str or torch.device
+
+    Returns
+    -------
+    dtype : torch.dtype or None
+
+    Examples
+    --------
+    >>> autocast_dtype("auto", "cpu") is None
+    True
+    >>> autocast_dtype("bfloat16", "cpu")
+    torch.bfloat16
+    """
+    if precision == "bfloat16" or (
+        precision == "auto" and torch.device(device).type == "cuda"
+    ):
+        return torch.bfloat16
+    return None
+
+
 _FUSED_DEVICES = ("cpu", "cuda")  # where torch's fused AdamW runs
 
 
@@ -1081,6 +1119,7 @@ def training_params(params, *, device, random_state):
         aam_scale=p["aam_scale"],
         speaker_adversarial=p["speaker_adversarial"],
         ema_epochs=p["ema_epochs"],
+        precision=p["precision"],
         criterion__label_smoothing=p["label_smoothing"],
         callbacks__early_stopping__patience=p["patience"],
         random_state=random_state,

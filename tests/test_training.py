@@ -18,6 +18,7 @@ from sklearn_tser._training import (
     _ReverseGradient,
     _stretch,
     _warp,
+    autocast_dtype,
     group_standardization,
     speech_regions,
     standardization,
@@ -878,3 +879,46 @@ def test_cpu_training_uses_the_fused_adamw_with_the_same_result(monkeypatch):
     a, b = fused.net_.module_.state_dict(), looped.net_.module_.state_dict()
     for name in a:
         torch.testing.assert_close(a[name], b[name], rtol=1e-4, atol=1e-5, msg=name)
+
+
+def test_autocast_dtype():
+    """bfloat16 on CUDA by default; on the CPU only when asked for."""
+    assert autocast_dtype("auto", "cpu") is None
+    assert autocast_dtype("auto", "cuda:0") is torch.bfloat16
+    assert autocast_dtype("float32", torch.device("cuda")) is None
+    assert autocast_dtype("bfloat16", "cpu") is torch.bfloat16
+
+
+def test_bfloat16_training_steps_on_the_cpu():
+    """precision="bfloat16" runs the training steps' convolutions in bfloat16,
+    keeps the weights in float32 and predicts in float32; "auto" on the CPU is
+    "float32", the same model to the last bit."""
+    X, y = make_spectrograms()
+    seen = []
+
+    def record(module, inputs, output):
+        if isinstance(module, torch.nn.Conv1d):
+            seen.append((module.training, output.dtype))
+
+    handle = torch.nn.modules.module.register_module_forward_hook(record)
+    try:
+        bf16 = EmotionEmbeddingClassifier(**TINY, precision="bfloat16").fit(X, y)
+        proba = bf16.predict_proba(X)
+    finally:
+        handle.remove()
+    assert {dtype for training, dtype in seen if training} == {torch.bfloat16}
+    assert {dtype for training, dtype in seen if not training} == {torch.float32}
+    assert all(w.dtype == torch.float32 for w in bf16.net_.module_.parameters())
+    assert np.isfinite(proba).all()
+
+    auto = EmotionEmbeddingClassifier(**TINY).fit(X, y)
+    full = EmotionEmbeddingClassifier(**TINY, precision="float32").fit(X, y)
+    np.testing.assert_array_equal(auto.predict_proba(X), full.predict_proba(X))
+    assert proba.dtype == full.predict_proba(X).dtype
+    assert not np.array_equal(proba, full.predict_proba(X))
+
+
+def test_precision_is_validated():
+    X, y = make_spectrograms()
+    with pytest.raises(ValueError, match="'precision' parameter"):
+        EmotionEmbeddingClassifier(**TINY, precision="float16").fit(X, y)
