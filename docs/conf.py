@@ -42,6 +42,8 @@ exclude_patterns = [
     "cheaper_results.md",
     "schedule_results.md",
     "adversarial_results.md",
+    "pooling_results.md",
+    "precision_results.md",
     "**/GALLERY_HEADER.rst",
 ]
 html_static_path = ["_static"]
@@ -93,6 +95,8 @@ _RESULTS = {
     "<!-- cheaper-results -->": "cheaper_results.md",
     "<!-- schedule-results -->": "schedule_results.md",
     "<!-- adversarial-results -->": "adversarial_results.md",
+    "<!-- pooling-results -->": "pooling_results.md",
+    "<!-- precision-results -->": "precision_results.md",
 }
 
 
