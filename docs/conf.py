@@ -44,6 +44,7 @@ exclude_patterns = [
     "adversarial_results.md",
     "pooling_results.md",
     "precision_results.md",
+    "triplet_results.md",
     "**/GALLERY_HEADER.rst",
 ]
 html_static_path = ["_static"]
@@ -97,6 +98,7 @@ _RESULTS = {
     "<!-- adversarial-results -->": "adversarial_results.md",
     "<!-- pooling-results -->": "pooling_results.md",
     "<!-- precision-results -->": "precision_results.md",
+    "<!-- triplet-results -->": "triplet_results.md",
 }
 
 
