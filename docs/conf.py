@@ -45,6 +45,7 @@ exclude_patterns = [
     "pooling_results.md",
     "precision_results.md",
     "triplet_results.md",
+    "decay_results.md",
     "**/GALLERY_HEADER.rst",
 ]
 html_static_path = ["_static"]
@@ -99,6 +100,7 @@ _RESULTS = {
     "<!-- pooling-results -->": "pooling_results.md",
     "<!-- precision-results -->": "precision_results.md",
     "<!-- triplet-results -->": "triplet_results.md",
+    "<!-- decay-results -->": "decay_results.md",
 }
 
 
