@@ -230,8 +230,8 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         it under :func:`torch.autocast` in bfloat16 (mixed precision; the
         weights and the optimizer stay in float32), ``"float32"`` in full
         precision, ``"auto"`` in bfloat16 on CUDA and in float32 on the CPU.
-        On the CPU, bfloat16 can only be faster where it has bfloat16 matrix
-        units (Intel AMX); what it changes in speed and accuracy is measured
+        On the CPU, bfloat16 can only be faster where it has bfloat16 units
+        (AMX or AVX512-BF16); what it changes in speed and accuracy is measured
         in :doc:`/benchmarks`. Prediction always computes in float32.
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialisation, dropout, batches, crops, masks and the

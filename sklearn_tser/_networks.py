@@ -296,12 +296,11 @@ class _MaskedBatchNorm1d(nn.BatchNorm1d):
         if not self.training:
             return super().forward(x)
         values_per_channel = x.shape[0] * (x.shape[2] if x.ndim == 3 else 1)
+        # float32 out, and the masked statistics below taken in float32, under
+        # any autocast (CUDA's would sum bfloat16 in float32 by itself, the
+        # CPU's does not); a no-op on float32 input.
         if mask is None and values_per_channel > 1:
-            # float32 out, as from the masked statistics below, whose sums
-            # CUDA autocast takes in float32 (a no-op on float32 input)
             return super().forward(x).float()
-        # The masked statistics in float32, whatever autocast gives (CUDA's
-        # takes sums in float32 by itself, the CPU's does not).
         x = x.float()
         if mask is None:
             mask = x.new_ones(x.shape[0], 1, *x.shape[2:])

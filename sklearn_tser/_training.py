@@ -1060,9 +1060,9 @@ def autocast_dtype(precision, device):
     Parameters
     ----------
     precision : {"auto", "float32", "bfloat16"}
-        ``"auto"`` is bfloat16 on CUDA and float32 elsewhere: bfloat16 matrix
-        units are on every recent GPU, while on a CPU without them (AMX or
-        AVX512-BF16) bfloat16 is slower than float32.
+        ``"auto"`` is bfloat16 on CUDA and float32 elsewhere: every recent
+        GPU computes in bfloat16 natively, while a CPU without bfloat16 units
+        (AMX or AVX512-BF16) converts every operand.
     device : str or torch.device
 
     Returns
