@@ -94,6 +94,12 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         ``"attentive"``, a mean and standard deviation of the last layer's
         features weighted by learned attention over the frames (attentive
         statistics pooling).
+    dilation : int >= 1, default=1
+        Dilation of the ResNet and CNN convolutions that keep the time
+        resolution: their taps are ``dilation`` frames apart, which widens the
+        receptive field without adding weights (see
+        :class:`sklearn_tser._networks.EmbeddingNetwork`). Ignored by the other
+        families.
     dropout : float in [0, 1), default=0.1
         Dropout before the embedding layer.
     pretrain_epochs : int >= 0, default=300
@@ -336,6 +342,7 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         "width": [Interval(numbers.Integral, 1, None, closed="left")],
         "stem": [StrOptions(set(STEMS))],
         "pooling": [StrOptions(set(POOLINGS))],
+        "dilation": [Interval(numbers.Integral, 1, None, closed="left")],
         "dropout": [Interval(numbers.Real, 0, 1, closed="left")],
         "pretrain_epochs": [Interval(numbers.Integral, 0, None, closed="left")],
         "triplet_epochs": [Interval(numbers.Integral, 0, None, closed="left")],
@@ -389,6 +396,7 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         width=48,
         stem="conv1d",
         pooling="last",
+        dilation=1,
         dropout=0.1,
         pretrain_epochs=300,
         triplet_epochs=30,
@@ -432,6 +440,7 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         self.width = width
         self.stem = stem
         self.pooling = pooling
+        self.dilation = dilation
         self.dropout = dropout
         self.pretrain_epochs = pretrain_epochs
         self.triplet_epochs = triplet_epochs

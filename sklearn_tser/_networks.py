@@ -53,7 +53,9 @@ Backbones:
     ``2 * width`` units, with the mel bins as input features.
 
 All convolutions use kernel 3 and padding 1 and are followed by batch
-normalisation and ReLU, as are the frame-wise ``Linear`` layers.
+normalisation and ReLU, as are the frame-wise ``Linear`` layers. With
+``dilation > 1`` the convolutions of stride 1 after the stem are dilated, with
+padding ``dilation``: a longer context for the same weights.
 
 Length-aware computation
 ------------------------
@@ -320,13 +322,23 @@ class _MaskedBatchNorm1d(nn.BatchNorm1d):
 
 
 class _ConvLayer(nn.Module):
-    """Masked ``Conv1d(kernel 3) -> batch norm -> ReLU``; one weight layer."""
+    """Masked ``Conv1d(kernel 3) -> batch norm -> ReLU``; one weight layer.
 
-    def __init__(self, in_channels, out_channels, stride):
+    ``dilation`` spaces the kernel's taps (padding ``dilation`` keeps the
+    length); a strided layer takes ``dilation=1``.
+    """
+
+    def __init__(self, in_channels, out_channels, stride, dilation=1):
         super().__init__()
         self.stride = stride
         self.conv = nn.Conv1d(
-            in_channels, out_channels, 3, stride=stride, padding=1, bias=False
+            in_channels,
+            out_channels,
+            3,
+            stride=stride,
+            padding=dilation,
+            dilation=dilation,
+            bias=False,
         )
         self.norm = _MaskedBatchNorm1d(out_channels)
 
@@ -344,18 +356,28 @@ class _Block(nn.Module):
     The first convolution has stride ``stride`` and maps ``in_channels`` to
     ``out_channels``. The shortcut subsamples time by ``stride`` and zero-pads
     the extra channels ("option A" of He et al.), so it aligns exactly with the
-    strided convolution and adds no weight layer.
+    strided convolution and adds no weight layer. Convolutions of stride 1 have
+    dilation ``dilation``.
     """
 
-    def __init__(self, in_channels, out_channels, stride, residual):
+    def __init__(self, in_channels, out_channels, stride, residual, dilation=1):
         super().__init__()
         if out_channels < in_channels:
             raise ValueError("A block cannot reduce the number of channels.")
         self.stride = stride
         self.residual = residual
         self.extra_channels = out_channels - in_channels
-        self.conv1 = _ConvLayer(in_channels, out_channels, stride)
-        self.conv2 = nn.Conv1d(out_channels, out_channels, 3, padding=1, bias=False)
+        self.conv1 = _ConvLayer(
+            in_channels, out_channels, stride, dilation=1 if stride == 2 else dilation
+        )
+        self.conv2 = nn.Conv1d(
+            out_channels,
+            out_channels,
+            3,
+            padding=dilation,
+            dilation=dilation,
+            bias=False,
+        )
         self.norm2 = _MaskedBatchNorm1d(out_channels)
 
     def forward(self, x, lengths):
@@ -403,7 +425,7 @@ class _Stem2d(nn.Module):
 class _ConvBackbone(nn.Module):
     """Stem, optional extra convolution and blocks; see the module docstring."""
 
-    def __init__(self, n_mels, width, n_backbone, residual, stem="conv1d"):
+    def __init__(self, n_mels, width, n_backbone, residual, stem="conv1d", dilation=1):
         super().__init__()
         if stem == "conv2d":
             layers = [_Stem2d(n_mels, width)]
@@ -412,14 +434,16 @@ class _ConvBackbone(nn.Module):
         n_stem = 2 if stem == "conv2d" else 1
         n_blocks, n_extra = divmod(n_backbone - n_stem, 2)
         if n_extra:
-            layers.append(_ConvLayer(width, width, stride=1))
+            layers.append(_ConvLayer(width, width, stride=1, dilation=dilation))
         channels, stage = width, 0
         for block in range(n_blocks):
             # Up to three stages; the first block of each stage has stride 2.
             block_stage = 3 * block // n_blocks
             stride = 2 if block == 0 or block_stage != stage else 1
             out_channels = width * 2**block_stage
-            layers.append(_Block(channels, out_channels, stride, residual))
+            layers.append(
+                _Block(channels, out_channels, stride, residual, dilation=dilation)
+            )
             channels, stage = out_channels, block_stage
         self.layers = nn.ModuleList(layers)
         self.out_channels = channels
@@ -545,6 +569,15 @@ class EmbeddingNetwork(nn.Module):
         standard deviation weighted per channel by learned attention over the
         valid frames (Okabe et al., 2018; Desplanques et al., 2020); its two
         ``1 x 1`` convolutions are not counted in ``n_layers``.
+    dilation : int >= 1, default=1
+        Dilation of the ResNet and CNN convolutions of stride 1 after the stem
+        (the second of every block, the first of a block that does not start
+        a stage, and the extra convolution): their three taps are
+        ``dilation`` frames apart, with padding ``dilation``, so the same
+        weights see a longer context. A kernel-3 convolution widens the
+        receptive field by ``2 * dilation * jump`` input frames, where
+        ``jump`` is the product of the strides before it. Ignored by the
+        other families.
 
     Attributes
     ----------
@@ -584,6 +617,7 @@ class EmbeddingNetwork(nn.Module):
         dropout=0.1,
         stem="conv1d",
         pooling="last",
+        dilation=1,
     ):
         super().__init__()
         check_architecture(architecture, n_layers)
@@ -595,10 +629,12 @@ class EmbeddingNetwork(nn.Module):
         check_integer(n_classes, "n_classes", low=2)
         check_integer(embedding_dim, "embedding_dim", low=1)
         check_integer(width, "width", low=1)
+        check_integer(dilation, "dilation", low=1)
         _check_dropout(dropout)
         # Plain Python numbers: hyper-parameters may come as NumPy scalars.
         n_layers, n_mels, n_classes = int(n_layers), int(n_mels), int(n_classes)
         embedding_dim, width, dropout = int(embedding_dim), int(width), float(dropout)
+        dilation = int(dilation)
         self.architecture = architecture
         self.n_layers = n_layers
         self.n_mels = n_mels
@@ -608,7 +644,7 @@ class EmbeddingNetwork(nn.Module):
         n_backbone = n_layers - _N_HEAD_LAYERS
         if architecture in ("resnet", "cnn"):
             self.backbone = _ConvBackbone(
-                n_mels, width, n_backbone, architecture == "resnet", stem
+                n_mels, width, n_backbone, architecture == "resnet", stem, dilation
             )
         elif architecture == "fc":
             self.backbone = _FrameWiseBackbone(n_mels, width, n_backbone)

@@ -56,6 +56,7 @@ NETWORK_PARAMS = (
     "width",
     "stem",
     "pooling",
+    "dilation",
     "dropout",
 )
 

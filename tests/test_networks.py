@@ -317,6 +317,8 @@ def test_numpy_scalar_hyperparameters_are_accepted():
         ({"dropout": 1.0}, r"dropout must be a float in \[0, 1\); got 1\.0\."),
         ({"dropout": -0.1}, r"dropout must be a float in \[0, 1\); got -0\.1\."),
         ({"dropout": "0.1"}, r"dropout must be a float in \[0, 1\); got '0\.1'\."),
+        ({"dilation": 0}, r"dilation must be an integer >= 1; got 0\."),
+        ({"dilation": 1.5}, r"dilation must be an integer >= 1; got 1\.5\."),
     ],
 )
 def test_invalid_hyperparameters_raise(params, message):
@@ -445,7 +447,8 @@ def test_attentive_pooling_keeps_a_small_spread_in_bfloat16():
     "architecture, params",
     [(a, {}) for a in ARCHITECTURES]
     + [("resnet", {"stem": "conv2d"})]
-    + [("resnet", {"pooling": p}) for p in ("blocks", "attentive")],
+    + [("resnet", {"pooling": p}) for p in ("blocks", "attentive")]
+    + [("resnet", {"dilation": 2}), ("cnn", {"dilation": 3})],
 )
 def test_unpadded_batches_skip_masking_with_the_same_result(
     architecture, params, monkeypatch
@@ -526,3 +529,99 @@ def test_network_defaults_are_the_classifiers():
     assert {name: network[name].default for name in NETWORK_PARAMS} == {
         name: classifier[name] for name in NETWORK_PARAMS
     }
+
+
+def _receptive_field_by_gradient(net, n_frames=600):
+    """Input frames that reach the middle output frame of the backbone.
+
+    Positive weights and input keep every ReLU open, so that no path from an
+    input frame is cut by a zero gradient.
+    """
+    net.eval()
+    with torch.no_grad():
+        for parameter in net.parameters():
+            parameter.abs_()
+    x = torch.rand(1, net.n_mels, n_frames, requires_grad=True)
+    (features, _), *_ = net.backbone(x, None)
+    features[0, :, features.shape[2] // 2].sum().backward()
+    reached = torch.nonzero(x.grad[0].abs().sum(dim=0)).squeeze(1)
+    return int(reached[-1] - reached[0]) + 1
+
+
+def _receptive_field_by_formula(net):
+    """1 + sum over kernel-3 convolutions of 2 * dilation * jump, where jump
+    is the product of the strides before the convolution."""
+    field, jump = 1, 1
+    for module in net.backbone.modules():
+        if isinstance(module, nn.Conv1d):
+            field += 2 * module.dilation[0] * jump
+            jump *= module.stride[0]
+    return field
+
+
+@pytest.mark.parametrize("dilation", [1, 2, 3])
+@pytest.mark.parametrize("n_layers", [6, 11, 12])
+@pytest.mark.parametrize("architecture", ["resnet", "cnn"])
+def test_dilation_widens_the_receptive_field_as_documented(
+    architecture, n_layers, dilation
+):
+    net = _small_net(architecture, n_layers, dilation=dilation)
+    field = _receptive_field_by_gradient(net)
+    assert field == _receptive_field_by_formula(net)
+    if dilation == 1:
+        return
+    # Only the stride-1 convolutions after the stem are dilated; widening is
+    # linear in the dilation; ResNet-11 is the one the docs describe.
+    undilated = _receptive_field_by_gradient(_small_net(architecture, n_layers))
+    strided = [
+        m
+        for m in net.backbone.modules()
+        if isinstance(m, nn.Conv1d) and m.stride[0] > 1
+    ]
+    assert all(m.dilation == (1,) for m in strided)
+    assert field > undilated
+    if architecture == "resnet" and n_layers == 11:
+        # Stem, then blocks at jumps 2, 4, 4, 8: 103 frames, and 72 more per
+        # unit of dilation (stride-1 convolutions at jumps 4, 4, 4, 8, 16).
+        assert undilated == 103
+        assert field == 103 + 72 * (dilation - 1)
+
+
+@pytest.mark.parametrize("n_layers", [6, 11, 15])
+@pytest.mark.parametrize("architecture", ["resnet", "cnn"])
+def test_dilated_network_is_invariant_to_padding(architecture, n_layers):
+    net = _warm_up_running_statistics(
+        _small_net(architecture, n_layers, dilation=3), SMALL["n_mels"]
+    )
+    clip_lengths = [60, 1, 3, 17, 33]
+    x, lengths = _padded_batch(clip_lengths, SMALL["n_mels"], 64, seed=2)
+    with torch.no_grad():
+        embeddings = net.embed(x, lengths)
+        for i, length in enumerate(clip_lengths):
+            alone = net.embed(x[i : i + 1, :, :length], lengths[i : i + 1])
+            torch.testing.assert_close(alone[0], embeddings[i], rtol=0, atol=1e-5)
+
+
+def test_dilation_one_is_the_undilated_network():
+    torch.manual_seed(0)
+    plain = _small_net("resnet", 11)
+    torch.manual_seed(0)
+    dilated = _small_net("resnet", 11, dilation=1)
+    torch.testing.assert_close(dilated.state_dict(), plain.state_dict(), rtol=0, atol=0)
+    assert all(
+        m.dilation == (1,) and m.padding == (1,)
+        for m in dilated.modules()
+        if isinstance(m, nn.Conv1d)
+    )
+
+
+def test_dilation_is_ignored_by_families_without_convolutions():
+    torch.manual_seed(0)
+    plain = _small_net("gru", 8)
+    torch.manual_seed(0)
+    dilated = _small_net("gru", 8, dilation=4)
+    x, lengths = _padded_batch([9, 4], SMALL["n_mels"], 9)
+    with torch.no_grad():
+        torch.testing.assert_close(
+            plain.eval().embed(x, lengths), dilated.eval().embed(x, lengths)
+        )

@@ -314,6 +314,7 @@ def test_safe_format_stores_weights_on_the_cpu(saved):
         {"trim_db": 30.0, "standardize": "clip", "mixup_alpha": 0.0},
         {"standardize": "group"},
         {"precision": "bfloat16"},
+        {"dilation": 2},
     ],
 )
 def test_round_trip_of_every_training_option(params, audio, tmp_path):
