@@ -46,6 +46,7 @@ exclude_patterns = [
     "precision_results.md",
     "triplet_results.md",
     "decay_results.md",
+    "dilation_results.md",
     "**/GALLERY_HEADER.rst",
 ]
 html_static_path = ["_static"]
@@ -101,6 +102,7 @@ _RESULTS = {
     "<!-- precision-results -->": "precision_results.md",
     "<!-- triplet-results -->": "triplet_results.md",
     "<!-- decay-results -->": "decay_results.md",
+    "<!-- dilation-results -->": "dilation_results.md",
 }
 
 
