@@ -47,6 +47,7 @@ exclude_patterns = [
     "triplet_results.md",
     "decay_results.md",
     "dilation_results.md",
+    "dropout_results.md",
     "**/GALLERY_HEADER.rst",
 ]
 html_static_path = ["_static"]
@@ -103,6 +104,7 @@ _RESULTS = {
     "<!-- triplet-results -->": "triplet_results.md",
     "<!-- decay-results -->": "decay_results.md",
     "<!-- dilation-results -->": "dilation_results.md",
+    "<!-- dropout-results -->": "dropout_results.md",
 }
 
 
