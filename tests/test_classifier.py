@@ -200,6 +200,8 @@ def test_warm_start_continues_training(data):
         ({"margin": 0}, "margin"),
         ({"mining": "hardest"}, "mining"),
         ({"n_samples_per_class": 1}, "n_samples_per_class"),
+        ({"dilation": 0}, "'dilation' parameter"),
+        ({"dilation": 2.0}, "'dilation' parameter"),
     ],
 )
 def test_bad_parameters(params, match, data):
