@@ -48,6 +48,7 @@ exclude_patterns = [
     "decay_results.md",
     "dilation_results.md",
     "dropout_results.md",
+    "trim_results.md",
     "**/GALLERY_HEADER.rst",
 ]
 html_static_path = ["_static"]
@@ -105,6 +106,7 @@ _RESULTS = {
     "<!-- decay-results -->": "decay_results.md",
     "<!-- dilation-results -->": "dilation_results.md",
     "<!-- dropout-results -->": "dropout_results.md",
+    "<!-- trim-results -->": "trim_results.md",
 }
 
 
