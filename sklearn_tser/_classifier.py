@@ -95,8 +95,8 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         features weighted by learned attention over the frames (attentive
         statistics pooling).
     dilation : int >= 1, default=1
-        Dilation of the ResNet and CNN convolutions that keep the time
-        resolution: their taps are ``dilation`` frames apart, which widens the
+        Dilation of the ResNet and CNN convolutions of stride 1 after the
+        stem: their taps are ``dilation`` frames apart, which widens the
         receptive field without adding weights (see
         :class:`sklearn_tser._networks.EmbeddingNetwork`). Ignored by the other
         families.

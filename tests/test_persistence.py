@@ -367,6 +367,22 @@ def test_a_pipeline_memory_from_a_file_is_never_used(audio, tmp_path):
     assert loaded.memory is None
 
 
+def test_a_file_saved_before_a_network_option_existed_loads_as_before(
+    pipe, saved, audio, tmp_path
+):
+    """Files of earlier versions lack the parameters added since (``precision``,
+    ``dilation``): they load with the defaults, which build the same network."""
+
+    def edit(doc, tensors):
+        for name in ("dilation", "precision"):
+            del _clf(doc)["params"][name]
+
+    old = load(_craft(saved, tmp_path / "old.safetensors", edit))
+    assert old[-1].dilation == 1
+    assert old[-1].precision == "auto"
+    assert_same_outputs(old, pipe, audio[0])
+
+
 def _set_attribute(name, spec):
     def edit(doc, tensors):
         _clf(doc)["attributes"][name] = spec
