@@ -49,6 +49,7 @@ exclude_patterns = [
     "dilation_results.md",
     "dropout_results.md",
     "trim_results.md",
+    "crop_results.md",
     "**/GALLERY_HEADER.rst",
 ]
 html_static_path = ["_static"]
@@ -107,6 +108,7 @@ _RESULTS = {
     "<!-- dilation-results -->": "dilation_results.md",
     "<!-- dropout-results -->": "dropout_results.md",
     "<!-- trim-results -->": "trim_results.md",
+    "<!-- crop-results -->": "crop_results.md",
 }
 
 
