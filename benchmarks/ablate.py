@@ -187,6 +187,17 @@ def paired_table(rows, protocols):
     return "\n".join(lines)
 
 
+def report(rows, protocols, seeds, output=None):
+    """Print the table of ``rows`` (and, with several sets, the paired
+    differences to the first); write it to ``output`` too when given."""
+    text = table(rows, protocols, seeds)
+    if len(rows) > 1:
+        text += "\n\n" + paired_table(rows, protocols)
+    print(text)
+    if output:
+        output.write_text(text + "\n")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("configs", type=Path, help="JSON: {name: {parameters}}")
@@ -201,12 +212,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     configs = json.loads(args.configs.read_text())
     rows = run(configs, args.data, args.cache, args.seeds, args.protocols, args.jobs)
-    text = table(rows, args.protocols, args.seeds)
-    if len(rows) > 1:
-        text += "\n\n" + paired_table(rows, args.protocols)
-    print(text)
-    if args.output:
-        args.output.write_text(text + "\n")
+    report(rows, args.protocols, args.seeds, args.output)
 
 
 if __name__ == "__main__":

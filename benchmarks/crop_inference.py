@@ -24,8 +24,7 @@ from ablate import (
     PROTOCOLS,
     features,
     folds,
-    paired_table,
-    table,
+    report,
 )
 from joblib import Parallel, delayed
 from sklearn.base import clone
@@ -124,11 +123,7 @@ def main(argv=None):
                 for task, r in zip(tasks, results, strict=True)
                 if task[0] == protocol
             ]
-    text = table(rows, args.protocols, args.seeds)
-    text += "\n\n" + paired_table(rows, args.protocols)
-    print(text)
-    if args.output:
-        args.output.write_text(text + "\n")
+    report(rows, args.protocols, args.seeds, args.output)
 
 
 if __name__ == "__main__":

@@ -321,6 +321,20 @@ class _MaskedBatchNorm1d(nn.BatchNorm1d):
         return centred * scale.view(shape) + self.bias.view(shape)
 
 
+def _conv3(in_channels, out_channels, stride=1, dilation=1):
+    """``Conv1d`` of kernel 3 without bias, padded by ``dilation``: ``L`` valid
+    frames give ``L`` (stride 1) or ``ceil(L / 2)`` (stride 2)."""
+    return nn.Conv1d(
+        in_channels,
+        out_channels,
+        3,
+        stride=stride,
+        padding=dilation,
+        dilation=dilation,
+        bias=False,
+    )
+
+
 class _ConvLayer(nn.Module):
     """Masked ``Conv1d(kernel 3) -> batch norm -> ReLU``; one weight layer.
 
@@ -331,15 +345,7 @@ class _ConvLayer(nn.Module):
     def __init__(self, in_channels, out_channels, stride, dilation=1):
         super().__init__()
         self.stride = stride
-        self.conv = nn.Conv1d(
-            in_channels,
-            out_channels,
-            3,
-            stride=stride,
-            padding=dilation,
-            dilation=dilation,
-            bias=False,
-        )
+        self.conv = _conv3(in_channels, out_channels, stride, dilation)
         self.norm = _MaskedBatchNorm1d(out_channels)
 
     def forward(self, x, lengths):
@@ -370,14 +376,7 @@ class _Block(nn.Module):
         self.conv1 = _ConvLayer(
             in_channels, out_channels, stride, dilation=1 if stride == 2 else dilation
         )
-        self.conv2 = nn.Conv1d(
-            out_channels,
-            out_channels,
-            3,
-            padding=dilation,
-            dilation=dilation,
-            bias=False,
-        )
+        self.conv2 = _conv3(out_channels, out_channels, dilation=dilation)
         self.norm2 = _MaskedBatchNorm1d(out_channels)
 
     def forward(self, x, lengths):
