@@ -50,6 +50,7 @@ exclude_patterns = [
     "dropout_results.md",
     "trim_results.md",
     "crop_results.md",
+    "triplet60_results.md",
     "**/GALLERY_HEADER.rst",
 ]
 html_static_path = ["_static"]
@@ -109,6 +110,7 @@ _RESULTS = {
     "<!-- dropout-results -->": "dropout_results.md",
     "<!-- trim-results -->": "trim_results.md",
     "<!-- crop-results -->": "crop_results.md",
+    "<!-- triplet60-results -->": "triplet60_results.md",
 }
 
 
