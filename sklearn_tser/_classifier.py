@@ -235,7 +235,8 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         Arithmetic of the training steps' forward pass: ``"bfloat16"`` runs
         it under :func:`torch.autocast` in bfloat16 (mixed precision; the
         weights and the optimizer stay in float32), ``"float32"`` in full
-        precision, ``"auto"`` in bfloat16 on CUDA and in float32 on the CPU.
+        precision, ``"auto"`` in bfloat16 on a CUDA GPU that computes it
+        natively (compute capability 8.0 or later) and in float32 otherwise.
         On the CPU, bfloat16 can only be faster where it has bfloat16 units
         (AMX or AVX512-BF16); what it changes in speed and accuracy is measured
         in :doc:`/benchmarks`. Prediction always computes in float32.

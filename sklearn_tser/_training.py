@@ -18,6 +18,7 @@ Training is a chain of short steps, each overridable (skorch's habit):
 """
 
 import contextlib
+import functools
 import warnings
 
 import numpy as np
@@ -59,6 +60,9 @@ NETWORK_PARAMS = (
     "dilation",
     "dropout",
 )
+
+# Values of the classifier's ``precision``; see autocast_dtype.
+PRECISIONS = ("auto", "float32", "bfloat16")
 
 # Floor on a standard deviation used to standardise, so that a constant mel
 # band (or clip) does not divide by zero.
@@ -1052,18 +1056,16 @@ def network_shapes(params, *, n_mels, n_classes):
     return {name: tuple(t.shape) for name, t in module.state_dict().items()}
 
 
-PRECISIONS = ("auto", "float32", "bfloat16")
-
-
 def autocast_dtype(precision, device):
     """The dtype training steps autocast to, or None for plain float32.
 
     Parameters
     ----------
     precision : {"auto", "float32", "bfloat16"}
-        ``"auto"`` is bfloat16 on CUDA and float32 elsewhere: every recent
-        GPU computes in bfloat16 natively, while a CPU without bfloat16 units
-        (AMX or AVX512-BF16) converts every operand.
+        ``"auto"`` is bfloat16 on a CUDA GPU that computes it natively
+        (compute capability 8.0 or later: Ampere and newer) and float32
+        elsewhere: an older GPU, or a CPU without bfloat16 units (AMX or
+        AVX512-BF16), converts every operand.
     device : str or torch.device
 
     Returns
@@ -1077,11 +1079,19 @@ def autocast_dtype(precision, device):
     >>> autocast_dtype("bfloat16", "cpu")
     torch.bfloat16
     """
+    device = torch.device(device)
     if precision == "bfloat16" or (
-        precision == "auto" and torch.device(device).type == "cuda"
+        precision == "auto" and device.type == "cuda" and _native_bfloat16(str(device))
     ):
         return torch.bfloat16
     return None
+
+
+@functools.cache
+def _native_bfloat16(cuda_device):
+    """Whether the CUDA device computes bfloat16 natively (asked once per
+    device: :func:`autocast_dtype` runs at every training step)."""
+    return torch.cuda.get_device_capability(cuda_device) >= (8, 0)
 
 
 _FUSED_DEVICES = ("cpu", "cuda")  # where torch's fused AdamW runs

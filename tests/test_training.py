@@ -881,12 +881,32 @@ def test_cpu_training_uses_the_fused_adamw_with_the_same_result(monkeypatch):
         torch.testing.assert_close(a[name], b[name], rtol=1e-4, atol=1e-5, msg=name)
 
 
-def test_autocast_dtype():
-    """bfloat16 on CUDA by default; on the CPU only when asked for."""
-    assert autocast_dtype("auto", "cpu") is None
-    assert autocast_dtype("auto", "cuda:0") is torch.bfloat16
-    assert autocast_dtype("float32", torch.device("cuda")) is None
-    assert autocast_dtype("bfloat16", "cpu") is torch.bfloat16
+def test_autocast_dtype(monkeypatch):
+    """bfloat16 by default on a CUDA GPU that computes it natively (compute
+    capability 8.0 or later), asked once per device; elsewhere only when asked
+    for."""
+    from sklearn_tser import _training
+
+    asked = []
+    capabilities = {"cuda:0": (8, 0), "cuda:1": (7, 5)}
+
+    def capability(device):
+        asked.append(device)
+        return capabilities[device]
+
+    monkeypatch.setattr(torch.cuda, "get_device_capability", capability)
+    _training._native_bfloat16.cache_clear()
+    try:
+        assert autocast_dtype("auto", "cpu") is None
+        assert autocast_dtype("auto", "cuda:0") is torch.bfloat16
+        assert autocast_dtype("auto", torch.device("cuda:0")) is torch.bfloat16
+        assert autocast_dtype("auto", "cuda:1") is None  # a Turing GPU (T4)
+        assert autocast_dtype("bfloat16", "cuda:1") is torch.bfloat16
+        assert autocast_dtype("float32", torch.device("cuda:0")) is None
+        assert autocast_dtype("bfloat16", "cpu") is torch.bfloat16
+        assert asked == ["cuda:0", "cuda:1"]
+    finally:
+        _training._native_bfloat16.cache_clear()
 
 
 def test_bfloat16_training_steps_on_the_cpu():
