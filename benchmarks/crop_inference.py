@@ -29,6 +29,8 @@ from ablate import (
 from joblib import Parallel, delayed
 from sklearn.base import clone
 
+from sklearn_tser._losses import l2_normalize
+from sklearn_tser._validation import check_spectrograms
 from sklearn_tser.evaluation import default_pipeline
 
 
@@ -38,7 +40,7 @@ def windows(S, window, hop):
     Returns the windows, NaN-padded to ``window`` frames (a clip shorter than
     a window is one window), and the index of the clip of each window.
     """
-    lengths = (~np.isnan(S[:, 0, :])).sum(axis=1)
+    lengths = check_spectrograms(S).lengths
     cuts, owner = [], []
     for i, length in enumerate(lengths):
         starts = list(range(0, max(length - window, 0) + 1, hop))
@@ -59,7 +61,7 @@ def averaged_embeddings(clf, S, window, hop):
     emb = clf.transform(cuts)
     sums = np.zeros((len(S), emb.shape[1]))
     np.add.at(sums, owner, emb)
-    return sums / np.linalg.norm(sums, axis=1, keepdims=True)
+    return l2_normalize(sums)
 
 
 def fit_one(S, y, actor, protocol, fold, seed, window, hop):
@@ -80,7 +82,7 @@ def fit_one(S, y, actor, protocol, fold, seed, window, hop):
     codes = np.searchsorted(clf.classes_, y[train])
     sums = np.zeros((len(clf.classes_), clf.centroids_.shape[1]))
     np.add.at(sums, codes, averaged_embeddings(clf, S[train], window, hop))
-    centroids = sums / np.linalg.norm(sums, axis=1, keepdims=True)
+    centroids = l2_normalize(sums)  # as the classifier's: normalised means
     cosines = averaged_embeddings(clf, S[test], window, hop) @ centroids.T
     windowed = metric(y[test], clf.classes_[cosines.argmax(axis=1)])
     return {"whole": float(whole), "windows": float(windowed), "fit_s": fit_s}

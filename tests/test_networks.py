@@ -602,17 +602,17 @@ def test_dilated_network_is_invariant_to_padding(architecture, n_layers):
             torch.testing.assert_close(alone[0], embeddings[i], rtol=0, atol=1e-5)
 
 
-def test_dilation_one_is_the_undilated_network():
-    torch.manual_seed(0)
-    plain = _small_net("resnet", 11)
-    torch.manual_seed(0)
-    dilated = _small_net("resnet", 11, dilation=1)
-    torch.testing.assert_close(dilated.state_dict(), plain.state_dict(), rtol=0, atol=0)
-    assert all(
-        m.dilation == (1,) and m.padding == (1,)
-        for m in dilated.modules()
-        if isinstance(m, nn.Conv1d)
-    )
+@pytest.mark.parametrize("n_layers", [6, 11, 12, 15])
+@pytest.mark.parametrize("architecture", ["resnet", "cnn"])
+def test_default_dilation_builds_the_undilated_network(architecture, n_layers):
+    """The default (dilation 1) is the network as it was before the option:
+    every convolution of kernel 3, padding 1, dilation 1, without bias."""
+    net = _small_net(architecture, n_layers)
+    convolutions = [m for m in net.modules() if isinstance(m, nn.Conv1d)]
+    assert len(convolutions) == n_layers - 2
+    for m in convolutions:
+        assert (m.kernel_size, m.padding, m.dilation) == ((3,), (1,), (1,))
+        assert m.bias is None
 
 
 def test_dilation_is_ignored_by_families_without_convolutions():
