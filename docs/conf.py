@@ -51,6 +51,7 @@ exclude_patterns = [
     "trim_results.md",
     "crop_results.md",
     "triplet60_results.md",
+    "prototype_results.md",
     "**/GALLERY_HEADER.rst",
 ]
 html_static_path = ["_static"]
@@ -111,6 +112,7 @@ _RESULTS = {
     "<!-- trim-results -->": "trim_results.md",
     "<!-- crop-results -->": "crop_results.md",
     "<!-- triplet60-results -->": "triplet60_results.md",
+    "<!-- prototype-results -->": "prototype_results.md",
 }
 
 
