@@ -52,6 +52,7 @@ exclude_patterns = [
     "crop_results.md",
     "triplet60_results.md",
     "prototype_results.md",
+    "bands_results.md",
     "**/GALLERY_HEADER.rst",
 ]
 html_static_path = ["_static"]
@@ -113,6 +114,7 @@ _RESULTS = {
     "<!-- crop-results -->": "crop_results.md",
     "<!-- triplet60-results -->": "triplet60_results.md",
     "<!-- prototype-results -->": "prototype_results.md",
+    "<!-- bands-results -->": "bands_results.md",
 }
 
 
