@@ -53,6 +53,7 @@ exclude_patterns = [
     "triplet60_results.md",
     "prototype_results.md",
     "bands_results.md",
+    "stem_lr_results.md",
     "**/GALLERY_HEADER.rst",
 ]
 html_static_path = ["_static"]
@@ -115,6 +116,7 @@ _RESULTS = {
     "<!-- triplet60-results -->": "triplet60_results.md",
     "<!-- prototype-results -->": "prototype_results.md",
     "<!-- bands-results -->": "bands_results.md",
+    "<!-- stem-lr-results -->": "stem_lr_results.md",
 }
 
 
