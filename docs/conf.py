@@ -54,6 +54,7 @@ exclude_patterns = [
     "prototype_results.md",
     "bands_results.md",
     "stem_lr_results.md",
+    "triplet_batch_results.md",
     "**/GALLERY_HEADER.rst",
 ]
 html_static_path = ["_static"]
@@ -117,6 +118,7 @@ _RESULTS = {
     "<!-- prototype-results -->": "prototype_results.md",
     "<!-- bands-results -->": "bands_results.md",
     "<!-- stem-lr-results -->": "stem_lr_results.md",
+    "<!-- triplet-batch-results -->": "triplet_batch_results.md",
 }
 
 
