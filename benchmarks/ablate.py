@@ -147,13 +147,14 @@ def run(configs, data, cache, seeds, protocols, jobs, log=print):
                         tasks.append((name, params, protocol, fold, seed, k))
     log(f"{len(tasks)} fits to run ({len(done)} cached)")
 
-    def task(name, params, protocol, fold, seed, key):
-        S_set = spectrograms[mel_changes(params)[1]]
+    def task(name, params, protocol, fold, seed, key, S_set):
         result = fit_one(S_set, y, actor, params, protocol, fold, seed)
         return {"key": key, "name": name, **result}
 
+    # Each task is handed its own features only (the worker is not sent the
+    # features of the other sets).
     for record in Parallel(n_jobs=jobs, return_as="generator")(
-        delayed(task)(*t) for t in tasks
+        delayed(task)(*t, spectrograms[mel_changes(t[1])[1]]) for t in tasks
     ):
         with open(store, "a") as f:
             f.write(json.dumps(record) + "\n")
