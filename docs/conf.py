@@ -55,6 +55,7 @@ exclude_patterns = [
     "bands_results.md",
     "stem_lr_results.md",
     "triplet_batch_results.md",
+    "crops_results.md",
     "**/GALLERY_HEADER.rst",
 ]
 html_static_path = ["_static"]
@@ -119,6 +120,7 @@ _RESULTS = {
     "<!-- bands-results -->": "bands_results.md",
     "<!-- stem-lr-results -->": "stem_lr_results.md",
     "<!-- triplet-batch-results -->": "triplet_batch_results.md",
+    "<!-- crops-results -->": "crops_results.md",
 }
 
 
