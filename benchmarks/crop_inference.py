@@ -29,7 +29,7 @@ from ablate import (
 from joblib import Parallel, delayed
 from sklearn.base import clone
 
-from sklearn_tser._losses import l2_normalize
+from sklearn_tser._losses import class_centroids, l2_normalize
 from sklearn_tser._validation import check_spectrograms
 from sklearn_tser.evaluation import default_pipeline
 
@@ -80,9 +80,8 @@ def fit_one(S, y, actor, protocol, fold, seed, window, hop):
     whole = metric(y[test], clf.predict(S[test], groups=actor[test]))
 
     codes = np.searchsorted(clf.classes_, y[train])
-    sums = np.zeros((len(clf.classes_), clf.centroids_.shape[1]))
-    np.add.at(sums, codes, averaged_embeddings(clf, S[train], window, hop))
-    centroids = l2_normalize(sums)  # as the classifier's: normalised means
+    emb = averaged_embeddings(clf, S[train], window, hop)
+    centroids = class_centroids(emb, codes, len(clf.classes_))  # as the classifier's
     cosines = averaged_embeddings(clf, S[test], window, hop) @ centroids.T
     windowed = metric(y[test], clf.classes_[cosines.argmax(axis=1)])
     return {"whole": float(whole), "windows": float(windowed), "fit_s": fit_s}

@@ -15,7 +15,12 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 
 from ._device import resolve_device, torch_threads
-from ._losses import MINERS, embedding_collapse_score, get_miner, l2_normalize
+from ._losses import (
+    MINERS,
+    class_centroids,
+    embedding_collapse_score,
+    get_miner,
+)
 from ._networks import ARCHITECTURES, MAX_LAYERS, MIN_LAYERS, POOLINGS, STEMS
 from ._training import (
     NETWORK_PARAMS,
@@ -760,10 +765,8 @@ of shape (n_mels, n_frames_i), or SpectrogramStore
     def _fit_centroids(self, emb, y):
         """Set the centroids and their angles from the training embeddings."""
         self.collapse_score_ = embedding_collapse_score(emb)
-        counts = np.bincount(y, minlength=len(self.classes_))  # >= 1: see _split
-        sums = np.zeros((len(self.classes_), emb.shape[1]), dtype=np.float64)
-        np.add.at(sums, y, emb)
-        self.centroids_ = l2_normalize(sums / counts[:, None]).astype(np.float32)
+        # Every class has a training clip: see _split.
+        self.centroids_ = class_centroids(emb, y, len(self.classes_))
         cos = np.clip(self.centroids_ @ self.centroids_.T, -1.0, 1.0)
         self.angles_ = np.degrees(np.arccos(cos))
         np.fill_diagonal(self.angles_, 0.0)

@@ -31,6 +31,7 @@ __all__ = [
     "SemiHardMiner",
     "TripletLoss",
     "angular_margin_logits",
+    "class_centroids",
     "cosine_distance_matrix",
     "embedding_collapse_score",
     "get_miner",
@@ -497,6 +498,34 @@ def l2_normalize(a):
     """
     norms = np.linalg.norm(a, axis=1, keepdims=True)
     return a / np.maximum(norms, _NORM_EPS).astype(a.dtype)
+
+
+def class_centroids(embeddings, codes, n_classes):
+    """The unit-norm mean embedding of each class: the emotion centroids.
+
+    Parameters
+    ----------
+    embeddings : ndarray of shape (n_samples, n_features)
+    codes : ndarray of int of shape (n_samples,)
+        Class of each row, in ``[0, n_classes)``; every class has a row.
+    n_classes : int
+
+    Returns
+    -------
+    centroids : ndarray of shape (n_classes, n_features), float32
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> emb = np.array([[2.0, 0.0], [0.0, 1.0], [0.0, 3.0]])
+    >>> class_centroids(emb, np.array([0, 1, 1]), n_classes=2)
+    array([[1., 0.],
+           [0., 1.]], dtype=float32)
+    """
+    counts = np.bincount(codes, minlength=n_classes)
+    sums = np.zeros((n_classes, embeddings.shape[1]), dtype=np.float64)
+    np.add.at(sums, codes, embeddings)
+    return l2_normalize(sums / counts[:, None]).astype(np.float32)
 
 
 def embedding_collapse_score(embeddings):

@@ -20,6 +20,7 @@ from sklearn_tser._losses import (
     SemiHardMiner,
     TripletLoss,
     angular_margin_logits,
+    class_centroids,
     cosine_distance_matrix,
     embedding_collapse_score,
     get_miner,
@@ -496,3 +497,15 @@ def test_angular_margin_logits_have_finite_gradients():
     logits = angular_margin_logits(embeddings, weight, torch.tensor([0, 1, 2, 0]))
     torch.nn.functional.cross_entropy(logits, torch.tensor([0, 1, 2, 0])).backward()
     assert torch.isfinite(embeddings.grad).all() and torch.isfinite(weight.grad).all()
+
+
+def test_class_centroids_against_a_loop():
+    """The centroid of each class is the unit-norm mean of its rows."""
+    rng = np.random.default_rng(0)
+    emb = rng.normal(size=(40, 5))
+    codes = np.r_[np.arange(4), rng.integers(0, 4, 36)]
+    centroids = class_centroids(emb, codes, 4)
+    assert centroids.dtype == np.float32 and centroids.shape == (4, 5)
+    for c in range(4):
+        mean = emb[codes == c].mean(axis=0)
+        np.testing.assert_allclose(centroids[c], mean / np.linalg.norm(mean), rtol=1e-6)
