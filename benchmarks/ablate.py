@@ -86,7 +86,32 @@ def folds(protocol, y, actor):
     return list(GroupKFold(4).split(y, y, actor))
 
 
-def fit_one(S, y, actor, params, protocol, fold, seed):
+def mel_changes(params):
+    """The feature parameters of a set that differ from the defaults."""
+    default = default_pipeline().named_steps["mel"]
+    mel = clone(default).set_params(**split_params(params)[1])
+    base = default.get_params()
+    return {k: v for k, v in mel.get_params().items() if v != base[k]}
+
+
+def fit_key(params, protocol, fold, seed):
+    """The cache key of a fit: every classifier parameter, defaults included
+    (a changed default is a new fit), and the feature parameters that differ
+    from the defaults (with none, the key is what it was before feature
+    parameters existed, so older cached fits stay valid)."""
+    clf = default_pipeline().named_steps["clf"].set_params(**split_params(params)[0])
+    resolved = {k: v for k, v in clf.get_params().items() if k != "verbose"}
+    fit = [resolved, protocol, fold, seed]
+    changed = mel_changes(params)
+    if changed:
+        fit.append({"mel": changed})
+    return json.dumps(fit, sort_keys=True, default=str)
+
+
+def fit_fold(S, y, actor, params, protocol, fold, seed):
+    """Fit the classifier of a parameter set on a fold of a protocol, with one
+    torch thread; return it, the fold's train and test indices and the fit
+    time in seconds."""
     import torch
 
     torch.set_num_threads(1)
@@ -97,7 +122,11 @@ def fit_one(S, y, actor, params, protocol, fold, seed):
     start = time.perf_counter()
     # fit and predict know the actors, as in the benchmark and the CLI.
     clf.fit(S[train], y[train], groups=actor[train])
-    fit_s = time.perf_counter() - start
+    return clf, train, test, time.perf_counter() - start
+
+
+def fit_one(S, y, actor, params, protocol, fold, seed):
+    clf, _, test, fit_s = fit_fold(S, y, actor, params, protocol, fold, seed)
     pred = clf.predict(S[test], groups=actor[test])
     score = PROTOCOLS[protocol][1](y[test], pred)
     return {"score": float(score), "fit_s": fit_s}
@@ -105,18 +134,14 @@ def fit_one(S, y, actor, params, protocol, fold, seed):
 
 def run(configs, data, cache, seeds, protocols, jobs, log=print):
     S, y, actor = features(data, cache)
-    default_mel = default_pipeline().named_steps["mel"].get_params()
-    spectrograms = {}  # features by their parameters that differ from the defaults
+    spectrograms = {"{}": S}  # by the feature parameters that differ from the defaults
 
-    def mel_changes(params):
-        mel = (
-            default_pipeline().named_steps["mel"].set_params(**split_params(params)[1])
-        )
-        changed = {k: v for k, v in mel.get_params().items() if v != default_mel[k]}
+    def features_of(params):
+        changed = mel_changes(params)
         name = json.dumps(changed, sort_keys=True, default=str)
         if name not in spectrograms:
-            spectrograms[name] = features(data, cache, changed)[0] if changed else S
-        return changed, name
+            spectrograms[name] = features(data, cache, changed)[0]
+        return spectrograms[name]
 
     store = Path(cache) / "ablate.jsonl"
     done = {}
@@ -125,24 +150,12 @@ def run(configs, data, cache, seeds, protocols, jobs, log=print):
             record = json.loads(line)
             done[record["key"]] = record
 
-    def key(params, protocol, fold, seed):
-        # Every parameter, defaults included: a changed default is a new fit.
-        clf = (
-            default_pipeline().named_steps["clf"].set_params(**split_params(params)[0])
-        )
-        resolved = {k: v for k, v in clf.get_params().items() if k != "verbose"}
-        fit = [resolved, protocol, fold, seed]
-        changed = mel_changes(params)[0]
-        if changed:  # the default features leave the keys as they were
-            fit.append({"mel": changed})
-        return json.dumps(fit, sort_keys=True, default=str)
-
     tasks = []
     for name, params in configs.items():
         for protocol in protocols:
             for fold in range(len(folds(protocol, y, actor))):
                 for seed in range(seeds):
-                    k = key(params, protocol, fold, seed)
+                    k = fit_key(params, protocol, fold, seed)
                     if k not in done:
                         tasks.append((name, params, protocol, fold, seed, k))
     log(f"{len(tasks)} fits to run ({len(done)} cached)")
@@ -154,7 +167,7 @@ def run(configs, data, cache, seeds, protocols, jobs, log=print):
     # Each task is handed its own features only (the worker is not sent the
     # features of the other sets).
     for record in Parallel(n_jobs=jobs, return_as="generator")(
-        delayed(task)(*t, spectrograms[mel_changes(t[1])[1]]) for t in tasks
+        delayed(task)(*t, features_of(t[1])) for t in tasks
     ):
         with open(store, "a") as f:
             f.write(json.dumps(record) + "\n")
@@ -166,7 +179,7 @@ def run(configs, data, cache, seeds, protocols, jobs, log=print):
         rows[name] = {"params": params}
         for protocol in protocols:
             records = [
-                done[key(params, protocol, fold, seed)]
+                done[fit_key(params, protocol, fold, seed)]
                 for fold in range(len(folds(protocol, y, actor)))
                 for seed in range(seeds)
             ]

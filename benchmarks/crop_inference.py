@@ -14,7 +14,6 @@ exactly; the defaults are fitted on the screening protocols of
 """
 
 import argparse
-import time
 from pathlib import Path
 
 import numpy as np
@@ -23,15 +22,14 @@ from ablate import (
     DEFAULT_DATA,
     PROTOCOLS,
     features,
+    fit_fold,
     folds,
     report,
 )
 from joblib import Parallel, delayed
-from sklearn.base import clone
 
 from sklearn_tser._losses import class_centroids, l2_normalize
 from sklearn_tser._validation import check_spectrograms
-from sklearn_tser.evaluation import default_pipeline
 
 
 def windows(S, window, hop):
@@ -65,17 +63,8 @@ def averaged_embeddings(clf, S, window, hop):
 
 
 def fit_one(S, y, actor, protocol, fold, seed, window, hop):
-    import torch
-
-    torch.set_num_threads(1)
-    train, test = folds(protocol, y, actor)[fold]
     # The fit of benchmarks/ablate.py for the defaults: same seed, same groups.
-    clf = clone(default_pipeline().named_steps["clf"]).set_params(
-        random_state=fold + 100 * seed
-    )
-    start = time.perf_counter()
-    clf.fit(S[train], y[train], groups=actor[train])
-    fit_s = time.perf_counter() - start
+    clf, train, test, fit_s = fit_fold(S, y, actor, {}, protocol, fold, seed)
     metric = PROTOCOLS[protocol][1]
     whole = metric(y[test], clf.predict(S[test], groups=actor[test]))
 

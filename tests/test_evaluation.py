@@ -1,3 +1,4 @@
+import json
 import sys
 from pathlib import Path
 
@@ -125,3 +126,30 @@ def test_benchmark_peers_standardise_each_speaker_with_its_own_clips():
         rows = speakers == s
         expected = (F[rows] - F[rows].mean(axis=0)) / F[rows].std(axis=0)
         np.testing.assert_allclose(out[rows], expected, rtol=1e-6)
+
+
+def test_ablation_keys_of_feature_parameters():
+    """ablate.py keys a fit by every classifier parameter, and by the feature
+    parameters (``mel__<name>``) only where they differ from the defaults, so
+    the fits cached before feature parameters existed keep their keys."""
+    import ablate
+
+    assert ablate.split_params({"mel__n_mels": 80, "width": 8}) == (
+        {"width": 8},
+        {"n_mels": 80},
+    )
+    default = json.loads(ablate.fit_key({}, "actor", 0, 0))
+    assert (
+        len(default) == 4
+        and default[0]["width"] == 48
+        and default[1:] == ["actor", 0, 0]
+    )
+    assert "mel__n_mels" not in default[0] and "n_mels" not in default[0]
+    assert ablate.fit_key({"mel__n_mels": 64}, "actor", 0, 0) == ablate.fit_key(
+        {}, "actor", 0, 0
+    )
+    wider = json.loads(ablate.fit_key({"mel__n_mels": 80}, "actor", 0, 0))
+    assert wider[:4] == default and wider[4] == {"mel": {"n_mels": 80}}
+    assert ablate.fit_key({"width": 8}, "actor", 0, 0) != ablate.fit_key(
+        {}, "actor", 0, 0
+    )
