@@ -1079,19 +1079,22 @@ def autocast_dtype(precision, device):
     >>> autocast_dtype("bfloat16", "cpu")
     torch.bfloat16
     """
-    device = torch.device(device)
-    if precision == "bfloat16" or (
-        precision == "auto" and device.type == "cuda" and _native_bfloat16(str(device))
-    ):
+    if precision == "bfloat16":
         return torch.bfloat16
+    device = torch.device(device)
+    if precision == "auto" and device.type == "cuda":
+        # "cuda" is the current device, which the caller may change.
+        index = torch.cuda.current_device() if device.index is None else device.index
+        if _native_bfloat16(index):
+            return torch.bfloat16
     return None
 
 
 @functools.cache
-def _native_bfloat16(cuda_device):
-    """Whether the CUDA device computes bfloat16 natively (asked once per
-    device: :func:`autocast_dtype` runs at every training step)."""
-    return torch.cuda.get_device_capability(cuda_device) >= (8, 0)
+def _native_bfloat16(cuda_index):
+    """Whether the CUDA device of this index computes bfloat16 natively (asked
+    once per device: :func:`autocast_dtype` runs at every training step)."""
+    return torch.cuda.get_device_capability(cuda_index) >= (8, 0)
 
 
 _FUSED_DEVICES = ("cpu", "cuda")  # where torch's fused AdamW runs

@@ -888,13 +888,15 @@ def test_autocast_dtype(monkeypatch):
     from sklearn_tser import _training
 
     asked = []
-    capabilities = {"cuda:0": (8, 0), "cuda:1": (7, 5)}
+    capabilities = {0: (8, 0), 1: (7, 5)}
 
-    def capability(device):
-        asked.append(device)
-        return capabilities[device]
+    def capability(index):
+        asked.append(index)
+        return capabilities[index]
 
+    current = [1]
     monkeypatch.setattr(torch.cuda, "get_device_capability", capability)
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: current[0])
     _training._native_bfloat16.cache_clear()
     try:
         assert autocast_dtype("auto", "cpu") is None
@@ -904,7 +906,11 @@ def test_autocast_dtype(monkeypatch):
         assert autocast_dtype("bfloat16", "cuda:1") is torch.bfloat16
         assert autocast_dtype("float32", torch.device("cuda:0")) is None
         assert autocast_dtype("bfloat16", "cpu") is torch.bfloat16
-        assert asked == ["cuda:0", "cuda:1"]
+        # "cuda" is whichever device is current: the answer follows it.
+        assert autocast_dtype("auto", "cuda") is None
+        current[0] = 0
+        assert autocast_dtype("auto", "cuda") is torch.bfloat16
+        assert asked == [0, 1]
     finally:
         _training._native_bfloat16.cache_clear()
 
