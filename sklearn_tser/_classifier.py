@@ -105,6 +105,13 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         receptive field without adding weights (see
         :class:`sklearn_tser._networks.EmbeddingNetwork`). Ignored by the other
         families.
+    deltas : {0, 1, 2}, default=0
+        Time derivatives of the log-mel values that the network reads beside
+        them: ``1``, the deltas (regression slope over 9 frames, as
+        :func:`librosa.feature.delta`); ``2``, the deltas and the
+        delta-deltas. They are computed in the network, after the training
+        augmentation, so the input spectrograms stay ``(n_clips, n_mels,
+        n_frames)``.
     dropout : float in [0, 1), default=0.1
         Dropout before the embedding layer.
     pretrain_epochs : int >= 0, default=300
@@ -349,6 +356,7 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         "stem": [StrOptions(set(STEMS))],
         "pooling": [StrOptions(set(POOLINGS))],
         "dilation": [Interval(numbers.Integral, 1, None, closed="left")],
+        "deltas": [Interval(numbers.Integral, 0, 2, closed="both")],
         "dropout": [Interval(numbers.Real, 0, 1, closed="left")],
         "pretrain_epochs": [Interval(numbers.Integral, 0, None, closed="left")],
         "triplet_epochs": [Interval(numbers.Integral, 0, None, closed="left")],
@@ -403,6 +411,7 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         stem="conv1d",
         pooling="last",
         dilation=1,
+        deltas=0,
         dropout=0.1,
         pretrain_epochs=300,
         triplet_epochs=30,
@@ -447,6 +456,7 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         self.stem = stem
         self.pooling = pooling
         self.dilation = dilation
+        self.deltas = deltas
         self.dropout = dropout
         self.pretrain_epochs = pretrain_epochs
         self.triplet_epochs = triplet_epochs

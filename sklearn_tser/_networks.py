@@ -57,6 +57,12 @@ normalisation and ReLU, as are the frame-wise ``Linear`` layers. With
 ``dilation > 1`` the convolutions of stride 1 after the stem are dilated, with
 padding ``dilation``: a longer context for the same weights.
 
+With ``deltas > 0`` the network first appends time derivatives of the log-mel
+values to its input (see :func:`time_deltas`): every family then reads
+``n_mels * (1 + deltas)`` input channels. They are computed inside the network,
+after the training augmentation, so that a time mask or a warp of the
+spectrogram moves its derivatives with it.
+
 Length-aware computation
 ------------------------
 Frames at index ``>= lengths[i]`` are padding and never influence clip ``i``:
@@ -321,6 +327,69 @@ class _MaskedBatchNorm1d(nn.BatchNorm1d):
         return centred * scale.view(shape) + self.bias.view(shape)
 
 
+def time_deltas(x, lengths, order, width=9):
+    """Append time derivatives of a padded batch of spectrograms to its bands.
+
+    The first derivative (delta) of frame ``t`` is the regression slope over
+    ``width`` frames, as in HTK and :func:`librosa.feature.delta`::
+
+        d[t] = sum(n * (x[t + n] - x[t - n]) for n in 1..N) / (2 * sum(n ** 2))
+
+    with ``N = width // 2``, where a frame before the first or after the last
+    valid frame of a clip repeats that frame. The second derivative is the
+    delta of the delta, and so on.
+
+    Parameters
+    ----------
+    x : torch.Tensor of shape (batch, n_mels, n_frames)
+        Spectrograms; frames at index ``>= lengths[i]`` are padding and never
+        influence clip ``i``.
+    lengths : torch.Tensor of shape (batch,), integer, or None
+        Valid frames of each clip; ``None`` when every clip fills ``n_frames``.
+    order : int >= 0
+        Highest derivative appended; ``0`` returns ``x``.
+    width : odd int >= 3, default=9
+        Frames of the regression window.
+
+    Returns
+    -------
+    torch.Tensor of shape (batch, n_mels * (1 + order), n_frames)
+        ``x``, then its first derivative, and so on, along the band axis;
+        padded frames of the derivatives are 0.
+
+    Examples
+    --------
+    >>> import torch
+    >>> ramp = torch.arange(10.0).reshape(1, 1, 10)  # slope 1 per frame
+    >>> time_deltas(ramp, None, 1)[0, 1, 4:6]
+    tensor([1., 1.])
+    """
+    if not order:
+        return x
+    half = width // 2
+    n_frames = x.shape[2]
+    mask = _time_mask(lengths, n_frames, x.dtype)
+    denominator = 2 * sum(n * n for n in range(1, half + 1))
+    bands = [x]
+    for _ in range(order):
+        current = bands[-1]
+        if mask is not None:  # each clip's padding repeats its last valid frame
+            last = (lengths.long() - 1).view(-1, 1, 1).expand(-1, x.shape[1], 1)
+            current = torch.where(mask.bool(), current, current.gather(2, last))
+        padded = F.pad(current, (half, half), mode="replicate")
+        delta = sum(
+            n
+            * (
+                padded[..., half + n : half + n + n_frames]
+                - padded[..., half - n : half - n + n_frames]
+            )
+            for n in range(1, half + 1)
+        )
+        bands.append(delta / denominator)
+    out = torch.cat(bands, dim=1)
+    return out if mask is None else out.masked_fill(mask == 0, 0.0)
+
+
 def _conv3(in_channels, out_channels, stride=1, dilation=1):
     """``Conv1d`` of kernel 3 without bias, padded by ``dilation``: ``L`` valid
     frames give ``L`` (stride 1) or ``ceil(L / 2)`` (stride 2)."""
@@ -394,23 +463,29 @@ class _Block(nn.Module):
 class _Stem2d(nn.Module):
     """A 2-D convolution over (mel, time), then a projection to ``width``.
 
-    ``Conv2d(1 -> channels, 3 x 3, stride 2)`` with masked batch normalisation
-    and ReLU sees local time-frequency patterns (harmonics, formant movements)
-    wherever they sit on the mel axis; its ``channels x ceil(n_mels / 2)``
-    output maps are then read as channels by a masked ``Conv1d(-> width)``.
-    Two weight layers; halves the time resolution like the 1-D stem.
+    ``Conv2d(planes -> channels, 3 x 3, stride 2)`` with masked batch
+    normalisation and ReLU sees local time-frequency patterns (harmonics,
+    formant movements) wherever they sit on the mel axis; its
+    ``channels x ceil(n_mels / 2)`` output maps are then read as channels by a
+    masked ``Conv1d(-> width)``. Two weight layers; halves the time resolution
+    like the 1-D stem. The input holds ``planes`` spectrograms of ``n_mels``
+    bands one after the other on the band axis (the log-mel values, then
+    their time derivatives), read as the input planes of the 2-D convolution.
     """
 
     n_weight_layers = 2
 
-    def __init__(self, n_mels, width, channels=16):
+    def __init__(self, n_mels, width, channels=16, planes=1):
         super().__init__()
-        self.conv = nn.Conv2d(1, channels, 3, stride=2, padding=1, bias=False)
+        self.planes = planes
+        self.conv = nn.Conv2d(planes, channels, 3, stride=2, padding=1, bias=False)
         self.norm = _MaskedBatchNorm1d(channels)
         self.project = _ConvLayer(channels * ((n_mels + 1) // 2), width, stride=1)
 
     def forward(self, x, lengths):
-        x = self.conv(x.unsqueeze(1))  # (batch, channels, n_freq, n_frames)
+        batch, bands, n_frames = x.shape
+        x = x.reshape(batch, self.planes, bands // self.planes, n_frames)
+        x = self.conv(x)  # (batch, channels, n_freq, n_frames)
         lengths = _halve_lengths(lengths)
         batch, channels, n_freq, n_frames = x.shape
         mask = _time_mask(lengths, n_frames, x.dtype)
@@ -424,12 +499,14 @@ class _Stem2d(nn.Module):
 class _ConvBackbone(nn.Module):
     """Stem, optional extra convolution and blocks; see the module docstring."""
 
-    def __init__(self, n_mels, width, n_backbone, residual, stem="conv1d", dilation=1):
+    def __init__(
+        self, n_mels, width, n_backbone, residual, stem="conv1d", dilation=1, planes=1
+    ):
         super().__init__()
         if stem == "conv2d":
-            layers = [_Stem2d(n_mels, width)]
+            layers = [_Stem2d(n_mels, width, planes=planes)]
         else:
-            layers = [_ConvLayer(n_mels, width, stride=2)]
+            layers = [_ConvLayer(n_mels * planes, width, stride=2)]
         n_stem = 2 if stem == "conv2d" else 1
         n_blocks, n_extra = divmod(n_backbone - n_stem, 2)
         if n_extra:
@@ -577,6 +654,13 @@ class EmbeddingNetwork(nn.Module):
         receptive field by ``2 * dilation * jump`` input frames, where
         ``jump`` is the product of the strides before it. Ignored by the
         other families.
+    deltas : {0, 1, 2}, default=0
+        Time derivatives appended to the input bands before the first layer
+        (:func:`time_deltas`, over 9 frames): ``1`` adds the deltas, ``2``
+        the deltas and the delta-deltas, so the first layer reads
+        ``n_mels * (1 + deltas)`` channels (the 2-D stem reads them as
+        ``1 + deltas`` input planes). ``n_mels`` stays the number of mel bins
+        of the input.
 
     Attributes
     ----------
@@ -617,6 +701,7 @@ class EmbeddingNetwork(nn.Module):
         stem="conv1d",
         pooling="last",
         dilation=1,
+        deltas=0,
     ):
         super().__init__()
         check_architecture(architecture, n_layers)
@@ -629,27 +714,36 @@ class EmbeddingNetwork(nn.Module):
         check_integer(embedding_dim, "embedding_dim", low=1)
         check_integer(width, "width", low=1)
         check_integer(dilation, "dilation", low=1)
+        check_integer(deltas, "deltas", low=0, high=2)
         _check_dropout(dropout)
         # Plain Python numbers: hyper-parameters may come as NumPy scalars.
         n_layers, n_mels, n_classes = int(n_layers), int(n_mels), int(n_classes)
         embedding_dim, width, dropout = int(embedding_dim), int(width), float(dropout)
-        dilation = int(dilation)
+        dilation, deltas = int(dilation), int(deltas)
         self.architecture = architecture
         self.n_layers = n_layers
         self.n_mels = n_mels
         self.n_classes = n_classes
         self.embedding_dim = embedding_dim
+        self.deltas = deltas
+        n_channels = n_mels * (1 + deltas)
 
         n_backbone = n_layers - _N_HEAD_LAYERS
         if architecture in ("resnet", "cnn"):
             self.backbone = _ConvBackbone(
-                n_mels, width, n_backbone, architecture == "resnet", stem, dilation
+                n_mels,
+                width,
+                n_backbone,
+                architecture == "resnet",
+                stem,
+                dilation,
+                planes=1 + deltas,
             )
         elif architecture == "fc":
-            self.backbone = _FrameWiseBackbone(n_mels, width, n_backbone)
+            self.backbone = _FrameWiseBackbone(n_channels, width, n_backbone)
         else:
             self.backbone = _RecurrentBackbone(
-                architecture, n_mels, width, n_backbone, dropout
+                architecture, n_channels, width, n_backbone, dropout
             )
         self.every_block = pooling == "blocks" and architecture in ("resnet", "cnn")
         pooled = self.backbone.out_channels
@@ -720,6 +814,7 @@ class EmbeddingNetwork(nn.Module):
             lengths = lengths.to(device=x.device, dtype=torch.int64)
             mask = _time_mask(lengths, x.shape[2], x.dtype)
             x = x.masked_fill(mask == 0, 0.0)
+        x = time_deltas(x, lengths, self.deltas)
         if self.every_block:
             levels = self.backbone(x, lengths, every_block=True)
         else:

@@ -58,6 +58,7 @@ NETWORK_PARAMS = (
     "stem",
     "pooling",
     "dilation",
+    "deltas",
     "dropout",
 )
 

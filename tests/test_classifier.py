@@ -161,6 +161,26 @@ def test_conv2d_stem_fits_and_is_batch_invariant(architecture, data):
     np.testing.assert_allclose(together[:3], alone, atol=1e-5)
 
 
+def test_deltas_fit_from_plain_spectrograms_and_are_batch_invariant(data, tmp_path):
+    """deltas=2 takes the same (n_clips, n_mels, n_frames) input: the network
+    computes the derivatives; a clip alone embeds as in a batch, and the
+    fitted pipeline survives joblib."""
+    X, y = data
+    clf = EmotionEmbeddingClassifier(
+        **{**TINY, "pretrain_epochs": 1, "triplet_epochs": 1}, deltas=2
+    ).fit(X, y)
+    network = clf.net_.module_
+    first = next(m for m in network.modules() if isinstance(m, torch.nn.Conv1d))
+    assert first.in_channels == 3 * X[0].shape[0]
+    together = clf.transform(X)
+    alone = np.vstack([clf.transform(X[i : i + 1]) for i in range(3)])
+    np.testing.assert_allclose(together[:3], alone, atol=1e-5)
+    joblib.dump(clf, tmp_path / "clf.joblib")
+    np.testing.assert_array_equal(
+        joblib.load(tmp_path / "clf.joblib").predict(X), clf.predict(X)
+    )
+
+
 @pytest.mark.parametrize("mining", ["semi_hard", "batch_hard", "batch_all"])
 def test_every_miner_trains(mining, data):
     X, y = data
@@ -202,6 +222,8 @@ def test_warm_start_continues_training(data):
         ({"n_samples_per_class": 1}, "n_samples_per_class"),
         ({"dilation": 0}, "'dilation' parameter"),
         ({"dilation": 2.0}, "'dilation' parameter"),
+        ({"deltas": 3}, "'deltas' parameter"),
+        ({"deltas": 1.0}, "'deltas' parameter"),
     ],
 )
 def test_bad_parameters(params, match, data):

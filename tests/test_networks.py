@@ -16,6 +16,7 @@ from sklearn_tser._networks import (
     _AttentiveStatisticsPooling,
     check_architecture,
     initialize_weights,
+    time_deltas,
     use_generator,
 )
 
@@ -319,6 +320,8 @@ def test_numpy_scalar_hyperparameters_are_accepted():
         ({"dropout": "0.1"}, r"dropout must be a float in \[0, 1\); got '0\.1'\."),
         ({"dilation": 0}, r"dilation must be an integer >= 1; got 0\."),
         ({"dilation": 1.5}, r"dilation must be an integer >= 1; got 1\.5\."),
+        ({"deltas": 3}, r"deltas must be an integer from 0 to 2; got 3\."),
+        ({"deltas": -1}, r"deltas must be an integer from 0 to 2; got -1\."),
     ],
 )
 def test_invalid_hyperparameters_raise(params, message):
@@ -448,7 +451,8 @@ def test_attentive_pooling_keeps_a_small_spread_in_bfloat16():
     [(a, {}) for a in ARCHITECTURES]
     + [("resnet", {"stem": "conv2d"})]
     + [("resnet", {"pooling": p}) for p in ("blocks", "attentive")]
-    + [("resnet", {"dilation": 2}), ("cnn", {"dilation": 3})],
+    + [("resnet", {"dilation": 2}), ("cnn", {"dilation": 3})]
+    + [("resnet", {"deltas": 2}), ("resnet", {"deltas": 1, "stem": "conv2d"})],
 )
 def test_unpadded_batches_skip_masking_with_the_same_result(
     architecture, params, monkeypatch
@@ -625,3 +629,77 @@ def test_dilation_is_ignored_by_families_without_convolutions():
         torch.testing.assert_close(
             plain.eval().embed(x, lengths), dilated.eval().embed(x, lengths)
         )
+
+
+def _deltas_by_loop(x, order, width=9):
+    """Slow reference of time_deltas for one unpadded clip ``(n_mels, n_frames)``:
+    the HTK regression formula frame by frame, edges repeated."""
+    half = width // 2
+    n_frames = x.shape[1]
+    bands, current = [x], x
+    for _ in range(order):
+        delta = np.zeros_like(current)
+        for t in range(n_frames):
+            for n in range(1, half + 1):
+                ahead = current[:, min(t + n, n_frames - 1)]
+                behind = current[:, max(t - n, 0)]
+                delta[:, t] += n * (ahead - behind)
+        current = delta / (2 * sum(n * n for n in range(1, half + 1)))
+        bands.append(current)
+    return np.concatenate(bands)
+
+
+@pytest.mark.parametrize("order", [1, 2])
+def test_time_deltas_match_a_frame_by_frame_reference(order):
+    lengths = [30, 3, 17]
+    x, lengths_t = _padded_batch(lengths, 4, 30, seed=2)
+    out = time_deltas(x, lengths_t, order).numpy()
+    assert out.shape == (3, 4 * (1 + order), 30)
+    for i, length in enumerate(lengths):
+        expected = _deltas_by_loop(x[i, :, :length].numpy().astype(np.float64), order)
+        np.testing.assert_allclose(out[i, :, :length], expected, rtol=0, atol=1e-5)
+        assert not out[i, :, length:].any()  # padding: zeros, never garbage
+    # Without padding (lengths=None), the same values; librosa agrees on order 1.
+    full = time_deltas(x[:1], None, order).numpy()
+    np.testing.assert_allclose(full, out[:1], rtol=0, atol=1e-6)
+    import librosa
+
+    np.testing.assert_allclose(
+        full[0, 4:8],
+        librosa.feature.delta(x[0].numpy(), width=9, mode="nearest"),
+        rtol=0,
+        atol=1e-5,
+    )
+
+
+def test_time_deltas_of_order_0_return_the_input():
+    x = torch.randn(2, 4, 10)
+    assert time_deltas(x, None, 0) is x
+
+
+@pytest.mark.parametrize("stem", ["conv1d", "conv2d"])
+@pytest.mark.parametrize("architecture", ["resnet", "fc", "gru"])
+def test_deltas_widen_the_input_and_ignore_padding(architecture, stem):
+    net = _warm_up_running_statistics(
+        _small_net(architecture, 7, deltas=2, stem=stem), SMALL["n_mels"]
+    )
+    first = next(
+        m
+        for m in net.modules()
+        if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Linear, nn.GRU))
+    )
+    if isinstance(first, nn.Conv2d):
+        assert first.in_channels == 3  # static, delta, delta-delta planes
+    elif isinstance(first, nn.Conv1d):
+        assert first.in_channels == 3 * SMALL["n_mels"]
+    elif isinstance(first, nn.Linear):
+        assert first.in_features == 3 * SMALL["n_mels"]
+    else:
+        assert first.input_size == 3 * SMALL["n_mels"]
+    clip_lengths = [37, 1, 2, 16]
+    x, lengths = _padded_batch(clip_lengths, SMALL["n_mels"], 40)
+    with torch.no_grad():
+        embeddings = net.embed(x, lengths)
+        for i, length in enumerate(clip_lengths):
+            alone = net.embed(x[i : i + 1, :, :length], lengths[i : i + 1])
+            torch.testing.assert_close(alone[0], embeddings[i], rtol=0, atol=1e-5)
