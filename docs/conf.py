@@ -56,6 +56,8 @@ exclude_patterns = [
     "stem_lr_results.md",
     "triplet_batch_results.md",
     "crops_results.md",
+    "hop_results.md",
+    "deltas_results.md",
     "**/GALLERY_HEADER.rst",
 ]
 html_static_path = ["_static"]
@@ -121,6 +123,8 @@ _RESULTS = {
     "<!-- stem-lr-results -->": "stem_lr_results.md",
     "<!-- triplet-batch-results -->": "triplet_batch_results.md",
     "<!-- crops-results -->": "crops_results.md",
+    "<!-- hop-results -->": "hop_results.md",
+    "<!-- deltas-results -->": "deltas_results.md",
 }
 
 
