@@ -58,6 +58,7 @@ exclude_patterns = [
     "crops_results.md",
     "hop_results.md",
     "deltas_results.md",
+    "hop5_results.md",
     "**/GALLERY_HEADER.rst",
 ]
 html_static_path = ["_static"]
@@ -125,6 +126,7 @@ _RESULTS = {
     "<!-- crops-results -->": "crops_results.md",
     "<!-- hop-results -->": "hop_results.md",
     "<!-- deltas-results -->": "deltas_results.md",
+    "<!-- hop5-results -->": "hop5_results.md",
 }
 
 
