@@ -11,7 +11,7 @@ from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV, GroupKFold, cross_val_score
 from sklearn.pipeline import Pipeline
 
-from sklearn_tser import EmotionEmbeddingClassifier, LogMelTransformer
+from sklearn_tser import EmotionEmbeddingClassifier, LogMelTransformer, load, save
 
 TINY = dict(
     n_layers=6,
@@ -164,7 +164,7 @@ def test_conv2d_stem_fits_and_is_batch_invariant(architecture, data):
 def test_deltas_fit_from_plain_spectrograms_and_are_batch_invariant(data, tmp_path):
     """deltas=2 takes the same (n_clips, n_mels, n_frames) input: the network
     computes the derivatives; a clip alone embeds as in a batch, and the
-    fitted pipeline survives joblib."""
+    fitted classifier survives joblib and the safe format."""
     X, y = data
     clf = EmotionEmbeddingClassifier(
         **{**TINY, "pretrain_epochs": 1, "triplet_epochs": 1}, deltas=2
@@ -179,6 +179,9 @@ def test_deltas_fit_from_plain_spectrograms_and_are_batch_invariant(data, tmp_pa
     np.testing.assert_array_equal(
         joblib.load(tmp_path / "clf.joblib").predict(X), clf.predict(X)
     )
+    again = load(save(clf, tmp_path / "clf.safetensors"))
+    assert again.deltas == 2
+    np.testing.assert_array_equal(again.predict(X), clf.predict(X))
 
 
 @pytest.mark.parametrize("mining", ["semi_hard", "batch_hard", "batch_all"])
