@@ -370,12 +370,14 @@ def time_deltas(x, lengths, order, width=9):
     n_frames = x.shape[2]
     mask = _time_mask(lengths, n_frames, x.dtype)
     denominator = 2 * sum(n * n for n in range(1, half + 1))
+    if mask is not None:  # each clip's padding will repeat its last valid frame
+        valid = mask.bool()
+        last = (lengths.long() - 1).view(-1, 1, 1).expand(-1, x.shape[1], 1)
     bands = [x]
     for _ in range(order):
         current = bands[-1]
-        if mask is not None:  # each clip's padding repeats its last valid frame
-            last = (lengths.long() - 1).view(-1, 1, 1).expand(-1, x.shape[1], 1)
-            current = torch.where(mask.bool(), current, current.gather(2, last))
+        if mask is not None:
+            current = torch.where(valid, current, current.gather(2, last))
         padded = F.pad(current, (half, half), mode="replicate")
         delta = sum(
             n
