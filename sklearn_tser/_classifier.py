@@ -20,6 +20,7 @@ from ._losses import (
     class_centroids,
     embedding_collapse_score,
     get_miner,
+    group_centered,
 )
 from ._networks import ARCHITECTURES, MAX_LAYERS, MIN_LAYERS, POOLINGS, STEMS
 from ._training import (
@@ -48,8 +49,18 @@ def needs_speakers(clf):
             f"speaker_adversarial={clf.speaker_adversarial}",
             "speaker_adversarial=0",
         )
+    return reads_speakers(clf)
+
+
+def reads_speakers(clf):
+    """The first setting of ``clf`` that reads the speakers at prediction
+    too, as ``(setting, how to turn it off)``, or None: the clips of each
+    speaker are then normalised together, and ``predict`` without ``groups``
+    takes the clips passed together as one speaker."""
     if clf.standardize == "group":
         return "standardize='group'", "standardize='global'"
+    if clf.center_embeddings == "group":
+        return "center_embeddings='group'", "center_embeddings=None"
     return None
 
 
@@ -220,6 +231,23 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         together, no labels); without them, the clips passed together are
         standardised as one group, with a
         :class:`~sklearn_tser.exceptions.MissingGroupsWarning`.
+    center_embeddings : {None, "group"}, default=None
+        ``"group"``: speaker normalisation of the embeddings. Each speaker's
+        mean embedding is taken from its clips' embeddings (which are then
+        normalised again) before the centroids are computed and before every
+        prediction, so that a clip is compared by how it differs from the
+        same speaker's other clips. A speaker's mean is shrunk towards the
+        mean training embedding as if the speaker had one more clip there
+        (see :func:`sklearn_tser._losses.group_centered`). Like
+        ``standardize="group"``, with which it combines, it needs the
+        speakers in training and takes them at prediction (the clips of a
+        new speaker passed together, no labels; without ``groups``, the clips
+        passed together are centred as one group, with a
+        :class:`~sklearn_tser.exceptions.MissingGroupsWarning`). A speaker's
+        mean is only free of emotion when the speaker's clips cover the
+        emotions about evenly: pass many clips of each speaker.
+        :doc:`/benchmarks` reports what it does on unseen speakers. ``None``
+        compares the embeddings as they are, as the paper does.
     validation_fraction : float in [0, 0.5), default=0.0
         Fraction of the training clips held out to stop each phase early (keeping
         its best weights) and to calibrate ``predict_proba``; when ``groups`` are
@@ -282,6 +310,9 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         ``net_.history`` the per-epoch log of both phases.
     feature_mean_, feature_std_ : ndarray of shape (n_mels,)
         Standardisation of the input (``standardize="global"``).
+    embedding_mean_ : ndarray of shape (embedding_dim,)
+        Mean embedding of the training clips, towards which every speaker's
+        mean is shrunk (``center_embeddings="group"``).
     collapse_score_ : float
         Mean pairwise cosine similarity of the training embeddings (near 1 means
         the embeddings collapsed to one point).
@@ -310,14 +341,16 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
     would give. :doc:`/benchmarks` reports the expected calibration error on the
     test folds.
 
-    With ``standardize="group"``, what a clip gives depends on the other clips
-    of its speaker in the same call: their statistics standardise it, so
+    With ``standardize="group"`` or ``center_embeddings="group"``, what a clip
+    gives depends on the other clips of its speaker in the same call: their
+    statistics normalise it, so
     ``predict(X[:1], groups=g[:1])`` may differ from ``predict(X, groups=g)[:1]``,
-    a speaker with one clip is standardised as with ``"clip"``, and statistics
-    of a few clips are noisier than those of training, where each speaker has
-    many. Pass a new speaker's clips together. ``score`` takes ``groups`` too;
+    a speaker with one clip is standardised as with ``"clip"`` (and centred
+    along its difference to the mean training embedding), and statistics of a
+    few clips are noisier than those of training, where each speaker has many.
+    Pass a new speaker's clips together. ``score`` takes ``groups`` too;
     scikit-learn's scorers (``cross_val_score``, ``GridSearchCV``) call
-    ``predict(X)`` without them, so each test fold is then standardised as one
+    ``predict(X)`` without them, so each test fold is then normalised as one
     group, with a warning. In a :class:`~sklearn.pipeline.Pipeline`,
     ``predict`` and ``predict_proba`` pass ``groups=`` on to the classifier;
     ``transform`` and ``decision_function`` do so only with scikit-learn's
@@ -391,6 +424,7 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         ],
         "trim_db": [Interval(numbers.Real, 0, None, closed="neither"), None],
         "standardize": [StrOptions({"global", "clip", "group"})],
+        "center_embeddings": [StrOptions({"group"}), None],
         "validation_fraction": [Interval(numbers.Real, 0, 0.5, closed="left")],
         "patience": [Interval(numbers.Integral, 1, None, closed="left")],
         "n_threads": [Interval(numbers.Integral, 1, None, closed="left"), None],
@@ -440,6 +474,7 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         ema_epochs=0.0,
         trim_db=None,
         standardize="global",
+        center_embeddings=None,
         validation_fraction=0.0,
         patience=30,
         n_threads=1,
@@ -485,6 +520,7 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         self.ema_epochs = ema_epochs
         self.trim_db = trim_db
         self.standardize = standardize
+        self.center_embeddings = center_embeddings
         self.validation_fraction = validation_fraction
         self.patience = patience
         self.n_threads = n_threads
@@ -632,11 +668,21 @@ of shape (n_mels, n_frames_i), or SpectrogramStore
                 ) from exc
         self.net_ = net
         self.interrupted_ = net.interrupted_
-        self._fit_centroids(net.embed(train_set), y[train])
+        emb = net.embed(train_set)
+        if self.center_embeddings == "group":
+            self.embedding_mean_ = emb.mean(axis=0)
+        else:  # a refit with another setting leaves no mean of the last
+            self.__dict__.pop("embedding_mean_", None)
+
+        def centered(emb, part):  # each speaker's clips together, when asked
+            return emb if groups is None else self._centered(emb, groups[part])
+
+        self._fit_centroids(centered(emb, train), y[train])
         if len(valid):  # calibrate on held-out clips when there are some
-            self._fit_proba_scale(net.embed(valid_set), y[valid])
+            emb, part = net.embed(valid_set), valid
         else:  # else on training clips as training saw them: cropped, masked
-            self._fit_proba_scale(net.embed(train_set, augmented=True), y[train])
+            emb, part = net.embed(train_set, augmented=True), train
+        self._fit_proba_scale(centered(emb, part), y[part])
         return self
 
     def _check_targets(self, y, n_clips):
@@ -781,6 +827,14 @@ of shape (n_mels, n_frames_i), or SpectrogramStore
         self.angles_ = np.degrees(np.arccos(cos))
         np.fill_diagonal(self.angles_, 0.0)
 
+    def _centered(self, emb, groups):
+        """``emb`` with each group's mean taken away (``center_embeddings=
+        "group"``; ``groups=None`` is one group), else as it is."""
+        if self.center_embeddings != "group":
+            return emb
+        groups = np.zeros(len(emb), int) if groups is None else groups
+        return group_centered(emb, groups, self.embedding_mean_)
+
     def _fit_proba_scale(self, emb, y):
         """Temperature scaling: the inverse temperature minimising the log loss."""
         from scipy.optimize import minimize_scalar
@@ -803,11 +857,11 @@ of shape (n_mels, n_frames_i), or SpectrogramStore
         check_is_fitted(self)
         X = check_spectrograms(X, n_mels=self.n_features_in_)
         groups = self._check_groups(groups, len(X))
-        if self.standardize == "group" and groups is None:
+        if groups is None and (reads := reads_speakers(self)):
             warnings.warn(
-                f"standardize='group' standardises each speaker's clips together, "
-                f"and no groups were given: the {len(X)} clips of X are "
-                "standardised as one group. Pass the speaker of every clip, e.g. "
+                f"{reads[0]} normalises each speaker's clips together, and no "
+                f"groups were given: the {len(X)} clips of X are taken as one "
+                "speaker. Pass the speaker of every clip, e.g. "
                 "predict(X, groups=speakers).",
                 MissingGroupsWarning,
                 stacklevel=user_stacklevel(),
@@ -824,7 +878,7 @@ of shape (n_mels, n_frames_i), or SpectrogramStore
                 "range of the training spectrograms. Check the input scale: use "
                 "the same LogMelTransformer (log-mel in dB) as at fit time."
             )
-        return emb
+        return self._centered(emb, groups)
 
     def transform(self, X, groups=None):
         """L2-normalised emotion embeddings of the clips.
@@ -836,15 +890,17 @@ of shape (n_mels, n_frames_i), or SpectrogramStore
             Log-mel spectrograms, NaN-padded, ragged or on disk (as for
             :meth:`fit`).
         groups : array-like of shape (n_clips,) or None, default=None
-            The speaker of every clip, read with ``standardize="group"`` only
-            (each speaker's clips are standardised together, see Notes of the
-            class); ``None`` takes the clips of ``X`` as one speaker, with a
-            warning.
+            The speaker of every clip, read with ``standardize="group"`` or
+            ``center_embeddings="group"`` only (each speaker's clips are
+            normalised together, see Notes of the class); ``None`` takes the
+            clips of ``X`` as one speaker, with a warning.
 
         Returns
         -------
         embeddings : ndarray of shape (n_clips, embedding_dim)
-            Unit-norm embeddings, whole clips.
+            Unit-norm embeddings, whole clips; with
+            ``center_embeddings="group"``, after each speaker's mean is taken
+            away (the embeddings the centroids are compared with).
         """
         return self._checked_embeddings(X, groups)
 

@@ -36,7 +36,7 @@ from sklearn.model_selection import cross_validate
 from sklearn.pipeline import Pipeline
 
 from ._audio import load_audio
-from ._classifier import needs_speakers
+from ._classifier import needs_speakers, reads_speakers
 from .evaluation import (
     default_pipeline,
     expected_calibration_error,
@@ -107,7 +107,7 @@ def _load_model(path):
 
 def check_speakers_known(clf, groups):
     """Refuse, before any work, a classifier that needs speakers the corpus
-    does not give (``speaker_adversarial > 0`` or ``standardize="group"``)."""
+    does not give (see ``needs_speakers``)."""
     if groups is None and (needs := needs_speakers(clf)):
         setting, off = needs
         raise CLIError(
@@ -334,7 +334,7 @@ def run_evaluation(name, splitter, clf, S, y, groups, *, use_groups):
         training clips' groups whenever they are known: early stopping (with
         ``validation_fraction > 0``) then validates on held-out speakers, and
         ``speaker_adversarial`` needs them; predictions get the test clips'
-        groups (read by ``standardize="group"``).
+        groups (read by the settings of ``reads_speakers``).
 
     Returns
     -------
@@ -772,9 +772,9 @@ def cmd_predict(args):
     if not readable:
         raise CLIError("none of the audio files could be read.")
     failed, files = len(files) - len(readable), readable
-    if getattr(model[-1], "standardize", None) == "group":
+    if reads_speakers(model[-1]):
         print(
-            f"{PROG} predict: this model standardises each speaker's clips "
+            f"{PROG} predict: this model normalises each speaker's clips "
             f"together; the {len(files)} files are taken as one speaker (run "
             "predict once per speaker).",
             file=sys.stderr,

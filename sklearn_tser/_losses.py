@@ -35,6 +35,7 @@ __all__ = [
     "cosine_distance_matrix",
     "embedding_collapse_score",
     "get_miner",
+    "group_centered",
     "l2_normalize",
 ]
 
@@ -526,6 +527,57 @@ def class_centroids(embeddings, codes, n_classes):
     sums = np.zeros((n_classes, embeddings.shape[1]), dtype=np.float64)
     np.add.at(sums, codes, embeddings)
     return l2_normalize(sums / counts[:, None]).astype(np.float32)
+
+
+def group_centered(embeddings, groups, prior_mean, prior_weight=1.0):
+    """Each group's embeddings less the group's mean embedding, at unit norm.
+
+    Speaker normalisation in the embedding space: what all of a speaker's clips
+    share (the voice, the recording) is taken away, and how each clip differs
+    from the speaker's others is kept. The mean of a group of ``n`` clips is
+    shrunk towards ``prior_mean`` as if the group had ``prior_weight`` more
+    clips there, ``(sum of the group's embeddings + prior_weight * prior_mean)
+    / (n + prior_weight)``: a group of one clip is then centred by a point
+    between itself and the prior, along ``embedding - prior_mean``, instead of
+    by itself (which would leave nothing), and a large group by about its own
+    mean.
+
+    Parameters
+    ----------
+    embeddings : ndarray of shape (n_samples, n_features)
+    groups : array-like of shape (n_samples,)
+        The group (speaker) of each row.
+    prior_mean : ndarray of shape (n_features,)
+        Where a group's mean is shrunk to: the mean embedding of the training
+        clips.
+    prior_weight : float >= 0, default=1.0
+        Pseudo-clips at ``prior_mean`` added to every group's mean.
+
+    Returns
+    -------
+    centered : ndarray of shape (n_samples, n_features), float32
+        Unit-norm rows (a row equal to its group's mean stays zero).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> emb = np.array([[1.0, 1.0], [1.0, -1.0], [3.0, 1.0], [3.0, -1.0]])
+    >>> group_centered(emb, ["a", "a", "b", "b"], np.zeros(2), prior_weight=0)
+    array([[ 0.,  1.],
+           [ 0., -1.],
+           [ 0.,  1.],
+           [ 0., -1.]], dtype=float32)
+    """
+    embeddings = np.asarray(embeddings, dtype=np.float64)
+    codes = np.unique(np.asarray(groups), return_inverse=True)[1].ravel()
+    n_groups = int(codes.max()) + 1 if len(codes) else 0
+    sums = np.zeros((n_groups, embeddings.shape[1]))
+    np.add.at(sums, codes, embeddings)
+    counts = np.bincount(codes, minlength=n_groups)[:, None]
+    means = (sums + prior_weight * np.asarray(prior_mean, np.float64)) / (
+        counts + prior_weight
+    )
+    return l2_normalize(embeddings - means[codes]).astype(np.float32)
 
 
 def embedding_collapse_score(embeddings):

@@ -72,6 +72,7 @@ _ATTRIBUTES = {
         "centroids_",
         "classes_",
         "collapse_score_",
+        "embedding_mean_",
         "feature_mean_",
         "feature_std_",
         "interrupted_",
@@ -624,6 +625,8 @@ def _check_classifier_state(clf):
                 "The model file gives the classifier a feature_std_ that is not "
                 f"positive (smallest {std.min()})."
             )
+    if clf.center_embeddings == "group":
+        _float_array(clf, "embedding_mean_", (clf.embedding_dim,))
     scale = getattr(clf, "proba_scale_", None)
     if not (
         isinstance(scale, (int, float))

@@ -24,6 +24,7 @@ from sklearn_tser._losses import (
     cosine_distance_matrix,
     embedding_collapse_score,
     get_miner,
+    group_centered,
 )
 
 
@@ -497,6 +498,30 @@ def test_angular_margin_logits_have_finite_gradients():
     logits = angular_margin_logits(embeddings, weight, torch.tensor([0, 1, 2, 0]))
     torch.nn.functional.cross_entropy(logits, torch.tensor([0, 1, 2, 0])).backward()
     assert torch.isfinite(embeddings.grad).all() and torch.isfinite(weight.grad).all()
+
+
+def test_group_centered_against_a_loop():
+    """Each row less its group's mean, the mean shrunk towards the prior by
+    ``prior_weight`` pseudo-rows, then scaled to unit norm."""
+    rng = np.random.default_rng(0)
+    emb = rng.normal(size=(30, 4))
+    groups = rng.choice(["b", "a", "c", "d"], 30)
+    groups[-1] = "alone"  # a group of one row
+    prior = rng.normal(size=4)
+    for weight in (0.0, 1.0, 5.0):
+        got = group_centered(emb, groups, prior, prior_weight=weight)
+        assert got.dtype == np.float32 and got.shape == emb.shape
+        for i in range(len(emb)):
+            own = emb[groups == groups[i]]
+            mean = (own.sum(axis=0) + weight * prior) / (len(own) + weight)
+            want = (emb[i] - mean) / np.linalg.norm(emb[i] - mean)
+            np.testing.assert_allclose(got[i], want, rtol=1e-5, atol=1e-6)
+    # One row and the default weight: centred along its difference to the prior.
+    alone = group_centered(emb[-1:], ["x"], prior)[0]
+    direction = (emb[-1] - prior) / np.linalg.norm(emb[-1] - prior)
+    np.testing.assert_allclose(alone, direction, rtol=1e-5)
+    # Without shrinkage a lone row is its own mean: zero, not NaN.
+    assert not group_centered(emb[-1:], ["x"], prior, prior_weight=0).any()
 
 
 def test_class_centroids_against_a_loop():

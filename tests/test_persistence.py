@@ -313,6 +313,7 @@ def test_safe_format_stores_weights_on_the_cpu(saved):
         {"softmax_loss": "aam", "aam_margin": 0.3},
         {"trim_db": 30.0, "standardize": "clip", "mixup_alpha": 0.0},
         {"standardize": "group"},
+        {"standardize": "group", "center_embeddings": "group"},
         {"precision": "bfloat16"},
         {"dilation": 2},
     ],
@@ -442,6 +443,11 @@ HUGE_STRINGS = {"array": ["a"], "dtype": "<U100000000", "shape": [1]}
         ),
         (_set_value("n_features_in_", "16"), "n_features_in_ the value '16'"),
         (_set_tensor("feature_std_", lambda t: 0 * t), "feature_std_ that is not"),
+        # speaker-centred embeddings, and no mean to shrink a speaker's to
+        (
+            _set_param("center_embeddings", "group"),
+            r"embedding_mean_ None; it must be a finite float array of shape \(",
+        ),
         (_set_weight(lambda t: t * float("nan")), "embedding.weight' .* not finite"),
         (_set_weight(lambda t: t[:, :3].contiguous()), "embedding.weight' .* shape"),
     ],

@@ -684,6 +684,57 @@ def test_group_standardization_in_fit_transform_score_and_routing():
             pipe.predict(X, groups=groups)
 
 
+def test_embedding_centering_needs_groups_in_fit():
+    X, y = make_spectrograms(n=30)
+    clf = EmotionEmbeddingClassifier(**TINY, center_embeddings="group")
+    with pytest.raises(ValueError, match=r"center_embeddings='group' .* groups="):
+        clf.fit(X, y)
+    assert not hasattr(clf, "net_")
+
+
+def test_embedding_centering_against_the_same_network_uncentred():
+    """Centring happens after training: the same seed trains the same network,
+    and the centred classifier's embeddings, centroids and predictions are
+    those of the plain one's embeddings with each speaker's mean taken away
+    (an explicit per-speaker reference)."""
+    X, y = make_spectrograms()
+    rng = np.random.default_rng(3)
+    groups = rng.permutation(np.repeat([f"spk{k}" for k in range(6)], 10))
+    plain = EmotionEmbeddingClassifier(**TINY).fit(X, y, groups=groups)
+    clf = clone(plain).set_params(center_embeddings="group")
+    clf.fit(X, y, groups=groups)
+    assert not hasattr(plain, "embedding_mean_")
+    raw = plain.transform(X)
+    np.testing.assert_allclose(clf.embedding_mean_, raw.mean(axis=0), atol=1e-6)
+    want = np.empty_like(raw)
+    for g in np.unique(groups):
+        own = raw[groups == g]
+        mean = (own.sum(axis=0) + raw.mean(axis=0)) / (len(own) + 1)
+        want[groups == g] = (own - mean) / np.linalg.norm(own - mean, axis=1)[:, None]
+    got = clf.transform(X, groups=groups)
+    np.testing.assert_allclose(got, want, atol=1e-5)
+    for c in range(3):
+        mean = want[y == c].mean(axis=0)
+        np.testing.assert_allclose(
+            clf.centroids_[c], mean / np.linalg.norm(mean), atol=1e-5
+        )
+    np.testing.assert_array_equal(
+        clf.predict(X, groups=groups), (got @ clf.centroids_.T).argmax(axis=1)
+    )
+    # Speakers are centred apart and in any order.
+    p = rng.permutation(len(X))
+    np.testing.assert_allclose(clf.transform(X[p], groups=groups[p]), got[p], atol=1e-6)
+    one = groups == "spk2"
+    with pytest.warns(
+        MissingGroupsWarning, match=r"center_embeddings='group' normalises .* 10 clips"
+    ):
+        alone = clf.transform(X[one])
+    np.testing.assert_allclose(alone, got[one], atol=1e-6)
+    # A refit without it keeps no mean of the last.
+    clf.set_params(center_embeddings=None).fit(X, y)
+    assert not hasattr(clf, "embedding_mean_")
+
+
 def test_refit_with_another_standardisation_keeps_no_old_statistics():
     X, y = make_spectrograms()
     clf = EmotionEmbeddingClassifier(**TINY).fit(X, y)

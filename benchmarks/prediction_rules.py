@@ -1,0 +1,206 @@
+"""Prediction rules on the same fitted embeddings: centroids, neighbours, more.
+
+The classifier assigns a clip the emotion of the centroid (mean training
+embedding) that makes the smallest angle with its embedding, as the paper
+does. One centroid per emotion models each emotion as one cluster on the
+sphere; with speakers mixed, a test speaker's clips of an emotion may sit
+closer to that speaker's training clips of it than to the emotion's mean.
+This script asks which rule reads the embeddings best: every rule scores the
+*same* fitted model of each fold, so the comparison is paired exactly.
+
+The defaults (or the parameter set given by ``--params``) are fitted on the
+screening protocols of ``benchmarks/ablate.py`` (same folds, seeds and
+features cache); the whole-clip embeddings of all clips are cached in
+``<cache>/embeddings/``, so new rules are scored in seconds without refitting.
+
+    python benchmarks/prediction_rules.py [--seeds 1] [--jobs 2] [--output table.md]
+"""
+
+import argparse
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+from ablate import (
+    DEFAULT_CACHE,
+    DEFAULT_DATA,
+    PROTOCOLS,
+    features,
+    fit_fold,
+    fit_key,
+    folds,
+    report,
+)
+from joblib import Parallel, delayed
+from sklearn.cluster import KMeans
+from sklearn.linear_model import LogisticRegression
+from sklearn.neighbors import KNeighborsClassifier
+
+from sklearn_tser._losses import class_centroids, group_centered, l2_normalize
+
+
+def embeddings(S, y, actor, params, protocol, fold, seed, cache):
+    """Whole-clip embeddings of every clip under the model fitted on a fold's
+    training clips, cached; with the fit's own test score and fit time."""
+    key = fit_key(params, protocol, fold, seed)
+    name = hashlib.sha256(key.encode()).hexdigest()[:16]
+    path = Path(cache) / "embeddings" / f"{protocol}-{fold}-{seed}-{name}.npz"
+    if not path.exists():
+        clf, _, test, fit_s = fit_fold(S, y, actor, params, protocol, fold, seed)
+        score = PROTOCOLS[protocol][1](
+            y[test], clf.predict(S[test], groups=actor[test])
+        )
+        path.parent.mkdir(parents=True, exist_ok=True)
+        emb = clf.transform(S, groups=actor)
+        np.savez(path, emb=emb, score=score, fit_s=fit_s, key=key)
+    loaded = np.load(path)
+    return loaded["emb"], float(loaded["score"]), float(loaded["fit_s"])
+
+
+def centroid_rule(train_emb, train_y, test_emb, **_):
+    """The classifier's rule: the nearest emotion centroid by cosine."""
+    classes, codes = np.unique(train_y, return_inverse=True)
+    centroids = class_centroids(train_emb, codes, len(classes))
+    return classes[(test_emb @ centroids.T).argmax(axis=1)]
+
+
+def knn_rule(k, weights="uniform"):
+    """A vote of the ``k`` training clips nearest by cosine (the embeddings
+    have unit norm, so Euclidean distance ranks them the same)."""
+
+    def rule(train_emb, train_y, test_emb, **_):
+        knn = KNeighborsClassifier(n_neighbors=k, weights=weights)
+        return knn.fit(train_emb, train_y).predict(test_emb)
+
+    return rule
+
+
+def speaker_prototype_rule(train_emb, train_y, test_emb, train_groups, **_):
+    """One centroid per emotion and training speaker; the nearest one's emotion."""
+    pairs, codes = np.unique(
+        np.stack([train_y.astype(str), train_groups.astype(str)], axis=1),
+        axis=0,
+        return_inverse=True,
+    )
+    prototypes = class_centroids(train_emb, codes.ravel(), len(pairs))
+    return pairs[(test_emb @ prototypes.T).argmax(axis=1), 0].astype(train_y.dtype)
+
+
+def sub_centroid_rule(n_clusters):
+    """``n_clusters`` centroids per emotion (k-means of its training clips on
+    the sphere); the nearest one's emotion."""
+
+    def rule(train_emb, train_y, test_emb, **_):
+        prototypes, labels = [], []
+        for label in np.unique(train_y):
+            emb = train_emb[train_y == label]
+            km = KMeans(n_clusters, n_init=10, random_state=0).fit(emb)
+            prototypes.append(l2_normalize(km.cluster_centers_))
+            labels += [label] * n_clusters
+        prototypes, labels = np.concatenate(prototypes), np.array(labels)
+        return labels[(test_emb @ prototypes.T).argmax(axis=1)]
+
+    return rule
+
+
+def logistic_rule(train_emb, train_y, test_emb, **_):
+    """A multinomial logistic regression on the embeddings."""
+    return (
+        LogisticRegression(C=1.0, max_iter=2000)
+        .fit(train_emb, train_y)
+        .predict(test_emb)
+    )
+
+
+def speaker_centred_rule(train_emb, train_y, test_emb, train_groups, test_groups, **_):
+    """The classifier's ``center_embeddings="group"``: centroids after each
+    speaker's mean embedding is taken from its clips (training speakers with
+    their training clips, a test speaker with its own test clips, without
+    their labels)."""
+    prior = train_emb.mean(axis=0)
+    return centroid_rule(
+        group_centered(train_emb, train_groups, prior),
+        train_y,
+        group_centered(test_emb, test_groups, prior),
+    )
+
+
+RULES = {
+    "centroids (the classifier's)": centroid_rule,
+    "1 nearest clip": knn_rule(1),
+    "10 nearest clips, vote": knn_rule(10),
+    "10 nearest clips, distance-weighted": knn_rule(10, "distance"),
+    "30 nearest clips, vote": knn_rule(30),
+    "a centroid per emotion and speaker": speaker_prototype_rule,
+    "3 centroids per emotion (k-means)": sub_centroid_rule(3),
+    "logistic regression": logistic_rule,
+    'centroids, speakers centred (center_embeddings="group")': speaker_centred_rule,
+}
+
+
+def score_rules(S, y, actor, params, protocol, fold, seed, cache):
+    emb, score, fit_s = embeddings(S, y, actor, params, protocol, fold, seed, cache)
+    train, test = folds(protocol, y, actor)[fold]
+    metric = PROTOCOLS[protocol][1]
+    scores = {
+        name: float(
+            metric(
+                y[test],
+                rule(
+                    train_emb=emb[train],
+                    train_y=y[train],
+                    test_emb=emb[test],
+                    train_groups=actor[train],
+                    test_groups=actor[test],
+                ),
+            )
+        )
+        for name, rule in RULES.items()
+    }
+    return {"scores": scores, "fit_score": score, "fit_s": fit_s}
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", default=DEFAULT_DATA, type=Path)
+    parser.add_argument("--cache", default=DEFAULT_CACHE, type=Path)
+    parser.add_argument("--params", default="{}", help="JSON parameters to fit")
+    parser.add_argument("--seeds", type=int, default=1)
+    parser.add_argument(
+        "--protocols", nargs="+", choices=list(PROTOCOLS), default=["actor", "mixed"]
+    )
+    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--output", type=Path, help="write the table here too")
+    args = parser.parse_args(argv)
+    params = json.loads(args.params)
+
+    S, y, actor = features(args.data, args.cache)
+    tasks = [
+        (protocol, fold, seed)
+        for protocol in args.protocols
+        for fold in range(len(folds(protocol, y, actor)))
+        for seed in range(args.seeds)
+    ]
+    results = Parallel(n_jobs=args.jobs)(
+        delayed(score_rules)(S, y, actor, params, *task, args.cache) for task in tasks
+    )
+    for task, r in zip(tasks, results, strict=True):
+        # The centroid rule on cached embeddings is the fitted classifier's.
+        assert (
+            abs(r["scores"]["centroids (the classifier's)"] - r["fit_score"]) < 1e-9
+        ), task
+    rows = {}
+    for name in RULES:
+        rows[name] = {"params": params, "fit_s": [r["fit_s"] for r in results]}
+        for protocol in args.protocols:
+            rows[name][protocol] = [
+                r["scores"][name]
+                for task, r in zip(tasks, results, strict=True)
+                if task[0] == protocol
+            ]
+    report(rows, args.protocols, args.seeds, args.output)
+
+
+if __name__ == "__main__":
+    main()
