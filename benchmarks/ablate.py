@@ -236,6 +236,8 @@ def paired_table(rows, protocols):
     for name in names[1:]:
         for protocol in protocols:
             d = 100 * (np.array(rows[name][protocol]) - rows[names[0]][protocol])
+            # Two rules can reach the same score by different sums: a tie.
+            d = np.round(d, 9)
             lines.append(
                 f"| {name} | {protocol} | {len(d)} | {d.mean():+.2f} | "
                 f"{d.std():.2f} | {d.min():+.2f} to {d.max():+.2f} | "

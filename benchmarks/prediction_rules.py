@@ -9,11 +9,14 @@ This script asks which rule reads the embeddings best: every rule scores the
 *same* fitted model of each fold, so the comparison is paired exactly.
 
 The defaults (or the parameter set given by ``--params``) are fitted on the
-screening protocols of ``benchmarks/ablate.py`` (same folds, seeds and
-features cache); the whole-clip embeddings of all clips are cached in
+protocols of ``benchmarks/ablate.py`` (same folds, seeds and features cache):
+its screens, ``actor`` and ``mixed``, to choose a rule, and ``speaker``, the
+benchmark's by-actor folds (the fits of ``bench_classifier.py`` with the same
+seeds), to confirm one. The whole-clip embeddings of all clips are cached in
 ``<cache>/embeddings/``, so new rules are scored in seconds without refitting.
 
-    python benchmarks/prediction_rules.py [--seeds 1] [--jobs 2] [--output table.md]
+    python benchmarks/prediction_rules.py [--protocols actor mixed] [--seeds 1]
+        [--params JSON] [--jobs 2] [--output table.md]
 """
 
 import argparse

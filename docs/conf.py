@@ -59,6 +59,7 @@ exclude_patterns = [
     "hop_results.md",
     "deltas_results.md",
     "hop5_results.md",
+    "rules_results.md",
     "**/GALLERY_HEADER.rst",
 ]
 html_static_path = ["_static"]
@@ -127,6 +128,7 @@ _RESULTS = {
     "<!-- hop-results -->": "hop_results.md",
     "<!-- deltas-results -->": "deltas_results.md",
     "<!-- hop5-results -->": "hop5_results.md",
+    "<!-- rules-results -->": "rules_results.md",
 }
 
 

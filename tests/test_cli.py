@@ -267,6 +267,10 @@ def test_train_saves_the_requested_parameters(model_file):
         (["--protocol", "paper", "--refit"], "--refit saves a model, so it needs"),
         (["--param", "speaker_adversarial=0.1"], "folder has no speakers"),
         (["--param", "standardize=group"], "standardize='group' needs the speaker"),
+        (
+            ["--param", "center_embeddings=group"],
+            "center_embeddings='group' needs the speaker",
+        ),
     ],
 )
 def test_evaluate_argument_errors(capsys, corpus, argv, message):
