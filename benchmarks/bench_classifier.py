@@ -17,16 +17,17 @@ Peers, each standardised and classified by an RBF SVM (C=10):
   note when ``opensmile`` is not installed (``pip install -e ".[bench]"``).
 
 With ``--params '{"standardize": "group"}'`` the classifier standardises each
-actor's clips with their own statistics, and the peers' features are
+actor's clips with their own statistics (with ``'{"center_embeddings":
+"group"}'``, it centres each actor's embeddings), and the peers' features are
 standardised per actor too (", per-speaker"), so that every method knows the
 same about the speakers.
 
 Log-mel features are extracted once for all clips with the default
 ``LogMelTransformer``. The classifier gets the actors as ``groups`` in every
 protocol, as in the CLI: ``fit`` those of the training clips (used only when
-``validation_fraction > 0``, ``speaker_adversarial > 0`` or
-``standardize="group"``), the predictions those of the test clips (used only
-with ``standardize="group"``).
+``validation_fraction > 0``, ``speaker_adversarial > 0``,
+``standardize="group"`` or ``center_embeddings="group"``), the predictions
+those of the test clips (used only by the last two).
 
 Training is chaotic: a change of the seed moves a single fit's accuracy by a few
 points. ``--seeds K`` fits the classifier K times per fold (seeds
@@ -56,6 +57,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 
+from sklearn_tser._classifier import reads_speakers
 from sklearn_tser.datasets import load_ravdess
 from sklearn_tser.evaluation import (
     default_pipeline,
@@ -193,7 +195,9 @@ def run(data, quick=False, params=None, protocols=None, log=print, seeds=None, j
     if functionals is not None:
         peers["openSMILE+SVM"] = functionals
         peer_s["openSMILE+SVM"] = time.perf_counter() - start
-    peers_per_speaker = params.get("standardize") == "group"
+    # With a setting that reads the speakers at prediction, the peers know
+    # them too: their features standardised per speaker.
+    peers_per_speaker = reads_speakers(pipe.named_steps["clf"]) is not None
     if peers_per_speaker:  # the peers know the speakers too
         peers = {f"{name}, per-speaker": F for name, F in peers.items()}
         peer_s = {f"{name}, per-speaker": t for name, t in peer_s.items()}
