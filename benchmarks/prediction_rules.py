@@ -179,11 +179,12 @@ def main(argv=None):
     params = json.loads(args.params)
 
     S, y, actor = features(args.data, args.cache)
+    # Seed after seed: a run stopped early leaves whole seeds in the cache.
     tasks = [
         (protocol, fold, seed)
+        for seed in range(args.seeds)
         for protocol in args.protocols
         for fold in range(len(folds(protocol, y, actor)))
-        for seed in range(args.seeds)
     ]
     results = Parallel(n_jobs=args.jobs)(
         delayed(score_rules)(S, y, actor, params, *task, args.cache) for task in tasks
