@@ -536,18 +536,18 @@ def test_speaker_adversarial_trains_a_speaker_classifier_in_both_phases(monkeypa
     assert not np.allclose(clf.transform(X), plain.transform(X))
 
 
-def test_speaker_adversarial_needs_groups():
+@pytest.mark.parametrize(
+    "params, match",
+    [
+        ({"speaker_adversarial": 0.5}, r"speaker_adversarial=0.5 needs .*groups="),
+        ({"standardize": "group"}, r"standardize='group' .* groups=speakers"),
+        ({"center_embeddings": "group"}, r"center_embeddings='group' .* groups="),
+    ],
+)
+def test_settings_that_need_the_speakers_refuse_a_fit_without_them(params, match):
     X, y = make_spectrograms(n=30)
-    clf = EmotionEmbeddingClassifier(**TINY, speaker_adversarial=0.5)
-    with pytest.raises(ValueError, match=r"speaker_adversarial=0.5 needs .*groups="):
-        clf.fit(X, y)
-    assert not hasattr(clf, "net_")
-
-
-def test_group_standardization_needs_groups_in_fit():
-    X, y = make_spectrograms(n=30)
-    clf = EmotionEmbeddingClassifier(**TINY, standardize="group")
-    with pytest.raises(ValueError, match=r"standardize='group' .* groups=speakers"):
+    clf = EmotionEmbeddingClassifier(**TINY, **params)
+    with pytest.raises(ValueError, match=match):
         clf.fit(X, y)
     assert not hasattr(clf, "net_")
 
@@ -682,14 +682,6 @@ def test_group_standardization_in_fit_transform_score_and_routing():
             warnings.simplefilter("error", UserWarning)
             pipe.fit(X, y, groups=groups)
             pipe.predict(X, groups=groups)
-
-
-def test_embedding_centering_needs_groups_in_fit():
-    X, y = make_spectrograms(n=30)
-    clf = EmotionEmbeddingClassifier(**TINY, center_embeddings="group")
-    with pytest.raises(ValueError, match=r"center_embeddings='group' .* groups="):
-        clf.fit(X, y)
-    assert not hasattr(clf, "net_")
 
 
 def test_embedding_centering_against_the_same_network_uncentred():
