@@ -60,6 +60,7 @@ exclude_patterns = [
     "deltas_results.md",
     "hop5_results.md",
     "rules_results.md",
+    "centering_results.md",
     "**/GALLERY_HEADER.rst",
 ]
 html_static_path = ["_static"]
@@ -129,6 +130,7 @@ _RESULTS = {
     "<!-- deltas-results -->": "deltas_results.md",
     "<!-- hop5-results -->": "hop5_results.md",
     "<!-- rules-results -->": "rules_results.md",
+    "<!-- centering-results -->": "centering_results.md",
 }
 
 
