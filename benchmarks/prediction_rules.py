@@ -177,6 +177,10 @@ def main(argv=None):
     parser.add_argument("--output", type=Path, help="write the table here too")
     args = parser.parse_args(argv)
     params = json.loads(args.params)
+    if params.get("center_embeddings"):
+        # The rules read the embeddings as the network gives them; the
+        # speaker-centred rule is the option.
+        parser.error("--params must not set center_embeddings: it is one of the rules")
 
     S, y, actor = features(args.data, args.cache)
     # Seed after seed: a run stopped early leaves whole seeds in the cache.

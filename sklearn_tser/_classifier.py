@@ -552,8 +552,10 @@ of shape (n_mels, n_frames_i), or SpectrogramStore
             speaker-independent performance; with ``speaker_adversarial > 0``,
             they are the speakers to unlearn (required); with
             ``standardize="group"``, each speaker's clips are standardised with
-            the statistics of that speaker's training clips (required). In a
-            Pipeline pass ``clf__groups=groups``.
+            the statistics of that speaker's training clips (required); with
+            ``center_embeddings="group"``, each speaker's mean embedding is
+            taken from its clips' embeddings (required). In a Pipeline pass
+            ``clf__groups=groups``.
 
         Returns
         -------
