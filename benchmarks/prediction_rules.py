@@ -16,7 +16,11 @@ seeds), to confirm one. The whole-clip embeddings of all clips are cached in
 ``<cache>/embeddings/``, so new rules are scored in seconds without refitting.
 
     python benchmarks/prediction_rules.py [--protocols actor mixed] [--seeds 1]
-        [--params JSON] [--jobs 2] [--output table.md]
+        [--params JSON] [--jobs 2] [--output table.md] [--ensembles 2]
+
+With ``--ensembles k``, ensembles of ``k`` of the seeds' fits of each fold are
+scored too (:func:`ensemble_rows`), as the classifier's ``n_networks=k``
+joins its networks, against the same networks alone.
 """
 
 import argparse
@@ -142,25 +146,65 @@ RULES = {
 }
 
 
+def _score(rule, emb, y, actor, train, test, metric):
+    """The score of ``rule`` on a fold's test clips, from its training clips."""
+    pred = rule(
+        train_emb=emb[train],
+        train_y=y[train],
+        test_emb=emb[test],
+        train_groups=actor[train],
+        test_groups=actor[test],
+    )
+    return float(metric(y[test], pred))
+
+
+def ensemble_rows(S, y, actor, params, protocols, seeds, size, cache):
+    """Ensembles of ``size`` networks from the cached fits: the fits of seeds
+    ``k * size`` to ``(k + 1) * size - 1`` of each fold joined as the
+    classifier's ``n_networks=size`` joins its members (each member's unit
+    embedding, concatenated, over ``sqrt(size)``), against the mean of the
+    same members alone; all scored with the centroids, without and with
+    speaker centring. The members' seeds differ from those ``n_networks``
+    draws, not their distribution."""
+    alone, centred = RULES["centroids (the classifier's)"], speaker_centred_rule
+    rows = {
+        "one network (mean of the members)": {},
+        f"ensemble of {size} (joined embeddings)": {},
+        "one network, speakers centred (mean of the members)": {},
+        f"ensemble of {size}, speakers centred": {},
+    }
+    fit_s = []
+    for protocol in protocols:
+        metric = PROTOCOLS[protocol][1]
+        for row in rows.values():
+            row[protocol] = []
+        for fold, (train, test) in enumerate(folds(protocol, y, actor)):
+            for first in range(0, seeds - size + 1, size):
+                members = [
+                    embeddings(S, y, actor, params, protocol, fold, seed, cache)
+                    for seed in range(first, first + size)
+                ]
+                fit_s.append(sum(m[2] for m in members))
+                joined = np.hstack([m[0] for m in members]) / np.sqrt(size)
+                split = (y, actor, train, test, metric)
+                for (name, row), rule in zip(
+                    rows.items(), [alone, alone, centred, centred], strict=True
+                ):
+                    row[protocol].append(
+                        _score(rule, joined, *split)
+                        if name.startswith("ensemble")
+                        else np.mean([_score(rule, m[0], *split) for m in members])
+                    )
+    for row in rows.values():
+        row.update(params=params, fit_s=fit_s)
+    return rows
+
+
 def score_rules(S, y, actor, params, protocol, fold, seed, cache):
     emb, score, fit_s = embeddings(S, y, actor, params, protocol, fold, seed, cache)
     train, test = folds(protocol, y, actor)[fold]
-    metric = PROTOCOLS[protocol][1]
-    scores = {
-        name: float(
-            metric(
-                y[test],
-                rule(
-                    train_emb=emb[train],
-                    train_y=y[train],
-                    test_emb=emb[test],
-                    train_groups=actor[train],
-                    test_groups=actor[test],
-                ),
-            )
-        )
-        for name, rule in RULES.items()
-    }
+    split = (y, actor, train, test, PROTOCOLS[protocol][1])
+    scores = {name: _score(rule, emb, *split) for name, rule in RULES.items()}
     return {"scores": scores, "fit_score": score, "fit_s": fit_s}
 
 
@@ -175,6 +219,12 @@ def main(argv=None):
     )
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--output", type=Path, help="write the table here too")
+    parser.add_argument(
+        "--ensembles",
+        type=int,
+        default=0,
+        help="also score ensembles of this many of the seeds' fits",
+    )
     args = parser.parse_args(argv)
     params = json.loads(args.params)
     if params.get("center_embeddings"):
@@ -208,6 +258,17 @@ def main(argv=None):
                 if task[0] == protocol
             ]
     report(rows, args.protocols, args.seeds, args.output)
+    if args.ensembles > 1:
+        print()
+        ensembles = ensemble_rows(
+            S, y, actor, params, args.protocols, args.seeds, args.ensembles, args.cache
+        )
+        report(
+            ensembles,
+            args.protocols,
+            args.seeds // args.ensembles,
+            args.output and args.output.with_name(f"ensembles-{args.output.name}"),
+        )
 
 
 if __name__ == "__main__":

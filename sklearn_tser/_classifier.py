@@ -125,6 +125,16 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         n_frames)``.
     dropout : float in [0, 1), default=0.1
         Dropout before the embedding layer.
+    n_networks : int >= 1, default=1
+        Number of embedding networks, an ensemble: each is trained on the same
+        clips from a seed of its own (its own initial weights, batches, crops,
+        masks and dropout), one after the other, so a fit and a prediction
+        take ``n_networks`` times as long. A clip's embedding joins theirs:
+        each member's L2-normalised embedding, concatenated, divided by
+        ``sqrt(n_networks)``, so that the cosine of two clips is the mean of
+        the members' cosines, and the embeddings have ``n_networks *
+        embedding_dim`` dimensions. What it buys is measured in
+        :doc:`/benchmarks`.
     pretrain_epochs : int >= 0, default=300
         Epochs of softmax pre-training (phase 1).
     triplet_epochs : int >= 0, default=30
@@ -299,18 +309,21 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
     ----------
     classes_ : ndarray of shape (n_classes,)
         The emotion labels.
-    centroids_ : ndarray of shape (n_classes, embedding_dim)
+    centroids_ : ndarray of shape (n_classes, n_networks * embedding_dim)
         L2-normalised mean training embedding of each class.
     angles_ : ndarray of shape (n_classes, n_classes)
         Angles in degrees between the class centroids.
     proba_scale_ : float
         Inverse temperature of ``predict_proba`` (see Notes).
-    net_ : EmbeddingNet
+    net_ : EmbeddingNet or EmbeddingEnsemble
         The fitted skorch net; ``net_.module_`` is the embedding network and
-        ``net_.history`` the per-epoch log of both phases.
+        ``net_.history`` the per-epoch log of both phases. With
+        ``n_networks > 1``, an ensemble of such nets (``net_.nets``), whose
+        ``module_`` lists the members' and whose history holds the members'
+        epochs one after the other (each row's ``"network"`` says whose).
     feature_mean_, feature_std_ : ndarray of shape (n_mels,)
         Standardisation of the input (``standardize="global"``).
-    embedding_mean_ : ndarray of shape (embedding_dim,)
+    embedding_mean_ : ndarray of shape (n_networks * embedding_dim,)
         Mean embedding of the training clips, towards which every speaker's
         mean is shrunk (``center_embeddings="group"``).
     collapse_score_ : float
@@ -391,6 +404,7 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         "dilation": [Interval(numbers.Integral, 1, None, closed="left")],
         "deltas": [Interval(numbers.Integral, 0, 2, closed="both")],
         "dropout": [Interval(numbers.Real, 0, 1, closed="left")],
+        "n_networks": [Interval(numbers.Integral, 1, None, closed="left")],
         "pretrain_epochs": [Interval(numbers.Integral, 0, None, closed="left")],
         "triplet_epochs": [Interval(numbers.Integral, 0, None, closed="left")],
         "margin": [Interval(numbers.Real, 0, None, closed="neither")],
@@ -447,6 +461,7 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         dilation=1,
         deltas=0,
         dropout=0.1,
+        n_networks=1,
         pretrain_epochs=300,
         triplet_epochs=30,
         margin=0.2,
@@ -493,6 +508,7 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         self.dilation = dilation
         self.deltas = deltas
         self.dropout = dropout
+        self.n_networks = n_networks
         self.pretrain_epochs = pretrain_epochs
         self.triplet_epochs = triplet_epochs
         self.margin = margin
@@ -725,6 +741,9 @@ of shape (n_mels, n_frames_i), or SpectrogramStore
             for k, v in wanted.items()
             if built[f"module__{k}"] != v
         }
+        n_built = len(getattr(self.net_, "nets", [self.net_]))
+        if n_built != self.n_networks:
+            changed["n_networks"] = (n_built, self.n_networks)
         if changed:
             diff = ", ".join(f"{k}: {a!r} -> {b!r}" for k, (a, b) in changed.items())
             raise ValueError(
@@ -899,7 +918,7 @@ of shape (n_mels, n_frames_i), or SpectrogramStore
 
         Returns
         -------
-        embeddings : ndarray of shape (n_clips, embedding_dim)
+        embeddings : ndarray of shape (n_clips, n_networks * embedding_dim)
             Unit-norm embeddings, whole clips; with
             ``center_embeddings="group"``, after each speaker's mean is taken
             away (the embeddings the centroids are compared with).
@@ -918,7 +937,7 @@ of shape (n_mels, n_frames_i), or SpectrogramStore
 
         Returns
         -------
-        embeddings : ndarray of shape (n_clips, embedding_dim)
+        embeddings : ndarray of shape (n_clips, n_networks * embedding_dim)
             Unit-norm embeddings, whole clips.
         """
         return self.fit(X, y, groups).transform(X, groups)

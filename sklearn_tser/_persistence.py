@@ -608,7 +608,8 @@ def _check_classifier_state(clf):
         )
     n_classes = len(labels)
     _check_count(clf, "n_features_in_", MAX_MEL_BANDS)
-    centroids = _float_array(clf, "centroids_", (n_classes, clf.embedding_dim))
+    dim = clf.n_networks * clf.embedding_dim  # an ensemble joins its members'
+    centroids = _float_array(clf, "centroids_", (n_classes, dim))
     norms = np.linalg.norm(centroids, axis=1)
     if not np.allclose(norms, 1.0, atol=1e-3):
         raise ModelFileError(
@@ -626,7 +627,7 @@ def _check_classifier_state(clf):
                 f"positive (smallest {std.min()})."
             )
     if clf.center_embeddings == "group":
-        _float_array(clf, "embedding_mean_", (clf.embedding_dim,))
+        _float_array(clf, "embedding_mean_", (dim,))
     scale = getattr(clf, "proba_scale_", None)
     if not (
         isinstance(scale, (int, float))
@@ -659,9 +660,18 @@ def _decode_net(clf, spec, tensors, device, prefix):
     # describe before that network is built: a file cannot make load allocate
     # a network larger than the weights it holds.
     params = clf.get_params()
-    expected = network_shapes(params, n_mels=n_mels, n_classes=n_classes)
     names = spec.get("state_dict") if isinstance(spec, dict) else None
-    if not isinstance(names, list) or sorted(map(str, names)) != sorted(expected):
+    one = network_shapes(
+        {**params, "n_networks": 1}, n_mels=n_mels, n_classes=n_classes
+    )
+    # Counted before the names are listed: a file cannot make load list the
+    # weights of more networks than it holds.
+    expected = (
+        network_shapes(params, n_mels=n_mels, n_classes=n_classes)
+        if isinstance(names, list) and len(names) == clf.n_networks * len(one)
+        else None
+    )
+    if expected is None or sorted(map(str, names)) != sorted(expected):
         raise ModelFileError(
             "The network weights in the model file are not those of the network "
             f"its parameters describe (architecture={clf.architecture!r}, "

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 from skorch import NeuralNet
 from skorch.callbacks import Callback, EarlyStopping, GradientNormClipping
+from skorch.history import History
 
 from ._losses import TripletLoss, angular_margin_logits, l2_normalize
 from ._networks import EmbeddingNetwork, initialize_weights, use_generator
@@ -36,11 +37,13 @@ __all__ = [
     "NETWORK_PARAMS",
     "CollapseMonitor",
     "CosineAnnealing",
+    "EmbeddingEnsemble",
     "EmbeddingNet",
     "PhaseEarlyStopping",
     "PhaseProgressBar",
     "SpectrogramDataset",
     "make_net",
+    "member_seeds",
     "group_standardization",
     "network_shapes",
     "speech_regions",
@@ -890,6 +893,127 @@ class EmbeddingNet(NeuralNet):
         return l2_normalize(out)
 
 
+def member_seeds(random_state, n_networks):
+    """Seeds of the members of an ensemble: the first is ``random_state``
+    itself (so that one network is the net a single fit trains), the others
+    are drawn from it.
+
+    Parameters
+    ----------
+    random_state : int >= 0
+    n_networks : int >= 1
+
+    Returns
+    -------
+    seeds : list of int
+    """
+    drawn = np.random.SeedSequence(random_state).generate_state(n_networks - 1)
+    return [int(random_state), *(int(s) for s in drawn)]
+
+
+class EmbeddingEnsemble:
+    """Embedding networks trained one after the other, each from its own
+    seed, whose embeddings are joined.
+
+    Each member is an :class:`EmbeddingNet` with the same parameters and a
+    seed of its own (:func:`member_seeds`): its own initial weights, batches,
+    crops, masks and dropout. A clip's embedding is the concatenation of the
+    members' L2-normalised embeddings divided by ``sqrt(n_networks)``, so it
+    has unit norm and its cosine with another clip's is the mean of the
+    members' cosines.
+
+    Parameters
+    ----------
+    nets : list of EmbeddingNet
+        The members, not yet trained.
+
+    Attributes
+    ----------
+    nets : list of EmbeddingNet
+    interrupted_ : bool
+        Whether the last :meth:`fit_phases` was stopped by ``KeyboardInterrupt``;
+        the members after the interrupted one keep their initial weights.
+    history_ : skorch.history.History
+        The members' epochs one after the other, each row with its member's
+        index as ``"network"``.
+    """
+
+    def __init__(self, nets):
+        self.nets = list(nets)
+
+    @property
+    def module_(self):
+        """The members' modules, as one :class:`torch.nn.ModuleList` (the
+        state of member ``k`` is under ``"k."``)."""
+        return torch.nn.ModuleList([net.module_ for net in self.nets])
+
+    @property
+    def history(self):
+        return self.history_
+
+    @property
+    def initialized_(self):
+        return all(net.initialized_ for net in self.nets)
+
+    def initialize(self):
+        for net in self.nets:
+            net.initialize()
+        return self
+
+    def get_params(self, deep=True):
+        """The first member's parameters (those of every member but the
+        seed)."""
+        return self.nets[0].get_params(deep=deep)
+
+    def set_params(self, *, random_state=0, **params):
+        """Set every member's parameters; ``random_state`` seeds the first,
+        and the others' seeds are drawn from it (:func:`member_seeds`)."""
+        seeds = member_seeds(random_state, len(self.nets))
+        for net, seed in zip(self.nets, seeds, strict=True):
+            net.set_params(random_state=seed, **params)
+        return self
+
+    def fit_phases(self, train_set, valid_set=None):
+        """Train each member on the same clips (:meth:`EmbeddingNet.fit_phases`).
+
+        Returns
+        -------
+        self : EmbeddingEnsemble
+        """
+        self.initialize()  # the members after an interrupted one embed too
+        self.interrupted_ = False
+        for net in self.nets:
+            if not self.interrupted_:
+                net.fit_phases(train_set, valid_set)
+                self.interrupted_ = net.interrupted_
+        self.history_ = History(
+            [
+                {**row, "network": k}
+                for k, net in enumerate(self.nets)
+                for row in net.history
+            ]
+        )
+        return self
+
+    def embed(self, dataset, *, augmented=False):
+        """The joined embeddings of every clip of ``dataset``.
+
+        Parameters
+        ----------
+        dataset : SpectrogramDataset
+        augmented : bool, default=False
+            As for :meth:`EmbeddingNet.embed`.
+
+        Returns
+        -------
+        embeddings : ndarray of shape (n_clips, n_networks * embedding_dim), \
+dtype float32
+            Of unit norm.
+        """
+        parts = [net.embed(dataset, augmented=augmented) for net in self.nets]
+        return np.hstack(parts) / np.float32(np.sqrt(len(parts)))
+
+
 # Inference batches: at most this many clips, and this many frames once padded
 # (655 s of audio at the default hop), so that memory follows the frames, not
 # the longest clip.
@@ -995,7 +1119,8 @@ class _ReverseGradient(torch.autograd.Function):
 
 
 def make_net(params, *, n_mels, n_classes, device, random_state=0):
-    """The :class:`EmbeddingNet` of a classifier, not yet initialised.
+    """The net of a classifier, not yet initialised: an :class:`EmbeddingNet`,
+    or an :class:`EmbeddingEnsemble` of them with ``n_networks > 1``.
 
     Parameters
     ----------
@@ -1005,32 +1130,39 @@ def make_net(params, *, n_mels, n_classes, device, random_state=0):
         Input bands and classes.
     device : torch.device
     random_state : int, default=0
-        Seed of the batches, crops and masks.
+        Seed of the weights, batches, crops and masks (of the first member).
 
     Returns
     -------
-    net : EmbeddingNet
+    net : EmbeddingNet or EmbeddingEnsemble
     """
     p = params
-    callbacks = [
-        ("clip", GradientNormClipping(gradient_clip_value=10.0)),
-        ("lr_schedule", CosineAnnealing()),
-        ("early_stopping", PhaseEarlyStopping()),
-        ("collapse", CollapseMonitor()),
-    ]
-    if p["verbose"] == 1:
-        callbacks.append(("progress", PhaseProgressBar()))
-    return EmbeddingNet(
-        EmbeddingNetwork,
-        module__n_mels=n_mels,
-        module__n_classes=n_classes,
-        **{f"module__{name}": p[name] for name in NETWORK_PARAMS},
-        criterion=torch.nn.CrossEntropyLoss,
-        optimizer=torch.optim.AdamW,
-        train_split=None,
-        callbacks=callbacks,
-        **training_params(p, device=device, random_state=random_state),
-    )
+
+    def member(seed):
+        callbacks = [
+            ("clip", GradientNormClipping(gradient_clip_value=10.0)),
+            ("lr_schedule", CosineAnnealing()),
+            ("early_stopping", PhaseEarlyStopping()),
+            ("collapse", CollapseMonitor()),
+        ]
+        if p["verbose"] == 1:
+            callbacks.append(("progress", PhaseProgressBar()))
+        return EmbeddingNet(
+            EmbeddingNetwork,
+            module__n_mels=n_mels,
+            module__n_classes=n_classes,
+            **{f"module__{name}": p[name] for name in NETWORK_PARAMS},
+            criterion=torch.nn.CrossEntropyLoss,
+            optimizer=torch.optim.AdamW,
+            train_split=None,
+            callbacks=callbacks,
+            **training_params(p, device=device, random_state=seed),
+        )
+
+    if p["n_networks"] == 1:
+        return member(random_state)
+    seeds = member_seeds(random_state, p["n_networks"])
+    return EmbeddingEnsemble([member(seed) for seed in seeds])
 
 
 def network_shapes(params, *, n_mels, n_classes):
@@ -1046,7 +1178,8 @@ def network_shapes(params, *, n_mels, n_classes):
     Returns
     -------
     shapes : dict of str to tuple of int
-        ``module.state_dict()`` names and shapes.
+        ``module.state_dict()`` names and shapes (of every member of an
+        ensemble, under ``"k."``).
     """
     with torch.device("meta"):
         module = EmbeddingNetwork(
@@ -1054,7 +1187,15 @@ def network_shapes(params, *, n_mels, n_classes):
             n_classes=n_classes,
             **{name: params[name] for name in NETWORK_PARAMS},
         )
-    return {name: tuple(t.shape) for name, t in module.state_dict().items()}
+    shapes = {name: tuple(t.shape) for name, t in module.state_dict().items()}
+    if params["n_networks"] == 1:
+        return shapes
+    # An ensemble's module is the ModuleList of its members.
+    return {
+        f"{k}.{name}": shape
+        for k in range(params["n_networks"])
+        for name, shape in shapes.items()
+    }
 
 
 def autocast_dtype(precision, device):

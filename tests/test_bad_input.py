@@ -371,7 +371,11 @@ def test_loaders_name_a_zero_byte_or_corrupt_file(tmp_path, content, match):
 
 @pytest.mark.parametrize(
     "change, match",
-    [({"width": 16}, r"width: 8 -> 16"), ({"n_layers": 9}, r"n_layers: 6 -> 9")],
+    [
+        ({"width": 16}, r"width: 8 -> 16"),
+        ({"n_layers": 9}, r"n_layers: 6 -> 9"),
+        ({"n_networks": 2}, r"n_networks: 1 -> 2"),
+    ],
 )
 def test_warm_start_cannot_change_the_network(fitted, change, match):
     import copy

@@ -11,7 +11,7 @@ from sklearn.model_selection import GridSearchCV
 
 from sklearn_tser import EmotionEmbeddingClassifier
 from sklearn_tser import _training as training_module
-from sklearn_tser._training import EmbeddingNet
+from sklearn_tser._training import EmbeddingNet, make_net
 from sklearn_tser.exceptions import TrainingDivergedError
 
 
@@ -86,6 +86,40 @@ def test_keyboard_interrupt_during_an_epoch_leaves_a_usable_model(data, monkeypa
     assert calls == ["softmax", "softmax"]  # stopped at its 2nd batch, no triplets
     assert clf.interrupted_
     assert len(clf.net_.history) < 5 + 1
+    assert np.isfinite(clf.centroids_).all()
+    assert set(clf.predict(X)) <= set(clf.classes_)
+
+
+def test_keyboard_interrupt_in_an_ensemble_leaves_later_members_initial(
+    data, monkeypatch
+):
+    """Ctrl-C during the first member skips the others: they keep their
+    initial weights, and the ensemble still predicts."""
+    X, y = data
+    calls = []
+    original = EmbeddingNet.train_step
+
+    def interrupted(self, batch, **fit_params):
+        calls.append(self.random_state)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return original(self, batch, **fit_params)
+
+    monkeypatch.setattr(EmbeddingNet, "train_step", interrupted)
+    clf = EmotionEmbeddingClassifier(**{**TINY, "pretrain_epochs": 5, "n_networks": 2})
+    with pytest.raises(KeyboardInterrupt, match="interrupted at epoch 1"):
+        clf.fit(X, y)
+    first, second = clf.net_.nets
+    assert calls == [first.random_state] * 2 and clf.interrupted_
+    fresh = make_net(
+        {**clf.get_params(), "n_networks": 1},
+        n_mels=X.shape[1],
+        n_classes=len(clf.classes_),
+        device="cpu",
+        random_state=second.random_state,
+    ).initialize()
+    for name, value in fresh.module_.state_dict().items():
+        torch.testing.assert_close(second.module_.state_dict()[name], value)
     assert np.isfinite(clf.centroids_).all()
     assert set(clf.predict(X)) <= set(clf.classes_)
 

@@ -316,6 +316,8 @@ def test_safe_format_stores_weights_on_the_cpu(saved):
         {"standardize": "group", "center_embeddings": "group"},
         {"precision": "bfloat16"},
         {"dilation": 2},
+        {"n_networks": 2},
+        {"n_networks": 3, "center_embeddings": "group"},
     ],
 )
 def test_round_trip_of_every_training_option(params, audio, tmp_path):
@@ -418,6 +420,14 @@ def _set_weight(make):
     return edit
 
 
+def _both(first, second):
+    def edit(doc, tensors):
+        first(doc, tensors)
+        second(doc, tensors)
+
+    return edit
+
+
 HUGE_STRINGS = {"array": ["a"], "dtype": "<U100000000", "shape": [1]}
 
 
@@ -428,6 +438,15 @@ HUGE_STRINGS = {"array": ["a"], "dtype": "<U100000000", "shape": [1]}
         (_set_attribute("junk_", HUGE_STRINGS), "Invalid attribute name 'junk_'"),
         (_set_attribute("classes_", HUGE_STRINGS), "strings of more than 256"),
         (_set_param("width", 10**6), "weight .* has shape"),
+        (_set_param("n_networks", 10**9), r"centroids_ .* shape \(3, 8000000000\)"),
+        # an ensemble's centroids, and the weights of one network only
+        (
+            _both(
+                _set_param("n_networks", 2),
+                _set_tensor("centroids_", lambda t: torch.cat([t, t], 1) / 2**0.5),
+            ),
+            "weights in the model file are not those of the network",
+        ),
         (_set_value("n_features_in_", 10**10), "n_features_in_ .* integer in"),
         # broken fitted state that would load and then predict nonsense
         (_set_tensor("centroids_", lambda t: t * float("nan")), "centroids_ .* finite"),

@@ -20,6 +20,8 @@ from sklearn_tser._training import (
     _warp,
     autocast_dtype,
     group_standardization,
+    make_net,
+    member_seeds,
     speech_regions,
     standardization,
 )
@@ -725,6 +727,49 @@ def test_embedding_centering_against_the_same_network_uncentred():
     # A refit without it keeps no mean of the last.
     clf.set_params(center_embeddings=None).fit(X, y)
     assert not hasattr(clf, "embedding_mean_")
+
+
+def test_ensemble_joins_networks_of_their_own_seeds():
+    """n_networks trains each member from its own seed (the first is the net
+    of a single fit with the same random_state) and joins their embeddings:
+    an explicit reference from single fits of the members' seeds."""
+    X, y = make_spectrograms()
+    single = EmotionEmbeddingClassifier(**TINY).fit(X, y)
+    clf = clone(single).set_params(n_networks=3).fit(X, y)
+    seeds = [net.random_state for net in clf.net_.nets]
+    assert seeds[0] == single.net_.random_state and len(set(seeds)) == 3
+    assert seeds == member_seeds(seeds[0], 3)
+    members = []
+    for seed in seeds:  # the same nets, trained one at a time
+        params = {**clf.get_params(), "n_networks": 1}
+        net = make_net(params, n_mels=12, n_classes=3, device="cpu", random_state=seed)
+        members.append(net.fit_phases(*_datasets(clf, X, y)))
+    want = np.hstack([net.embed(_datasets(clf, X, y)[0]) for net in members])
+    want /= np.sqrt(3)
+    got = clf.transform(X)
+    assert got.shape == (60, 3 * TINY["embedding_dim"])
+    np.testing.assert_allclose(got, want, atol=1e-5)
+    np.testing.assert_allclose(np.linalg.norm(got, axis=1), 1.0, atol=1e-5)
+    np.testing.assert_allclose(got[:, :8] * np.sqrt(3), single.transform(X), atol=1e-5)
+    # The cosine of two clips is the mean of the members' cosines.
+    parts = np.split(got * np.sqrt(3), 3, axis=1)
+    np.testing.assert_allclose(
+        got @ got.T, np.mean([p @ p.T for p in parts], axis=0), atol=1e-5
+    )
+    for c in range(3):
+        mean = want[y == c].mean(axis=0)
+        np.testing.assert_allclose(
+            clf.centroids_[c], mean / np.linalg.norm(mean), atol=1e-5
+        )
+    assert [row["network"] for row in clf.net_.history] == [0] * 3 + [1] * 3 + [2] * 3
+
+
+def _datasets(clf, X, y):
+    """The training set a fit of ``clf`` on ``X, y`` builds (and no validation
+    set), standardised with the statistics ``clf`` fitted."""
+    S = check_spectrograms(X)
+    scale = {"mean": clf.feature_mean_, "std": clf.feature_std_}
+    return SpectrogramDataset(S, *speech_regions(S), y, **scale), None
 
 
 def test_refit_with_another_standardisation_keeps_no_old_statistics():
