@@ -594,12 +594,14 @@ def cmd_demo(args):
     n_splits = DEMO_N_SPLITS if args.n_splits is None else args.n_splits
     if not 2 <= n_splits <= 8:
         raise CLIError(f"--n-splits must be from 2 to 8 speakers, got {n_splits}.")
+    networks = f" x {clf.n_networks} networks" if clf.n_networks > 1 else ""
     print(
         "sklearn-tser demo: SYNTHETIC speech-like clips (make_emotional_speech), "
         "not real speech.\n"
         f"{args.n_samples} clips of {DEMO_N_CLASSES} emotions from 8 synthetic "
         f"speakers; classifier: {clf.architecture}-{clf.n_layers}, width "
-        f"{clf.width}, embedding {clf.embedding_dim}, up to {clf.pretrain_epochs} "
+        f"{clf.width}, embedding {clf.embedding_dim}{networks}, up to "
+        f"{clf.pretrain_epochs} "
         f"softmax + {clf.triplet_epochs} triplet epochs "
         f"({'the defaults' if not params else 'changed by --param'}).\n"
         f"Evaluation: {n_splits}-fold cross-validation by speaker (the test "

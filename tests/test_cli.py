@@ -71,6 +71,24 @@ def run(capsys, *argv):
     return status, out, err
 
 
+def test_demo_names_an_ensemble(capsys, tmp_path):
+    status, out, err = run(
+        capsys,
+        "demo",
+        "--output",
+        tmp_path,
+        "--n-samples",
+        24,
+        "--n-splits",
+        2,
+        *TINY,
+        "--param",
+        "n_networks=2",
+    )
+    assert status == 0, err
+    assert "width 4, embedding 4 x 2 networks, up to 2 softmax" in out
+
+
 def test_demo_runs_and_writes_embedding_plot(capsys, tmp_path):
     out_dir = tmp_path / "demo"
     status, out, err = run(
