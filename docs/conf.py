@@ -61,6 +61,8 @@ exclude_patterns = [
     "hop5_results.md",
     "rules_results.md",
     "centering_results.md",
+    "ensemble_results.md",
+    "ensemble_screen_results.md",
     "**/GALLERY_HEADER.rst",
 ]
 html_static_path = ["_static"]
@@ -131,6 +133,8 @@ _RESULTS = {
     "<!-- hop5-results -->": "hop5_results.md",
     "<!-- rules-results -->": "rules_results.md",
     "<!-- centering-results -->": "centering_results.md",
+    "<!-- ensemble-results -->": "ensemble_results.md",
+    "<!-- ensemble-screen-results -->": "ensemble_screen_results.md",
 }
 
 
