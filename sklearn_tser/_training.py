@@ -952,6 +952,10 @@ class EmbeddingEnsemble:
         return self.history_
 
     @property
+    def device(self):
+        return self.nets[0].device
+
+    @property
     def initialized_(self):
         return all(net.initialized_ for net in self.nets)
 

@@ -107,7 +107,7 @@ def test_keyboard_interrupt_in_an_ensemble_leaves_later_members_initial(
 
     monkeypatch.setattr(EmbeddingNet, "train_step", interrupted)
     clf = EmotionEmbeddingClassifier(**{**TINY, "pretrain_epochs": 5, "n_networks": 2})
-    with pytest.raises(KeyboardInterrupt, match="interrupted at epoch 1"):
+    with pytest.raises(KeyboardInterrupt, match=r"at epoch 1 of network 1 \(of 2\)"):
         clf.fit(X, y)
     first, second = clf.net_.nets
     assert calls == [first.random_state] * 2 and clf.interrupted_

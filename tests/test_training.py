@@ -762,6 +762,7 @@ def test_ensemble_joins_networks_of_their_own_seeds():
             clf.centroids_[c], mean / np.linalg.norm(mean), atol=1e-5
         )
     assert [row["network"] for row in clf.net_.history] == [0] * 3 + [1] * 3 + [2] * 3
+    assert torch.device(clf.net_.device).type == "cpu"
 
 
 def _datasets(clf, X, y):
