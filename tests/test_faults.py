@@ -66,24 +66,32 @@ def test_diverging_loss_stops_with_advice(data, params, fused, match, monkeypatc
     assert np.isfinite(clf.fit(X, y).transform(X)).all()
 
 
-def test_keyboard_interrupt_during_an_epoch_leaves_a_usable_model(data, monkeypatch):
-    """Ctrl-C stops training (no triplet phase), the model is finished with the
-    weights reached, and the interrupt goes on to stop the caller."""
-    X, y = data
+def _interrupt_at_the_second_batch(monkeypatch):
+    """Make the second training step of any net raise KeyboardInterrupt (as
+    Ctrl-C would); return the list of ``(seed, phase)`` of each step."""
     calls = []
     original = EmbeddingNet.train_step
 
     def interrupted(self, batch, **fit_params):
-        calls.append(self.phase_)
+        calls.append((self.random_state, self.phase_))
         if len(calls) == 2:
             raise KeyboardInterrupt
         return original(self, batch, **fit_params)
 
     monkeypatch.setattr(EmbeddingNet, "train_step", interrupted)
+    return calls
+
+
+def test_keyboard_interrupt_during_an_epoch_leaves_a_usable_model(data, monkeypatch):
+    """Ctrl-C stops training (no triplet phase), the model is finished with the
+    weights reached, and the interrupt goes on to stop the caller."""
+    X, y = data
+    calls = _interrupt_at_the_second_batch(monkeypatch)
     clf = EmotionEmbeddingClassifier(**{**TINY, "pretrain_epochs": 5})
     with pytest.raises(KeyboardInterrupt, match="interrupted at epoch 1"):
         clf.fit(X, y)
-    assert calls == ["softmax", "softmax"]  # stopped at its 2nd batch, no triplets
+    # Stopped at its 2nd batch, no triplets.
+    assert [phase for _, phase in calls] == ["softmax", "softmax"]
     assert clf.interrupted_
     assert len(clf.net_.history) < 5 + 1
     assert np.isfinite(clf.centroids_).all()
@@ -96,21 +104,13 @@ def test_keyboard_interrupt_in_an_ensemble_leaves_later_members_initial(
     """Ctrl-C during the first member skips the others: they keep their
     initial weights, and the ensemble still predicts."""
     X, y = data
-    calls = []
-    original = EmbeddingNet.train_step
-
-    def interrupted(self, batch, **fit_params):
-        calls.append(self.random_state)
-        if len(calls) == 2:
-            raise KeyboardInterrupt
-        return original(self, batch, **fit_params)
-
-    monkeypatch.setattr(EmbeddingNet, "train_step", interrupted)
+    calls = _interrupt_at_the_second_batch(monkeypatch)
     clf = EmotionEmbeddingClassifier(**{**TINY, "pretrain_epochs": 5, "n_networks": 2})
     with pytest.raises(KeyboardInterrupt, match=r"at epoch 1 of network 1 \(of 2\)"):
         clf.fit(X, y)
     first, second = clf.net_.nets
-    assert calls == [first.random_state] * 2 and clf.interrupted_
+    assert [seed for seed, _ in calls] == [first.random_state] * 2
+    assert clf.interrupted_
     fresh = make_net(
         {**clf.get_params(), "n_networks": 1},
         n_mels=X.shape[1],
