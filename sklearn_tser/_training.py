@@ -935,7 +935,7 @@ class EmbeddingEnsemble:
         the members after the interrupted one keep their initial weights.
     history_ : skorch.history.History
         The members' epochs one after the other, each row with its member's
-        index as ``"network"``.
+        index as ``"network"``; setting it gives each member its rows.
     """
 
     def __init__(self, nets):
@@ -946,6 +946,27 @@ class EmbeddingEnsemble:
         """The members' modules, as one :class:`torch.nn.ModuleList` (the
         state of member ``k`` is under ``"k."``)."""
         return torch.nn.ModuleList([net.module_ for net in self.nets])
+
+    @property
+    def history_(self):
+        return History(
+            [
+                {**row, "network": k}
+                for k, net in enumerate(self.nets)
+                for row in net.history
+            ]
+        )
+
+    @history_.setter
+    def history_(self, history):  # each member takes its own rows back
+        for k, net in enumerate(self.nets):
+            net.history_ = History(
+                [
+                    {key: v for key, v in row.items() if key != "network"}
+                    for row in history
+                    if row.get("network") == k
+                ]
+            )
 
     @property
     def history(self):
@@ -990,13 +1011,6 @@ class EmbeddingEnsemble:
             if not self.interrupted_:
                 net.fit_phases(train_set, valid_set)
                 self.interrupted_ = net.interrupted_
-        self.history_ = History(
-            [
-                {**row, "network": k}
-                for k, net in enumerate(self.nets)
-                for row in net.history
-            ]
-        )
         return self
 
     def embed(self, dataset, *, augmented=False):

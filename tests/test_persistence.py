@@ -328,6 +328,10 @@ def test_round_trip_of_every_training_option(params, audio, tmp_path):
     clf = EmotionEmbeddingClassifier(**TINY, **params).fit(S, y, groups=groups)
     loaded = load(save(clf, tmp_path / "clf.safetensors"))
     assert loaded.get_params() == clf.get_params()
+    assert len(loaded.net_.history) == len(clf.net_.history)
+    if clf.n_networks > 1:  # each member has its own epochs back
+        lengths = [len(net.history) for net in clf.net_.nets]
+        assert [len(net.history) for net in loaded.net_.nets] == lengths
     np.testing.assert_array_equal(
         loaded.predict(S, groups=groups), clf.predict(S, groups=groups)
     )
