@@ -227,6 +227,11 @@ def main(argv=None):
     )
     args = parser.parse_args(argv)
     params = json.loads(args.params)
+    if args.ensembles and not 2 <= args.ensembles <= args.seeds:
+        parser.error(
+            f"--ensembles must be from 2 to --seeds ({args.seeds}), the seeds' fits "
+            f"it joins; got {args.ensembles}"
+        )
     if params.get("center_embeddings"):
         # The rules read the embeddings as the network gives them; the
         # speaker-centred rule is the option.

@@ -51,6 +51,7 @@ MAX_HEADER_BYTES = 64 * 2**20
 MAX_TENSOR_BYTES = 2**30
 MAX_STRING_LENGTH = 256  # characters of a label
 MAX_CLASSES = 10_000  # also the length of any array stored as JSON
+MAX_NETWORKS = 64  # members of an ensemble (n_networks) a file may describe
 MAX_PIPELINE_DEPTH = 4  # Pipelines inside Pipelines
 _SAFETENSORS_ITEMSIZE = {
     "BOOL": 1,
@@ -660,6 +661,11 @@ def _decode_net(clf, spec, tensors, device, prefix):
     # describe before that network is built: a file cannot make load allocate
     # a network larger than the weights it holds.
     params = clf.get_params()
+    if clf.n_networks > MAX_NETWORKS:
+        raise ModelFileError(
+            f"The model file describes an ensemble of {clf.n_networks} networks; "
+            f"load reads at most {MAX_NETWORKS}."
+        )
     names = spec.get("state_dict") if isinstance(spec, dict) else None
     one = network_shapes(
         {**params, "n_networks": 1}, n_mels=n_mels, n_classes=n_classes
@@ -706,7 +712,13 @@ def _decode_net(clf, spec, tensors, device, prefix):
         ) from exc
     net.module_.to(device)
     net.module_.eval()
-    net.history_ = History(_from_json(spec.get("history", [])))
+    history = _from_json(spec.get("history", []))
+    if not isinstance(history, list) or not all(isinstance(r, dict) for r in history):
+        raise ModelFileError("The model file's training history is not a list of rows.")
+    try:
+        net.history_ = History(history)
+    except ValueError as exc:  # an ensemble's rows name their network
+        raise ModelFileError(f"The model file's training history: {exc}") from exc
     clf.net_ = net
 
 

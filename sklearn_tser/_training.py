@@ -932,7 +932,8 @@ class EmbeddingEnsemble:
     nets : list of EmbeddingNet
     interrupted_ : bool
         Whether the last :meth:`fit_phases` was stopped by ``KeyboardInterrupt``;
-        the members after the interrupted one keep their initial weights.
+        the members after the interrupted one were not trained (they keep
+        their initial weights, or those of the last fit with a warm start).
     history_ : skorch.history.History
         The members' epochs one after the other, each row with its member's
         index as ``"network"``; setting it gives each member its rows.
@@ -959,14 +960,17 @@ class EmbeddingEnsemble:
 
     @history_.setter
     def history_(self, history):  # each member takes its own rows back
-        for k, net in enumerate(self.nets):
-            net.history_ = History(
-                [
-                    {key: v for key, v in row.items() if key != "network"}
-                    for row in history
-                    if row.get("network") == k
-                ]
-            )
+        rows = [[] for _ in self.nets]
+        for row in history:
+            k = row.get("network") if isinstance(row, dict) else None
+            if not (isinstance(k, int) and 0 <= k < len(rows)):
+                raise ValueError(
+                    f"An ensemble's history row must name one of its "
+                    f"{len(rows)} networks as 'network'; got {row!r:.100}."
+                )
+            rows[k].append({key: v for key, v in row.items() if key != "network"})
+        for net, own in zip(self.nets, rows, strict=True):
+            net.history_ = History(own)
 
     @property
     def history(self):
@@ -990,10 +994,13 @@ class EmbeddingEnsemble:
         seed)."""
         return self.nets[0].get_params(deep=deep)
 
-    def set_params(self, *, random_state=0, **params):
+    def set_params(self, *, random_state=None, **params):
         """Set every member's parameters; ``random_state`` seeds the first,
-        and the others' seeds are drawn from it (:func:`member_seeds`)."""
-        seeds = member_seeds(random_state, len(self.nets))
+        and the others' seeds are drawn from it (:func:`member_seeds`);
+        ``None`` keeps the members' seeds."""
+        seeds = [net.random_state for net in self.nets]
+        if random_state is not None:
+            seeds = member_seeds(random_state, len(self.nets))
         for net, seed in zip(self.nets, seeds, strict=True):
             net.set_params(random_state=seed, **params)
         return self
@@ -1005,7 +1012,9 @@ class EmbeddingEnsemble:
         -------
         self : EmbeddingEnsemble
         """
-        self.initialize()  # the members after an interrupted one embed too
+        for net in self.nets:  # a warm start keeps the trained ones as they are
+            if not net.initialized_:  # (and the members after an interrupted
+                net.initialize()  # one can embed)
         self.interrupted_ = False
         for net in self.nets:
             if not self.interrupted_:

@@ -443,6 +443,17 @@ HUGE_STRINGS = {"array": ["a"], "dtype": "<U100000000", "shape": [1]}
         (_set_attribute("classes_", HUGE_STRINGS), "strings of more than 256"),
         (_set_param("width", 10**6), "weight .* has shape"),
         (_set_param("n_networks", 10**9), r"centroids_ .* shape \(3, 8000000000\)"),
+        (
+            _both(
+                _set_param("n_networks", 65),
+                _set_tensor("centroids_", lambda t: torch.cat([t] * 65, 1) / 65**0.5),
+            ),
+            "ensemble of 65 networks; load reads at most 64",
+        ),
+        (
+            lambda doc, tensors: _clf(doc)["net"].__setitem__("history", [1]),
+            "training history is not a list of rows",
+        ),
         # an ensemble's centroids, and the weights of one network only
         (
             _both(

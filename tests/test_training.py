@@ -765,6 +765,21 @@ def test_ensemble_joins_networks_of_their_own_seeds():
     assert torch.device(clf.net_.device).type == "cpu"
 
 
+def test_ensemble_warm_start_keeps_every_network():
+    X, y = make_spectrograms()
+    clf = EmotionEmbeddingClassifier(**TINY, n_networks=2).fit(X, y)
+    before = clf.transform(X)
+    seeds = [net.random_state for net in clf.net_.nets]
+    lengths = [len(net.history) for net in clf.net_.nets]
+    clf.set_params(warm_start=True, pretrain_epochs=0, triplet_epochs=0).fit(X, y)
+    np.testing.assert_allclose(clf.transform(X), before, atol=1e-6)
+    assert [net.random_state for net in clf.net_.nets] == seeds
+    assert [len(net.history) for net in clf.net_.nets] == lengths
+    clf.set_params(pretrain_epochs=1).fit(X, y)  # one more epoch for each
+    assert [len(net.history) for net in clf.net_.nets] == [n + 1 for n in lengths]
+    assert len(clf.net_.history) == sum(lengths) + 2
+
+
 def _datasets(clf, X, y):
     """The training set a fit of ``clf`` on ``X, y`` builds (and no validation
     set), standardised with the statistics ``clf`` fitted."""
