@@ -45,6 +45,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.neighbors import KNeighborsClassifier
 
 from sklearn_tser._losses import class_centroids, group_centered, l2_normalize
+from sklearn_tser._training import join_embeddings
 
 
 def embeddings(S, y, actor, params, protocol, fold, seed, cache):
@@ -166,7 +167,7 @@ def ensemble_rows(S, y, actor, params, protocols, seeds, size, cache):
     same members alone; all scored with the centroids, without and with
     speaker centring. The members' seeds differ from those ``n_networks``
     draws, not their distribution."""
-    alone, centred = RULES["centroids (the classifier's)"], speaker_centred_rule
+    alone, centred = centroid_rule, speaker_centred_rule
     rows = {
         "one network (mean of the members)": {},
         f"ensemble of {size} (joined embeddings)": {},
@@ -185,7 +186,7 @@ def ensemble_rows(S, y, actor, params, protocols, seeds, size, cache):
                     for seed in range(first, first + size)
                 ]
                 fit_s.append(sum(m[2] for m in members))
-                joined = np.hstack([m[0] for m in members]) / np.sqrt(size)
+                joined = join_embeddings([m[0] for m in members])
                 split = (y, actor, train, test, metric)
                 for (name, row), rule in zip(
                     rows.items(), [alone, alone, centred, centred], strict=True

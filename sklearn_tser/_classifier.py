@@ -607,15 +607,10 @@ of shape (n_mels, n_frames_i), or SpectrogramStore
             self.__dict__.update(previous)
             raise
         if self.interrupted_:
-            history = self.net_.history
-            where = f"epoch {len(history)}"
-            if self.n_networks > 1:  # the rows of the network interrupted
-                k = history[-1]["network"]
-                n = sum(row["network"] == k for row in history)
-                where = f"epoch {n} of network {k + 1} (of {self.n_networks})"
             raise KeyboardInterrupt(
-                f"Training was interrupted at {where}; the classifier is fitted "
-                "with the weights reached so far (interrupted_=True)."
+                f"Training was interrupted at {self.net_.interrupted_at}; the "
+                "classifier is fitted with the weights reached so far "
+                "(interrupted_=True)."
             )
         return self
 

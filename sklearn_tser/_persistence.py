@@ -661,23 +661,14 @@ def _decode_net(clf, spec, tensors, device, prefix):
     # describe before that network is built: a file cannot make load allocate
     # a network larger than the weights it holds.
     params = clf.get_params()
-    if clf.n_networks > MAX_NETWORKS:
+    if clf.n_networks > MAX_NETWORKS:  # also bounds the weights listed below
         raise ModelFileError(
             f"The model file describes an ensemble of {clf.n_networks} networks; "
             f"load reads at most {MAX_NETWORKS}."
         )
     names = spec.get("state_dict") if isinstance(spec, dict) else None
-    one = network_shapes(
-        {**params, "n_networks": 1}, n_mels=n_mels, n_classes=n_classes
-    )
-    # Counted before the names are listed: a file cannot make load list the
-    # weights of more networks than it holds.
-    expected = (
-        network_shapes(params, n_mels=n_mels, n_classes=n_classes)
-        if isinstance(names, list) and len(names) == clf.n_networks * len(one)
-        else None
-    )
-    if expected is None or sorted(map(str, names)) != sorted(expected):
+    expected = network_shapes(params, n_mels=n_mels, n_classes=n_classes)
+    if not isinstance(names, list) or sorted(map(str, names)) != sorted(expected):
         raise ModelFileError(
             "The network weights in the model file are not those of the network "
             f"its parameters describe (architecture={clf.architecture!r}, "

@@ -42,6 +42,7 @@ __all__ = [
     "PhaseEarlyStopping",
     "PhaseProgressBar",
     "SpectrogramDataset",
+    "join_embeddings",
     "make_net",
     "member_seeds",
     "group_standardization",
@@ -545,6 +546,11 @@ class EmbeddingNet(NeuralNet):
                 del self.module_.speaker_adversary
         return self
 
+    @property
+    def interrupted_at(self):
+        """Where the last :meth:`fit_phases` was interrupted, in words."""
+        return f"epoch {len(self.history)}"
+
     def on_epoch_begin(self, net, dataset_train=None, dataset_valid=None, **kwargs):
         super().on_epoch_begin(net, dataset_train, dataset_valid, **kwargs)
         self.history.record("phase", self.phase_)
@@ -893,6 +899,24 @@ class EmbeddingNet(NeuralNet):
         return l2_normalize(out)
 
 
+def join_embeddings(parts):
+    """An ensemble's embeddings from its members': each member's unit
+    embeddings, concatenated, divided by ``sqrt(len(parts))``, so that the
+    rows have unit norm and the cosine of two rows is the mean of the
+    members' cosines.
+
+    Parameters
+    ----------
+    parts : list of ndarray of shape (n_clips, embedding_dim)
+        Each member's L2-normalised embeddings.
+
+    Returns
+    -------
+    embeddings : ndarray of shape (n_clips, len(parts) * embedding_dim)
+    """
+    return np.hstack(parts) / np.float32(np.sqrt(len(parts)))
+
+
 def member_seeds(random_state, n_networks):
     """Seeds of the members of an ensemble: the first is ``random_state``
     itself (so that one network is the net a single fit trains), the others
@@ -981,8 +1005,11 @@ class EmbeddingEnsemble:
         return self.nets[0].device
 
     @property
-    def initialized_(self):
-        return all(net.initialized_ for net in self.nets)
+    def interrupted_at(self):
+        """Where the last :meth:`fit_phases` was interrupted, in words."""
+        k = next(k for k, net in enumerate(self.nets) if net.interrupted_)
+        where = self.nets[k].interrupted_at
+        return f"{where} of network {k + 1} (of {len(self.nets)})"
 
     def initialize(self):
         for net in self.nets:
@@ -1037,8 +1064,9 @@ class EmbeddingEnsemble:
 dtype float32
             Of unit norm.
         """
-        parts = [net.embed(dataset, augmented=augmented) for net in self.nets]
-        return np.hstack(parts) / np.float32(np.sqrt(len(parts)))
+        return join_embeddings(
+            [net.embed(dataset, augmented=augmented) for net in self.nets]
+        )
 
 
 # Inference batches: at most this many clips, and this many frames once padded
