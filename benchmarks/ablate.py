@@ -107,9 +107,15 @@ def fit_key(params, protocol, fold, seed):
     """The cache key of a fit: every classifier parameter, defaults included
     (a changed default is a new fit), and the feature parameters that differ
     from the defaults (with none, the key is what it was before feature
-    parameters existed, so older cached fits stay valid)."""
+    parameters existed, so older cached fits stay valid). ``verbose`` is left
+    out, and ``n_jobs`` when it is None: neither changes the model, and fits
+    cached before ``n_jobs`` existed keep their keys."""
     clf = default_pipeline().named_steps["clf"].set_params(**split_params(params)[0])
-    resolved = {k: v for k, v in clf.get_params().items() if k != "verbose"}
+    resolved = {
+        k: v
+        for k, v in clf.get_params().items()
+        if k != "verbose" and not (k == "n_jobs" and v is None)
+    }
     fit = [resolved, protocol, fold, seed]
     changed = mel_changes(params)
     if changed:

@@ -6,6 +6,7 @@ import warnings
 
 import numpy as np
 import torch
+from joblib import effective_n_jobs
 from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
 from sklearn.model_selection import StratifiedGroupKFold, StratifiedShuffleSplit
 from sklearn.preprocessing import LabelEncoder
@@ -128,8 +129,9 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
     n_networks : int >= 1, default=1
         Number of embedding networks, an ensemble: each is trained on the same
         clips from a seed of its own (its own initial weights, batches, crops,
-        masks and dropout), one after the other, so a fit and a prediction
-        take ``n_networks`` times as long. A clip's embedding joins theirs:
+        masks and dropout), one after the other (or ``n_jobs`` at a time), so
+        a fit takes up to ``n_networks`` times as long, and a prediction as
+        long. A clip's embedding joins theirs:
         each member's L2-normalised embedding, concatenated, divided by
         ``sqrt(n_networks)``, so that the cosine of two clips is the mean of
         the members' cosines, and the embeddings have ``n_networks *
@@ -277,7 +279,16 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         from more on an idle machine and lose much more when another process
         needs the cores (measured in :doc:`/benchmarks`, "Threads"). For
         parallel work, fit several models at once instead (``n_jobs`` of
-        ``cross_val_score`` or ``GridSearchCV``).
+        ``cross_val_score`` or ``GridSearchCV``), or an ensemble's networks
+        (``n_jobs``).
+    n_jobs : int or None, default=None
+        With ``n_networks > 1``, networks trained at the same time, each in a
+        thread of its own with ``n_threads`` torch threads; no effect on a
+        single network. ``None`` means 1 (unless in a
+        :func:`joblib.parallel_config` context), ``-1`` all processors. The
+        networks are the same as those trained one after the other (their
+        random draws come from generators of their own). Ctrl-C stops every
+        network at its next batch.
     device : str, default="auto"
         ``"auto"`` trains on CUDA when available, on the CPU otherwise; or
         ``"cpu"``, ``"cuda"``, ``"cuda:N"``.
@@ -442,6 +453,11 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         "validation_fraction": [Interval(numbers.Real, 0, 0.5, closed="left")],
         "patience": [Interval(numbers.Integral, 1, None, closed="left")],
         "n_threads": [Interval(numbers.Integral, 1, None, closed="left"), None],
+        "n_jobs": [
+            Interval(numbers.Integral, 1, None, closed="left"),
+            Interval(numbers.Integral, None, -1, closed="right"),
+            None,
+        ],
         "device": [str],
         "precision": [StrOptions(set(PRECISIONS))],
         "random_state": ["random_state"],
@@ -493,6 +509,7 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         validation_fraction=0.0,
         patience=30,
         n_threads=1,
+        n_jobs=None,
         device="auto",
         precision="auto",
         random_state=None,
@@ -540,6 +557,7 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         self.validation_fraction = validation_fraction
         self.patience = patience
         self.n_threads = n_threads
+        self.n_jobs = n_jobs
         self.device = device
         self.precision = precision
         self.random_state = random_state
@@ -674,7 +692,10 @@ of shape (n_mels, n_frames_i), or SpectrogramStore
                     random_state=seed,
                 )
             try:
-                net.fit_phases(train_set, valid_set)
+                jobs = {}  # an ensemble trains its networks in n_jobs threads
+                if self.n_networks > 1:
+                    jobs["n_jobs"] = effective_n_jobs(self.n_jobs)
+                net.fit_phases(train_set, valid_set, **jobs)
             except RuntimeError as exc:
                 if isinstance(exc, TrainingDivergedError) or "overflow" not in str(exc):
                     raise

@@ -19,7 +19,9 @@ Training is a chain of short steps, each overridable (skorch's habit):
 
 import contextlib
 import functools
+import threading
 import warnings
+from concurrent.futures import ThreadPoolExecutor, wait
 
 import numpy as np
 import torch
@@ -499,7 +501,7 @@ class EmbeddingNet(NeuralNet):
             ("triplet", self.triplet_epochs, triplet_lr),
         ]
 
-    def fit_phases(self, train_set, valid_set=None):
+    def fit_phases(self, train_set, valid_set=None, *, stop=None):
         """Train on ``train_set`` phase after phase; see the class docstring.
 
         Parameters
@@ -509,6 +511,9 @@ class EmbeddingNet(NeuralNet):
         valid_set : SpectrogramDataset or None, default=None
             Held-out clips: each phase then stops early when their loss stops
             improving, and keeps its best weights.
+        stop : threading.Event or None, default=None
+            Once set (from another thread), training stops before its next
+            batch as Ctrl-C would stop it (``interrupted_`` becomes True).
 
         Returns
         -------
@@ -516,7 +521,7 @@ class EmbeddingNet(NeuralNet):
         """
         if not self.initialized_:
             self.initialize()
-        self.valid_set_ = valid_set
+        self.valid_set_, self.stop_ = valid_set, stop
         self.rng_ = np.random.default_rng(self.random_state)
         self.generator_ = torch.Generator(self.device).manual_seed(
             int(self.rng_.integers(2**62))
@@ -539,7 +544,7 @@ class EmbeddingNet(NeuralNet):
         finally:
             # Keep the fitted net light: no data stays referenced, and the
             # speaker classifier, of no use to predict, goes.
-            self.phase_, self.valid_set_ = None, None
+            self.phase_, self.valid_set_, self.stop_ = None, None, None
             self.averaged_ = None
             use_generator(self.module_, None)
             if hasattr(self.module_, "speaker_adversary"):
@@ -554,6 +559,12 @@ class EmbeddingNet(NeuralNet):
     def on_epoch_begin(self, net, dataset_train=None, dataset_valid=None, **kwargs):
         super().on_epoch_begin(net, dataset_train, dataset_valid, **kwargs)
         self.history.record("phase", self.phase_)
+
+    def on_batch_begin(self, net, batch=None, training=False, **kwargs):
+        stop = getattr(self, "stop_", None)
+        if training and stop is not None and stop.is_set():
+            raise KeyboardInterrupt("training stopped by another thread")
+        super().on_batch_begin(net, batch=batch, training=training, **kwargs)
 
     # ------------------------------------------------------ weight averaging
 
@@ -1007,7 +1018,9 @@ class EmbeddingEnsemble:
     @property
     def interrupted_at(self):
         """Where the last :meth:`fit_phases` was interrupted, in words."""
-        k = next(k for k, net in enumerate(self.nets) if net.interrupted_)
+        k = next((k for k, net in enumerate(self.nets) if net.interrupted_), None)
+        if k is None:  # before any member's first batch
+            return f"the start of network 1 (of {len(self.nets)})"
         where = self.nets[k].interrupted_at
         return f"{where} of network {k + 1} (of {len(self.nets)})"
 
@@ -1032,21 +1045,58 @@ class EmbeddingEnsemble:
             net.set_params(random_state=seed, **params)
         return self
 
-    def fit_phases(self, train_set, valid_set=None):
+    def fit_phases(self, train_set, valid_set=None, *, n_jobs=1):
         """Train each member on the same clips (:meth:`EmbeddingNet.fit_phases`).
+
+        Parameters
+        ----------
+        train_set, valid_set : SpectrogramDataset
+            As for :meth:`EmbeddingNet.fit_phases`.
+        n_jobs : int >= 1, default=1
+            Members trained at the same time, each in a thread of its own
+            (their random draws come from generators of their own, so they
+            end as they would one after the other). Ctrl-C, or a member
+            interrupted, stops every member at its next batch, and the members
+            not yet started are skipped; an error in one stops the others and
+            is raised.
 
         Returns
         -------
         self : EmbeddingEnsemble
         """
         for net in self.nets:  # a warm start keeps the trained ones as they are
-            if not net.initialized_:  # (and the members after an interrupted
-                net.initialize()  # one can embed)
-        self.interrupted_ = False
-        for net in self.nets:
-            if not self.interrupted_:
-                net.fit_phases(train_set, valid_set)
-                self.interrupted_ = net.interrupted_
+            if not net.initialized_:  # (and the members skipped after an
+                net.initialize()  # interrupted one can embed)
+            net.interrupted_ = False
+        stop = threading.Event()
+
+        def train(net):
+            if stop.is_set():  # skipped: an earlier member was interrupted
+                return
+            try:
+                net.fit_phases(train_set, valid_set, stop=stop)
+            except BaseException:  # failed: the others stop too
+                stop.set()
+                raise
+            if net.interrupted_:
+                stop.set()
+
+        if n_jobs == 1:
+            for net in self.nets:
+                train(net)
+        else:
+            members = []
+            with ThreadPoolExecutor(min(n_jobs, len(self.nets))) as pool:
+                try:
+                    for net in self.nets:
+                        members.append(pool.submit(train, net))
+                    wait(members)
+                except KeyboardInterrupt:  # Ctrl-C reaches the main thread
+                    stop.set()
+                    wait(members)
+            for member in members:
+                member.result()  # raises a member's error
+        self.interrupted_ = stop.is_set()  # by a member, or by Ctrl-C here
         return self
 
     def embed(self, dataset, *, augmented=False):

@@ -392,7 +392,8 @@ def test_n_threads_holds_during_fit_and_predict_and_is_restored(
     assert set(seen) == {during}
 
 
-def test_n_threads_is_validated(data):
+@pytest.mark.parametrize("name, value", [("n_threads", 0), ("n_jobs", 0)])
+def test_thread_counts_are_validated(data, name, value):
     X, y = data
-    with pytest.raises(ValueError, match="'n_threads' parameter"):
-        EmotionEmbeddingClassifier(**TINY, n_threads=0).fit(X, y)
+    with pytest.raises(ValueError, match=f"'{name}' parameter"):
+        EmotionEmbeddingClassifier(**TINY, **{name: value}).fit(X, y)

@@ -1,6 +1,10 @@
 """Training faults: diverging loss, interrupted fits, warm starts."""
 
+import collections
 import copy
+import os
+import signal
+import threading
 
 import numpy as np
 import pytest
@@ -122,6 +126,91 @@ def test_keyboard_interrupt_in_an_ensemble_leaves_later_members_initial(
         torch.testing.assert_close(second.module_.state_dict()[name], value)
     assert np.isfinite(clf.centroids_).all()
     assert set(clf.predict(X)) <= set(clf.classes_)
+
+
+def _count_steps(monkeypatch, action):
+    """Count each net's training steps (by seed, across threads), calling
+    ``action(net, count)`` before each; return the counts."""
+    steps, lock = collections.Counter(), threading.Lock()
+    original = EmbeddingNet.train_step
+
+    def counted(self, batch, **fit_params):
+        with lock:
+            steps[self.random_state] += 1
+            action(self, steps[self.random_state])
+        return original(self, batch, **fit_params)
+
+    monkeypatch.setattr(EmbeddingNet, "train_step", counted)
+    return steps
+
+
+# 20 epochs of 2 batches for each network, and its triplet epoch: never reached.
+_LONG_ENSEMBLE = {**TINY, "pretrain_epochs": 20, "n_networks": 2, "n_jobs": 2}
+
+
+def test_an_interrupted_network_stops_the_others_in_threads(data, monkeypatch):
+    """Ctrl-C in one network of an ensemble training in threads stops the
+    others at their next batch; the ensemble keeps the weights reached."""
+    X, y = data
+    interrupted = []
+
+    def interrupt_once_at_the_second_step(net, count):
+        if count == 2 and not interrupted:
+            interrupted.append(net.random_state)
+            raise KeyboardInterrupt
+
+    steps = _count_steps(monkeypatch, interrupt_once_at_the_second_step)
+    clf = EmotionEmbeddingClassifier(**_LONG_ENSEMBLE)
+    with pytest.raises(KeyboardInterrupt, match=r"of network 1 \(of 2\)"):
+        clf.fit(X, y)
+    assert clf.interrupted_ and all(net.interrupted_ for net in clf.net_.nets)
+    assert sum(steps.values()) < 20
+    assert all(net.history[-1]["phase"] == "softmax" for net in clf.net_.nets)
+    assert np.isfinite(clf.centroids_).all()
+    assert set(clf.predict(X)) <= set(clf.classes_)
+
+
+def test_ctrl_c_in_the_main_thread_stops_an_ensemble_training_in_threads(
+    data, monkeypatch
+):
+    """SIGINT reaches the main thread while it waits for the networks' threads:
+    it stops every network at its next batch, and the fit raises it."""
+    X, y = data
+
+    def sigint_at_the_second_step(net, count):
+        if count == 2:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    steps = _count_steps(monkeypatch, sigint_at_the_second_step)
+    handler = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        clf = EmotionEmbeddingClassifier(**_LONG_ENSEMBLE)
+        with pytest.raises(KeyboardInterrupt, match="interrupted at epoch"):
+            clf.fit(X, y)
+    finally:
+        signal.signal(signal.SIGINT, handler)
+    assert clf.interrupted_ and all(net.interrupted_ for net in clf.net_.nets)
+    assert sum(steps.values()) < 20
+    assert set(clf.predict(X)) <= set(clf.classes_)
+
+
+def test_a_failing_network_stops_the_others_in_threads(data, monkeypatch):
+    """An error in one network's thread stops the others and reaches the
+    caller; the classifier stays unfitted."""
+    X, y = data
+    failed = []
+
+    def fail_once_at_the_second_step(net, count):
+        if count == 2 and not failed:
+            failed.append(net.random_state)
+            raise ValueError("boom")
+
+    steps = _count_steps(monkeypatch, fail_once_at_the_second_step)
+    clf = EmotionEmbeddingClassifier(**_LONG_ENSEMBLE)
+    with pytest.raises(ValueError, match="boom"):
+        clf.fit(X, y)
+    assert sum(steps.values()) < 20
+    assert_unfitted(clf, X)
 
 
 def test_keyboard_interrupt_stops_a_grid_search(data, monkeypatch):

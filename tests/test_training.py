@@ -1,7 +1,9 @@
 """The training machinery: fold statistics, validation split, batches, phases."""
 
+import threading
 import warnings
 
+import joblib
 import numpy as np
 import pytest
 import torch
@@ -778,6 +780,37 @@ def test_ensemble_warm_start_keeps_every_network():
     clf.set_params(pretrain_epochs=1).fit(X, y)  # one more epoch for each
     assert [len(net.history) for net in clf.net_.nets] == [n + 1 for n in lengths]
     assert len(clf.net_.history) == sum(lengths) + 2
+
+
+def test_ensemble_trained_in_threads_equals_the_serial_one_bit_for_bit(monkeypatch):
+    """n_jobs trains the networks at the same time, each in a thread of its
+    own (n_jobs=None follows joblib's context), into exactly the networks
+    trained one after the other in the caller's thread."""
+    X, y = make_spectrograms()
+    threads = {}
+    train_step = EmbeddingNet.train_step
+
+    def spy_train_step(self, batch, **fit_params):
+        threads.setdefault(self.random_state, set()).add(threading.get_ident())
+        return train_step(self, batch, **fit_params)
+
+    monkeypatch.setattr(EmbeddingNet, "train_step", spy_train_step)
+    params = {**TINY, "n_networks": 2, "dropout": 0.3, "mixup_alpha": 0.4}
+    serial = EmotionEmbeddingClassifier(**params).fit(X, y)
+    assert list(threads.values()) == [{threading.get_ident()}] * 2
+    threads.clear()
+    with joblib.parallel_config(n_jobs=2):
+        threaded = clone(serial).fit(X, y)
+    assert threaded.n_jobs is None
+    used = [thread for (thread,) in threads.values()]
+    assert len(set(used)) == 2 and threading.get_ident() not in used
+    expected = serial.net_.module_.state_dict()
+    for name, value in threaded.net_.module_.state_dict().items():
+        assert torch.equal(value, expected[name]), name
+    np.testing.assert_array_equal(threaded.predict_proba(X), serial.predict_proba(X))
+    assert [len(n.history) for n in threaded.net_.nets] == [
+        len(n.history) for n in serial.net_.nets
+    ]
 
 
 def _datasets(clf, X, y):
