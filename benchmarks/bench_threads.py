@@ -8,13 +8,16 @@ and while as many competing busy processes run as there are cores minus one
 - ``fit``: the default classifier on 70% of the RAVDESS spectrograms (the
   paper's 70/30 split), with a short schedule (5 softmax + 2 triplet epochs);
   a default fit has 330 epochs, so it takes about 47 times as long;
-- ``features``: ``LogMelTransformer`` on the 1440 RAVDESS clips (warm).
+- ``features``: ``LogMelTransformer`` on the 1440 RAVDESS clips (warm);
+- ``ensemble``: the same fit with ``n_networks=2``, its two networks trained
+  ``n`` at a time (``n_jobs=n``), each with one torch thread: there, the
+  threads column counts the networks' threads.
 
 Each figure is the median of ``--repeats`` runs; the table gives them side by
 side, with the ratio of each thread count to one thread.
 
     python benchmarks/bench_threads.py [--data ../shared/data/ravdess]
-        [--threads 1 2] [--repeats 3]
+        [--threads 1 2] [--repeats 3] [--tasks fit features ensemble]
 """
 
 import argparse
@@ -36,13 +39,17 @@ import numpy as np, torch
 torch.set_num_threads({threads})
 data = np.load({cache!r})
 task = {task!r}
-if task == "fit":
+if task in ("fit", "ensemble"):
     from sklearn_tser.evaluation import default_pipeline, paper_split
     S, y = data["S"], data["y"]
     train, _ = next(paper_split(random_state=0).split(y, y))
-    # n_threads=None: the classifier keeps the process's setting, set above.
+    # n_threads=None: the classifier keeps the process's setting, set above;
+    # an ensemble's networks train n_jobs at a time, with one thread each.
+    threads = dict(n_threads=None)
+    if task == "ensemble":
+        threads = dict(n_networks=2, n_jobs={threads}, n_threads=1)
     clf = default_pipeline().named_steps["clf"].set_params(
-        pretrain_epochs=5, triplet_epochs=2, n_threads=None
+        pretrain_epochs=5, triplet_epochs=2, **threads
     )
     start = time.perf_counter()
     clf.fit(S[train], y[train])
@@ -57,6 +64,9 @@ else:
     tr.transform(clips)
 print(json.dumps(time.perf_counter() - start))
 """
+
+
+TASKS = ("fit", "features", "ensemble")
 
 
 def _busy():
@@ -85,7 +95,7 @@ def _timed(task, threads, cache):
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def run(data, threads=(1, 2), repeats=3, cache=None):
+def run(data, threads=(1, 2), repeats=3, cache=None, tasks=TASKS):
     cache = _cache(data, cache or Path(__file__).parent / ".cache" / "threads.npz")
     n_busy = max(1, (os.cpu_count() or 2) - 1)
     rows = []
@@ -96,7 +106,7 @@ def run(data, threads=(1, 2), repeats=3, cache=None):
             for p in busy:
                 p.start()
         try:
-            for task in ("fit", "features"):
+            for task in tasks:
                 for n in threads:
                     times = [_timed(task, n, cache) for _ in range(repeats)]
                     rows.append((task, load, n, float(np.median(times))))
@@ -112,9 +122,11 @@ def table(r):
     lines = [
         f"Median of {r['repeats']} runs, each in a fresh process; {r['cpus']} "
         "logical CPUs. fit: default classifier, 70% of RAVDESS, 5 + 2 epochs; "
-        "features: LogMelTransformer, 1440 clips, warm.",
+        "features: LogMelTransformer, 1440 clips, warm; ensemble: the fit with "
+        "n_networks=2, its networks trained n_jobs (the threads column) at a "
+        "time, one torch thread each.",
         "",
-        "| task | machine | torch threads | seconds | time / 1 thread |",
+        "| task | machine | threads | seconds | time / 1 thread |",
         "|---|---|---:|---:|---:|",
     ]
     for task, load, n, s in r["rows"]:
@@ -128,10 +140,11 @@ def main(argv=None):
     parser.add_argument("--data", default=DEFAULT_DATA, type=Path)
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--tasks", nargs="+", choices=TASKS, default=list(TASKS))
     parser.add_argument("--output", type=Path, help="write the table here too")
     args = parser.parse_args(argv)
     start = time.perf_counter()
-    result = run(args.data, tuple(args.threads), args.repeats)
+    result = run(args.data, tuple(args.threads), args.repeats, tasks=args.tasks)
     report = table(result)
     report += f"\n\nRun in {(time.perf_counter() - start) / 60:.0f} min: `python "
     report += "benchmarks/bench_threads.py " + " ".join(argv or sys.argv[1:]) + "`"

@@ -20,7 +20,10 @@ seeds), to confirm one. The whole-clip embeddings of all clips are cached in
 
 With ``--ensembles k``, ensembles of ``k`` of the seeds' fits of each fold are
 scored too (:func:`ensemble_rows`), as the classifier's ``n_networks=k``
-joins its networks, against the same networks alone.
+joins its networks, against the same networks alone; with ``--baseline JSON``
+as well, the same rows of that parameter set's fits (same folds and seeds)
+come first, and the differences are to its networks alone: e.g. an ensemble
+of two cheaper networks against one network of the defaults.
 """
 
 import argparse
@@ -226,8 +229,15 @@ def main(argv=None):
         default=0,
         help="also score ensembles of this many of the seeds' fits",
     )
+    parser.add_argument(
+        "--baseline",
+        help="JSON parameters whose networks and ensembles the ensembles are "
+        "compared with (fitted when not cached)",
+    )
     args = parser.parse_args(argv)
     params = json.loads(args.params)
+    if args.baseline is not None and not args.ensembles:
+        parser.error("--baseline compares ensembles: give --ensembles too")
     if args.ensembles and not 2 <= args.ensembles <= args.seeds:
         parser.error(
             f"--ensembles must be from 2 to --seeds ({args.seeds}), the seeds' fits "
@@ -266,9 +276,23 @@ def main(argv=None):
     report(rows, args.protocols, args.seeds, args.output)
     if args.ensembles > 1:
         print()
-        ensembles = ensemble_rows(
-            S, y, actor, params, args.protocols, args.seeds, args.ensembles, args.cache
-        )
+        sets = [params]
+        if args.baseline is not None:  # its rows first: the reference
+            sets.insert(0, json.loads(args.baseline))
+        ensembles = {}
+        for k, each in enumerate(sets):
+            rows = ensemble_rows(
+                S,
+                y,
+                actor,
+                each,
+                args.protocols,
+                args.seeds,
+                args.ensembles,
+                args.cache,
+            )
+            label = "baseline: " if k == 0 and len(sets) > 1 else ""
+            ensembles.update({label + name: row for name, row in rows.items()})
         report(
             ensembles,
             args.protocols,
