@@ -63,6 +63,8 @@ exclude_patterns = [
     "centering_results.md",
     "ensemble_results.md",
     "ensemble_screen_results.md",
+    "cheap_ensemble_results.md",
+    "threaded_ensemble_results.md",
     "**/GALLERY_HEADER.rst",
 ]
 html_static_path = ["_static"]
@@ -135,6 +137,8 @@ _RESULTS = {
     "<!-- centering-results -->": "centering_results.md",
     "<!-- ensemble-results -->": "ensemble_results.md",
     "<!-- ensemble-screen-results -->": "ensemble_screen_results.md",
+    "<!-- cheap-ensemble-results -->": "cheap_ensemble_results.md",
+    "<!-- threaded-ensemble-results -->": "threaded_ensemble_results.md",
 }
 
 
