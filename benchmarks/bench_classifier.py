@@ -50,7 +50,7 @@ from pathlib import Path
 import librosa
 import numpy as np
 import soundfile as sf
-from joblib import Parallel, delayed
+from joblib import Parallel, delayed, effective_n_jobs
 from sklearn.base import clone
 from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score
 from sklearn.pipeline import make_pipeline
@@ -125,8 +125,12 @@ def svm():
     return make_pipeline(StandardScaler(), SVC(kernel="rbf", C=10, gamma="scale"))
 
 
-def _threads(n):
-    return f"{n} torch thread{'' if n == 1 else 's'}"
+def _threads(n, networks=1):
+    """How a fit ran: its torch threads, and an ensemble's networks at once."""
+    torch_threads = f"{n} torch thread{'' if n == 1 else 's'}"
+    if networks == 1:
+        return torch_threads
+    return f"{networks} networks at once, {torch_threads} each"
 
 
 def scores(y_true, y_pred):
@@ -162,6 +166,8 @@ def fit_and_score(clf, S, y, tr, te, groups, threads=None):
         "clips_per_s": len(te) / pred_s,
         # The classifier's own setting rules its fit (n_threads=None: torch's).
         "threads": clf.n_threads or torch.get_num_threads(),
+        # An ensemble trains min(n_jobs, n_networks) networks at a time.
+        "networks_at_once": min(effective_n_jobs(clf.n_jobs), clf.n_networks),
     }
 
 
@@ -248,7 +254,7 @@ def run(data, quick=False, params=None, protocols=None, log=print, seeds=None, j
         line = (
             f"{protocol} fold {k + 1} seed {seed}: ours acc={ours['acc']:.3f} "
             f"uar={ours['uar']:.3f} ece={ours['ece']:.3f} ({ours['fit_s']:.0f} s fit, "
-            f"{_threads(ours['threads'])})"
+            f"{_threads(ours['threads'], ours.get('networks_at_once', 1))})"
         )
         if seed == 0:
             for name in peers:
@@ -301,12 +307,12 @@ def table(r):
             )
     first = r["first_fit"]
     which = "70% split" if r["first_protocol"] == "paper-70/30" else "first fold"
+    how = _threads(first["threads"], first.get("networks_at_once", 1))
     lines += [
         "",
         "| speed and memory (CPU) | value |",
         "|---|---:|",
-        f"| one fit ({which}), alone, {_threads(first['threads'])} "
-        f"| {first['fit_s']:.0f} s |",
+        f"| one fit ({which}), alone, {how} | {first['fit_s']:.0f} s |",
         "| prediction throughput from spectrograms "
         f"| {first['clips_per_s']:.0f} clips/s |",
     ]
