@@ -1069,10 +1069,12 @@ class EmbeddingEnsemble:
                 net.initialize()  # interrupted one can embed)
             net.interrupted_ = False
         stop = threading.Event()
+        torch_threads = torch.get_num_threads()  # the caller's, for each thread
 
         def train(net):
             if stop.is_set():  # skipped: an earlier member was interrupted
                 return
+            torch.set_num_threads(torch_threads)
             try:
                 net.fit_phases(train_set, valid_set, stop=stop)
             except BaseException:  # failed: the others stop too
@@ -1093,7 +1095,11 @@ class EmbeddingEnsemble:
                     wait(members)
                 except KeyboardInterrupt:  # Ctrl-C reaches the main thread
                     stop.set()
-                    wait(members)
+                    while not all(member.done() for member in members):
+                        try:  # a second Ctrl-C must not lose the weights
+                            wait(members)
+                        except KeyboardInterrupt:
+                            pass
             for member in members:
                 member.result()  # raises a member's error
         self.interrupted_ = stop.is_set()  # by a member, or by Ctrl-C here

@@ -176,9 +176,11 @@ def test_ctrl_c_in_the_main_thread_stops_an_ensemble_training_in_threads(
     """SIGINT reaches the main thread while it waits for the networks' threads:
     it stops every network at its next batch, and the fit raises it."""
     X, y = data
+    sent = []
 
     def sigint_at_the_second_step(net, count):
-        if count == 2:
+        if count == 2 and not sent:
+            sent.append(net.random_state)
             os.kill(os.getpid(), signal.SIGINT)
 
     steps = _count_steps(monkeypatch, sigint_at_the_second_step)
