@@ -50,7 +50,7 @@ from pathlib import Path
 import librosa
 import numpy as np
 import soundfile as sf
-from joblib import Parallel, delayed, effective_n_jobs
+from joblib import Parallel, delayed
 from sklearn.base import clone
 from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score
 from sklearn.pipeline import make_pipeline
@@ -58,6 +58,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 
 from sklearn_tser._classifier import reads_speakers
+from sklearn_tser._training import networks_at_once
 from sklearn_tser.datasets import load_ravdess
 from sklearn_tser.evaluation import (
     default_pipeline,
@@ -166,8 +167,7 @@ def fit_and_score(clf, S, y, tr, te, groups, threads=None):
         "clips_per_s": len(te) / pred_s,
         # The classifier's own setting rules its fit (n_threads=None: torch's).
         "threads": clf.n_threads or torch.get_num_threads(),
-        # An ensemble trains min(n_jobs, n_networks) networks at a time.
-        "networks_at_once": min(effective_n_jobs(clf.n_jobs), clf.n_networks),
+        "networks_at_once": networks_at_once(clf.n_jobs, clf.n_networks),
     }
 
 

@@ -6,7 +6,6 @@ import warnings
 
 import numpy as np
 import torch
-from joblib import effective_n_jobs
 from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
 from sklearn.model_selection import StratifiedGroupKFold, StratifiedShuffleSplit
 from sklearn.preprocessing import LabelEncoder
@@ -130,8 +129,8 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         Number of embedding networks, an ensemble: each is trained on the same
         clips from a seed of its own (its own initial weights, batches, crops,
         masks and dropout), one after the other (or ``n_jobs`` at a time), so
-        a fit takes up to ``n_networks`` times as long, and a prediction as
-        long. A clip's embedding joins theirs:
+        a fit takes up to ``n_networks`` times as long, and a prediction
+        ``n_networks`` times as long. A clip's embedding joins theirs:
         each member's L2-normalised embedding, concatenated, divided by
         ``sqrt(n_networks)``, so that the cosine of two clips is the mean of
         the members' cosines, and the embeddings have ``n_networks *
@@ -285,10 +284,12 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         With ``n_networks > 1``, networks trained at the same time, each in a
         thread of its own with ``n_threads`` torch threads; no effect on a
         single network. ``None`` means 1 (unless in a
-        :func:`joblib.parallel_config` context), ``-1`` all processors. The
-        networks are the same as those trained one after the other (their
-        random draws come from generators of their own). Ctrl-C stops every
-        network at its next batch.
+        :func:`joblib.parallel_config` context), ``-1`` all processors (as in
+        joblib); at most ``n_networks`` run at once. On the CPU the networks
+        are the same as those trained one after the other (their random draws
+        come from generators of their own). Ctrl-C stops every network at its
+        next batch. With ``n_threads=None`` each thread uses all cores, and
+        with ``verbose`` their progress lines interleave.
     device : str, default="auto"
         ``"auto"`` trains on CUDA when available, on the CPU otherwise; or
         ``"cpu"``, ``"cuda"``, ``"cuda:N"``.
@@ -692,9 +693,8 @@ of shape (n_mels, n_frames_i), or SpectrogramStore
                     random_state=seed,
                 )
             try:
-                jobs = {}  # an ensemble trains its networks in n_jobs threads
-                if self.n_networks > 1:
-                    jobs["n_jobs"] = effective_n_jobs(self.n_jobs)
+                # An ensemble trains its networks n_jobs at a time.
+                jobs = {"n_jobs": self.n_jobs} if self.n_networks > 1 else {}
                 net.fit_phases(train_set, valid_set, **jobs)
             except RuntimeError as exc:
                 if isinstance(exc, TrainingDivergedError) or "overflow" not in str(exc):

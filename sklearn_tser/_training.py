@@ -25,6 +25,7 @@ from concurrent.futures import ThreadPoolExecutor, wait
 
 import numpy as np
 import torch
+from joblib import effective_n_jobs
 from skorch import NeuralNet
 from skorch.callbacks import Callback, EarlyStopping, GradientNormClipping
 from skorch.history import History
@@ -48,6 +49,7 @@ __all__ = [
     "make_net",
     "member_seeds",
     "group_standardization",
+    "networks_at_once",
     "network_shapes",
     "speech_regions",
     "standardization",
@@ -521,7 +523,6 @@ class EmbeddingNet(NeuralNet):
         """
         if not self.initialized_:
             self.initialize()
-        self.valid_set_, self.stop_ = valid_set, stop
         self.rng_ = np.random.default_rng(self.random_state)
         self.generator_ = torch.Generator(self.device).manual_seed(
             int(self.rng_.integers(2**62))
@@ -534,6 +535,7 @@ class EmbeddingNet(NeuralNet):
             ).to(self.device)
             initialize_weights(self.module_.speaker_adversary, self.generator_)
         use_generator(self.module_, self.generator_)  # dropout masks
+        self.valid_set_, self.stop_ = valid_set, stop  # cleared below
         try:
             for phase, epochs, lr in self.phases():
                 if self.interrupted_ or not epochs:
@@ -928,6 +930,31 @@ def join_embeddings(parts):
     return np.hstack(parts) / np.float32(np.sqrt(len(parts)))
 
 
+def networks_at_once(n_jobs, n_networks):
+    """How many of an ensemble's ``n_networks`` networks train at the same
+    time for ``n_jobs``: joblib's meaning of it (None is 1, or what a
+    :func:`joblib.parallel_config` context sets; -1 all processors), at most
+    ``n_networks``."""
+    return max(1, min(effective_n_jobs(n_jobs), n_networks))
+
+
+def _indexed(device):
+    """``device`` with its index: a CUDA device without one is the calling
+    thread's current device, which another thread may not share."""
+    device = torch.device(device)
+    if device.type == "cuda" and device.index is None:
+        return torch.device("cuda", torch.cuda.current_device())
+    return device
+
+
+def _using(device):
+    """Context making ``device`` the thread's current CUDA device (nothing on
+    other devices)."""
+    if device.type == "cuda":
+        return torch.cuda.device(device)
+    return contextlib.nullcontext()
+
+
 def member_seeds(random_state, n_networks):
     """Seeds of the members of an ensemble: the first is ``random_state``
     itself (so that one network is the net a single fit trains), the others
@@ -947,8 +974,8 @@ def member_seeds(random_state, n_networks):
 
 
 class EmbeddingEnsemble:
-    """Embedding networks trained one after the other, each from its own
-    seed, whose embeddings are joined.
+    """Embedding networks trained one after the other, or some at the same
+    time in threads, each from its own seed, whose embeddings are joined.
 
     Each member is an :class:`EmbeddingNet` with the same parameters and a
     seed of its own (:func:`member_seeds`): its own initial weights, batches,
@@ -966,9 +993,16 @@ class EmbeddingEnsemble:
     ----------
     nets : list of EmbeddingNet
     interrupted_ : bool
-        Whether the last :meth:`fit_phases` was stopped by ``KeyboardInterrupt``;
-        the members after the interrupted one were not trained (they keep
-        their initial weights, or those of the last fit with a warm start).
+        Whether the last :meth:`fit_phases` was stopped by ``KeyboardInterrupt``:
+        the members training then keep the weights reached, and those not yet
+        started keep their initial weights (or those of the last fit, with a
+        warm start).
+    trained_ : list of bool
+        Whether each member trained to the end of its schedule in the last
+        :meth:`fit_phases`.
+    stopped_by_ : int or None
+        The member whose own ``KeyboardInterrupt`` stopped the others, or None
+        (Ctrl-C in the caller's thread while members ran in threads, or none).
     history_ : skorch.history.History
         The members' epochs one after the other, each row with its member's
         index as ``"network"``; setting it gives each member its rows.
@@ -1018,11 +1052,13 @@ class EmbeddingEnsemble:
     @property
     def interrupted_at(self):
         """Where the last :meth:`fit_phases` was interrupted, in words."""
-        k = next((k for k, net in enumerate(self.nets) if net.interrupted_), None)
-        if k is None:  # before any member's first batch
-            return f"the start of network 1 (of {len(self.nets)})"
-        where = self.nets[k].interrupted_at
-        return f"{where} of network {k + 1} (of {len(self.nets)})"
+        stopped = [k for k, net in enumerate(self.nets) if net.interrupted_]
+        if self.stopped_by_ is not None:  # the one a Ctrl-C hit, not the others
+            stopped = [self.stopped_by_]
+        where = [f"{self.nets[k].interrupted_at} of network {k + 1}" for k in stopped]
+        if not where:  # none cut short: the first not trained was skipped
+            where = [f"the start of network {self.trained_.index(False) + 1}"]
+        return f"{', '.join(where)} (of {len(self.nets)})"
 
     def initialize(self):
         for net in self.nets:
@@ -1045,20 +1081,21 @@ class EmbeddingEnsemble:
             net.set_params(random_state=seed, **params)
         return self
 
-    def fit_phases(self, train_set, valid_set=None, *, n_jobs=1):
+    def fit_phases(self, train_set, valid_set=None, *, n_jobs=None):
         """Train each member on the same clips (:meth:`EmbeddingNet.fit_phases`).
 
         Parameters
         ----------
         train_set, valid_set : SpectrogramDataset
             As for :meth:`EmbeddingNet.fit_phases`.
-        n_jobs : int >= 1, default=1
-            Members trained at the same time, each in a thread of its own
-            (their random draws come from generators of their own, so they
-            end as they would one after the other). Ctrl-C, or a member
-            interrupted, stops every member at its next batch, and the members
-            not yet started are skipped; an error in one stops the others and
-            is raised.
+        n_jobs : int or None, default=None
+            Members trained at the same time (:func:`networks_at_once`), each
+            in a thread of its own with the caller's torch threads and CUDA
+            device; their random draws come from generators of their own, so
+            on the CPU they end as they would one after the other. Ctrl-C, or
+            a member interrupted, stops every member at its next batch, and
+            the members not yet started are skipped; an error in one stops
+            the others and is raised.
 
         Returns
         -------
@@ -1068,42 +1105,55 @@ class EmbeddingEnsemble:
             if not net.initialized_:  # (and the members skipped after an
                 net.initialize()  # interrupted one can embed)
             net.interrupted_ = False
-        stop = threading.Event()
+        stop, lock = threading.Event(), threading.Lock()
+        self.trained_ = [False] * len(self.nets)
+        self.stopped_by_ = None  # the member whose own interrupt stopped all
         torch_threads = torch.get_num_threads()  # the caller's, for each thread
+        device = _indexed(self.device)  # "cuda" is each thread's own device
 
-        def train(net):
-            if stop.is_set():  # skipped: an earlier member was interrupted
+        def train(k, net):
+            if stop.is_set():  # skipped: another member was interrupted
                 return
             torch.set_num_threads(torch_threads)
             try:
-                net.fit_phases(train_set, valid_set, stop=stop)
+                with _using(device):
+                    net.fit_phases(train_set, valid_set, stop=stop)
             except BaseException:  # failed: the others stop too
                 stop.set()
                 raise
-            if net.interrupted_:
-                stop.set()
-
-        if n_jobs == 1:
-            for net in self.nets:
-                train(net)
-        else:
-            members = []
-            with ThreadPoolExecutor(min(n_jobs, len(self.nets))) as pool:
-                try:
-                    for net in self.nets:
-                        members.append(pool.submit(train, net))
-                    wait(members)
-                except KeyboardInterrupt:  # Ctrl-C reaches the main thread
+            with lock:
+                if net.interrupted_ and not stop.is_set():
+                    self.stopped_by_ = k
                     stop.set()
-                    while not all(member.done() for member in members):
-                        try:  # a second Ctrl-C must not lose the weights
-                            wait(members)
-                        except KeyboardInterrupt:
-                            pass
-            for member in members:
-                member.result()  # raises a member's error
-        self.interrupted_ = stop.is_set()  # by a member, or by Ctrl-C here
+            self.trained_[k] = not net.interrupted_
+
+        n_jobs = networks_at_once(n_jobs, len(self.nets))
+        if n_jobs == 1:
+            for k, net in enumerate(self.nets):
+                train(k, net)
+            return self
+        members = []
+        with ThreadPoolExecutor(n_jobs) as pool:
+            try:
+                for k, net in enumerate(self.nets):
+                    members.append(pool.submit(train, k, net))
+                wait(members)
+            except KeyboardInterrupt:  # Ctrl-C reaches the main thread
+                stop.set()
+                while not all(member.done() for member in members):
+                    try:  # a second Ctrl-C must not lose the weights
+                        wait(members)
+                    except KeyboardInterrupt:
+                        pass
+        for member in members:
+            member.result()  # raises a member's error
         return self
+
+    @property
+    def interrupted_(self):
+        """Whether the last :meth:`fit_phases` left a member untrained or cut
+        short (by ``KeyboardInterrupt``)."""
+        return not all(self.trained_)
 
     def embed(self, dataset, *, augmented=False):
         """The joined embeddings of every clip of ``dataset``.

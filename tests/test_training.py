@@ -24,6 +24,7 @@ from sklearn_tser._training import (
     group_standardization,
     make_net,
     member_seeds,
+    networks_at_once,
     speech_regions,
     standardization,
 )
@@ -811,6 +812,39 @@ def test_ensemble_trained_in_threads_equals_the_serial_one_bit_for_bit(monkeypat
     assert [len(n.history) for n in threaded.net_.nets] == [
         len(n.history) for n in serial.net_.nets
     ]
+
+
+def test_networks_at_once_follows_joblib_and_the_ensemble():
+    assert networks_at_once(None, 3) == 1
+    assert networks_at_once(-1, 2) == min(joblib.cpu_count(), 2)
+    assert networks_at_once(8, 3) == 3
+    with joblib.parallel_config(n_jobs=4):
+        assert networks_at_once(None, 3) == 3
+
+
+def test_ensemble_threads_use_the_callers_torch_threads(monkeypatch):
+    """A new thread takes the torch thread count last set by any thread; each
+    network's thread takes the count of the fit (n_threads) instead."""
+    X, y = make_spectrograms()
+    counts = set()
+    train_step = EmbeddingNet.train_step
+
+    def spy_train_step(self, batch, **fit_params):
+        counts.add(torch.get_num_threads())
+        return train_step(self, batch, **fit_params)
+
+    monkeypatch.setattr(EmbeddingNet, "train_step", spy_train_step)
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        other = threading.Thread(target=torch.set_num_threads, args=(2,))
+        other.start()
+        other.join()
+        params = {**TINY, "n_networks": 2, "n_jobs": 2, "n_threads": 1}
+        EmotionEmbeddingClassifier(**params).fit(X, y)
+    finally:
+        torch.set_num_threads(before)
+    assert counts == {1}
 
 
 def _datasets(clf, X, y):
