@@ -108,8 +108,9 @@ def fit_key(params, protocol, fold, seed):
     (a changed default is a new fit), and the feature parameters that differ
     from the defaults (with none, the key is what it was before feature
     parameters existed, so older cached fits stay valid). ``verbose`` is left
-    out, and ``n_jobs`` when it is None: neither changes the model, and fits
-    cached before ``n_jobs`` existed keep their keys."""
+    out, and ``n_jobs`` when it is None (fits cached before ``n_jobs`` existed
+    keep their keys); another ``n_jobs`` gives the same model, but is kept in
+    the key because the cached fit time depends on it."""
     clf = default_pipeline().named_steps["clf"].set_params(**split_params(params)[0])
     resolved = {
         k: v

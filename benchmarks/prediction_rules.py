@@ -236,17 +236,22 @@ def main(argv=None):
     )
     args = parser.parse_args(argv)
     params = json.loads(args.params)
-    if args.baseline is not None and not args.ensembles:
+    # Parsed here, not after hours of fits.
+    baseline = None if args.baseline is None else json.loads(args.baseline)
+    if baseline is not None and not args.ensembles:
         parser.error("--baseline compares ensembles: give --ensembles too")
     if args.ensembles and not 2 <= args.ensembles <= args.seeds:
         parser.error(
             f"--ensembles must be from 2 to --seeds ({args.seeds}), the seeds' fits "
             f"it joins; got {args.ensembles}"
         )
-    if params.get("center_embeddings"):
+    if any(each.get("center_embeddings") for each in (params, baseline or {})):
         # The rules read the embeddings as the network gives them; the
         # speaker-centred rule is the option.
-        parser.error("--params must not set center_embeddings: it is one of the rules")
+        parser.error(
+            "--params and --baseline must not set center_embeddings: it is one "
+            "of the rules"
+        )
 
     S, y, actor = features(args.data, args.cache)
     # Seed after seed: a run stopped early leaves whole seeds in the cache.
@@ -277,8 +282,8 @@ def main(argv=None):
     if args.ensembles > 1:
         print()
         sets = [params]
-        if args.baseline is not None:  # its rows first: the reference
-            sets.insert(0, json.loads(args.baseline))
+        if baseline is not None:  # its rows first: the reference
+            sets.insert(0, baseline)
         ensembles = {}
         for k, each in enumerate(sets):
             rows = ensemble_rows(
