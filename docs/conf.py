@@ -65,6 +65,7 @@ exclude_patterns = [
     "ensemble_screen_results.md",
     "cheap_ensemble_results.md",
     "threaded_ensemble_results.md",
+    "ensemble_mixed_results.md",
     "**/GALLERY_HEADER.rst",
 ]
 html_static_path = ["_static"]
@@ -139,6 +140,7 @@ _RESULTS = {
     "<!-- ensemble-screen-results -->": "ensemble_screen_results.md",
     "<!-- cheap-ensemble-results -->": "cheap_ensemble_results.md",
     "<!-- threaded-ensemble-results -->": "threaded_ensemble_results.md",
+    "<!-- ensemble-mixed-results -->": "ensemble_mixed_results.md",
 }
 
 
