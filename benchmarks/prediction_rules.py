@@ -264,6 +264,11 @@ def main(argv=None):
     results = Parallel(n_jobs=args.jobs)(
         delayed(score_rules)(S, y, actor, params, *task, args.cache) for task in tasks
     )
+    if baseline is not None:  # its fits too, --jobs at a time, before the tables
+        Parallel(n_jobs=args.jobs)(
+            delayed(embeddings)(S, y, actor, baseline, *task, args.cache)
+            for task in tasks
+        )
     for task, r in zip(tasks, results, strict=True):
         # The centroid rule on cached embeddings is the fitted classifier's.
         assert (

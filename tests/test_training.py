@@ -801,8 +801,7 @@ def test_ensemble_trained_in_threads_equals_the_serial_one_bit_for_bit(monkeypat
     assert list(threads.values()) == [{threading.get_ident()}] * 2
     threads.clear()
     with joblib.parallel_config(n_jobs=2):
-        threaded = clone(serial).fit(X, y)
-    assert threaded.n_jobs is None
+        threaded = clone(serial).fit(X, y)  # n_jobs=None: the context's 2
     used = [thread for (thread,) in threads.values()]
     assert len(set(used)) == 2 and threading.get_ident() not in used
     expected = serial.net_.module_.state_dict()
