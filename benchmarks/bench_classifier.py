@@ -36,13 +36,26 @@ points. ``--seeds K`` fits the classifier K times per fold (seeds
 calibration error (ECE) of ``predict_proba`` is computed on each test fold.
 
     python benchmarks/bench_classifier.py [--data ../shared/data/ravdess] [--quick]
-        [--protocols paper-70/30] [--seeds 1] [--speaker-seeds 3]
+        [--protocols paper-70/30] [--seeds 1] [--speaker-seeds 3] [--resume DIR]
+
+A full run takes hours on 2 cores. With ``--resume DIR`` every fit of the
+classifier is saved in ``DIR`` when it ends, and a run stopped part way (or
+run again) fits only what ``DIR`` lacks: the same command finishes the run.
+``DIR`` is keyed by the code that trains (the library's source and this
+script's), the parameters and the library versions, and a run with another
+key refuses it. The peers are computed again on every run (a minute or two).
+The report says how many fits came from earlier runs, and on which machines:
+a seeded fit may round differently on another CPU, and a fit time is that of
+its own machine.
 """
 
 import argparse
+import datetime
+import hashlib
 import itertools
 import json
 import os
+import platform
 import resource
 import time
 from pathlib import Path
@@ -71,6 +84,84 @@ from sklearn_tser.evaluation import (
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "ravdess"
 PROTOCOLS = ("paper-10fold", "paper-70/30", "speaker")
 PEERS = ("MFCC+SVM", "openSMILE+SVM")
+
+
+def cpu_name():
+    """The CPU's model name (from /proc/cpuinfo where there is one)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            return next(
+                line.split(":", 1)[1].strip() for line in f if "model name" in line
+            )
+    except (OSError, StopIteration):
+        return platform.processor() or platform.machine()
+
+
+def code_digest():
+    """A digest of the code a fit depends on: the library's sources and this
+    script's, and the versions of the libraries that train."""
+    import sklearn
+    import skorch
+    import torch
+
+    import sklearn_tser
+
+    h = hashlib.sha256()
+    package = Path(sklearn_tser.__file__).parent
+    for path in sorted(package.rglob("*.py")):
+        h.update(path.relative_to(package).as_posix().encode())
+        h.update(path.read_bytes())
+    h.update(Path(__file__).read_bytes())
+    for version in (torch.__version__, skorch.__version__, sklearn.__version__):
+        h.update(version.encode())
+    return h.hexdigest()[:16]
+
+
+class FitStore:
+    """Finished fits of one run, one JSON file each in ``directory``, so that
+    a stopped run resumes where it stopped (``--resume``).
+
+    ``key`` (the code digest, the parameters, the protocols' seeds) is kept in
+    ``directory/run.json``; a store made for another key is refused, as
+    mixing fits of other code or parameters would make the report wrong.
+    """
+
+    def __init__(self, directory, key):
+        self.directory = Path(directory)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        index = self.directory / "run.json"
+        if index.exists():
+            held = json.loads(index.read_text())
+            if held != key:
+                changed = sorted(k for k in {*held, *key} if held.get(k) != key.get(k))
+                raise SystemExit(
+                    f"--resume {directory} holds the fits of another run (its "
+                    f"{', '.join(changed)} differ from this one's: {held} against "
+                    f"{key}); give an empty or new directory."
+                )
+        else:
+            index.write_text(json.dumps(key, indent=1, sort_keys=True))
+
+    def _path(self, protocol, fold, seed):
+        return self.directory / f"{protocol.replace('/', '_')}-{fold}-{seed}.json"
+
+    def get(self, protocol, fold, seed):
+        """The saved outcome of a fit, or None."""
+        path = self._path(protocol, fold, seed)
+        return json.loads(path.read_text()) if path.exists() else None
+
+    def put(self, protocol, fold, seed, outcome):
+        """Save a fit's outcome with the machine and the date it ran on."""
+        outcome = {
+            **outcome,
+            "machine": cpu_name(),
+            "date": datetime.date.today().isoformat(),
+        }
+        path = self._path(protocol, fold, seed)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(outcome, sort_keys=True))
+        tmp.replace(path)  # whole or absent, even if the run is killed
+        return outcome
 
 
 def splits(protocol, y, actor, quick=False):
@@ -171,13 +262,24 @@ def fit_and_score(clf, S, y, tr, te, groups, threads=None):
     }
 
 
-def run(data, quick=False, params=None, protocols=None, log=print, seeds=None, jobs=1):
+def run(
+    data,
+    quick=False,
+    params=None,
+    protocols=None,
+    log=print,
+    seeds=None,
+    jobs=1,
+    resume=None,
+):
     """Fit every method on every fold; ``seeds`` maps a protocol to K.
 
     The first fit (of the 70/30 split when it is run) runs alone, with the
     classifier's ``n_threads`` (one by default): its time is the fit time
     reported. With ``jobs > 1`` the other fits run in that many processes; a
     classifier with ``n_threads=None`` gets its share of the cores there.
+    With ``resume`` (a directory, :class:`FitStore`) the fits saved there by
+    an earlier run of the same code and parameters are read, not refitted.
     """
     params = params or {}
     seeds = seeds or {}
@@ -237,24 +339,53 @@ def run(data, quick=False, params=None, protocols=None, log=print, seeds=None, j
                 peer = svm().fit(train, y[tr])
                 peer_scores[protocol, k, name] = scores(y[te], peer.predict(test))
 
+    store = saved = None
+    if resume is not None:
+        key = {"code": code_digest(), "params": params, "quick": quick}
+        store = FitStore(resume, {**key, "n_clips": len(y)})
+        saved = {task[:3]: store.get(*task[:3]) for task in tasks}
+        log(
+            f"--resume {resume}: {sum(v is not None for v in saved.values())} of "
+            f"{len(tasks)} fits saved by earlier runs"
+        )
+    todo = [task for task in tasks if not saved or saved[task[:3]] is None]
     threads = max(1, (os.cpu_count() or 1) // jobs) if jobs > 1 else None
     # The first fit alone (its time is the one reported), then the others as
     # they finish, so that each is logged when it is done, not at the end.
-    first = fit_and_score(*job(*tasks[0]))
-    outcomes = itertools.chain(
-        [first],
+    alone = []
+    if todo and todo[0] is tasks[0]:
+        alone = [fit_and_score(*job(*todo.pop(0)))]
+    fresh = itertools.chain(
+        alone,
         Parallel(n_jobs=jobs, return_as="generator")(
-            delayed(fit_and_score)(*job(*task), threads=threads) for task in tasks[1:]
+            delayed(fit_and_score)(*job(*task), threads=threads) for task in todo
         ),
     )
+
+    def outcomes():
+        for protocol, k, seed, *_ in tasks:
+            if saved and saved[protocol, k, seed] is not None:
+                yield {**saved[protocol, k, seed], "resumed": True}
+            elif store is not None:
+                yield store.put(protocol, k, seed, next(fresh))
+            else:
+                yield next(fresh)
+
     results = {p: {"ours": [], **{name: [] for name in peers}} for p in protocols}
-    for (protocol, k, seed, *_), ours in zip(tasks, outcomes, strict=True):
+    first = None
+    for (protocol, k, seed, *_), ours in zip(tasks, outcomes(), strict=True):
+        first = first or ours
         rows = results[protocol]
         rows["ours"].append(ours)
         line = (
             f"{protocol} fold {k + 1} seed {seed}: ours acc={ours['acc']:.3f} "
             f"uar={ours['uar']:.3f} ece={ours['ece']:.3f} ({ours['fit_s']:.0f} s fit, "
-            f"{_threads(ours['threads'], ours.get('networks_at_once', 1))})"
+            f"{_threads(ours['threads'], ours.get('networks_at_once', 1))}"
+            + (
+                f"; saved {ours['date']} on {ours['machine']})"
+                if ours.get("resumed")
+                else ")"
+            )
         )
         if seed == 0:
             for name in peers:
@@ -277,6 +408,13 @@ def run(data, quick=False, params=None, protocols=None, log=print, seeds=None, j
         "first_protocol": tasks[0][0],
         "peer_feature_s": peer_s,
         "missing_peers": [p for p in PEERS if not any(n.startswith(p) for n in peers)],
+        "resumed": [
+            (f["machine"], f["date"])
+            for rows in results.values()
+            for f in rows["ours"]
+            if f.get("resumed")
+        ],
+        "machine": cpu_name(),
     }
 
 
@@ -327,6 +465,24 @@ def table(r):
     lines.append(f"| peak resident memory of the run | {r['peak_mb']:.0f} MB |")
     for name in r["missing_peers"]:
         lines.append(f"\n{name} was not run: `pip install -e '.[bench]'`.")
+    if resumed := r.get("resumed"):
+        n_fits = sum(len(rows["ours"]) for rows in r["results"].values())
+        where = ", ".join(
+            f"{n} on {machine} ({date})"
+            for (machine, date), n in sorted(
+                {each: resumed.count(each) for each in resumed}.items()
+            )
+        )
+        lines.append(
+            f"\n{len(resumed)} of the classifier's {n_fits} fits were saved by "
+            f"earlier runs of the same code and parameters (--resume): {where}; "
+            f"the others ran now on {r['machine']}."
+        )
+        if first.get("resumed"):
+            lines.append(
+                f"The first fit (its fit time and prediction throughput above) "
+                f"ran on {first['machine']} ({first['date']})."
+            )
     return "\n".join(lines)
 
 
@@ -349,6 +505,13 @@ def main(argv=None):
     parser.add_argument(
         "--jobs", type=int, default=1, help="fits run at a time after the first"
     )
+    parser.add_argument(
+        "--resume",
+        type=Path,
+        metavar="DIR",
+        help="save each fit in DIR and reuse the fits saved there by an earlier "
+        "run of the same code and parameters",
+    )
     args = parser.parse_args(argv)
     seeds = {p: args.seeds for p in PROTOCOLS}
     if args.speaker_seeds:
@@ -360,6 +523,7 @@ def main(argv=None):
         args.protocols,
         seeds=seeds,
         jobs=args.jobs,
+        resume=args.resume,
     )
     print(table(result))
     return result

@@ -9,6 +9,11 @@ the same run::
     python benchmarks/run_all.py --quick              # CI-sized, a few minutes
     python benchmarks/run_all.py --output docs/benchmark_results.md
     python benchmarks/run_all.py --features-only    # a minute or two
+    python benchmarks/run_all.py --resume runs/full   # stopped? the same again
+
+With ``--resume DIR`` each classifier fit is saved in ``DIR`` as it ends, and
+the same command run again fits only what is missing (see
+``bench_classifier.py``).
 
 The report starts with the machine it ran on and the command that made it.
 """
@@ -35,14 +40,7 @@ import bench_features  # noqa: E402
 
 
 def machine():
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next(
-                line.split(":", 1)[1].strip() for line in f if "model name" in line
-            )
-    except (OSError, StopIteration):
-        pass
+    cpu = bench_classifier.cpu_name()
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none"
     return (
         f"{cpu}, {os.cpu_count()} logical CPUs, GPU: {gpu}; Python "
@@ -78,6 +76,13 @@ def main(argv=None):
         help="only the feature-extraction benchmark (a minute or two)",
     )
     parser.add_argument("--output", type=Path, help="write the report here too")
+    parser.add_argument(
+        "--resume",
+        type=Path,
+        metavar="DIR",
+        help="save each classifier fit in DIR and reuse those saved there by an "
+        "earlier run of the same code and parameters (a full run takes hours)",
+    )
     args = parser.parse_args(argv)
     if not args.data.is_dir():
         parser.error(f"RAVDESS not found at {args.data}; pass --data PATH.")
@@ -98,6 +103,7 @@ def main(argv=None):
                 "speaker": args.speaker_seeds,
             },
             jobs=args.jobs,
+            resume=args.resume,
         )
     )
     minutes = (time.perf_counter() - start) / 60

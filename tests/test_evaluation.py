@@ -153,3 +153,41 @@ def test_ablation_keys_of_feature_parameters():
     assert ablate.fit_key({"width": 8}, "actor", 0, 0) != ablate.fit_key(
         {}, "actor", 0, 0
     )
+
+
+def test_benchmark_fit_store_resumes_the_same_run_only(tmp_path):
+    """--resume: a fit saved by one run is read by the next run of the same
+    key, whole, with its machine and date; another key is refused."""
+    key = {"code": "abc", "params": {"n_networks": 2}, "quick": False, "n_clips": 9}
+    store = bench_classifier.FitStore(tmp_path / "run", key)
+    assert store.get("paper-70/30", 0, 0) is None
+    outcome = {"acc": 0.5, "uar": 0.25, "ece": 0.1, "fit_s": 12.0, "threads": 1}
+    saved = store.put("paper-70/30", 0, 0, outcome)
+    assert saved["machine"] == bench_classifier.cpu_name() and saved["date"]
+    again = bench_classifier.FitStore(tmp_path / "run", dict(key))
+    assert again.get("paper-70/30", 0, 0) == saved
+    assert again.get("paper-70/30", 0, 1) is None
+    assert again.get("speaker", 0, 0) is None
+    assert [p.name for p in sorted((tmp_path / "run").iterdir())] == [
+        "paper-70_30-0-0.json",
+        "run.json",
+    ]
+    with pytest.raises(SystemExit, match=r"its code, params differ"):
+        bench_classifier.FitStore(tmp_path / "run", {**key, "code": "x", "params": {}})
+
+
+def test_benchmark_code_digest_follows_the_library_source(tmp_path, monkeypatch):
+    import sklearn_tser
+
+    digest = bench_classifier.code_digest()
+    assert digest == bench_classifier.code_digest()
+    copy = tmp_path / "sklearn_tser"
+    source = Path(sklearn_tser.__file__).parent
+    for path in source.rglob("*.py"):
+        target = copy / path.relative_to(source)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(path.read_bytes())
+    monkeypatch.setattr(sklearn_tser, "__file__", str(copy / "__init__.py"))
+    assert bench_classifier.code_digest() == digest
+    (copy / "_classifier.py").write_text("# changed\n", "utf-8")
+    assert bench_classifier.code_digest() != digest
