@@ -66,6 +66,7 @@ exclude_patterns = [
     "cheap_ensemble_results.md",
     "threaded_ensemble_results.md",
     "ensemble_mixed_results.md",
+    "ensemble_seeds_results.md",
     "**/GALLERY_HEADER.rst",
 ]
 html_static_path = ["_static"]
@@ -141,6 +142,7 @@ _RESULTS = {
     "<!-- cheap-ensemble-results -->": "cheap_ensemble_results.md",
     "<!-- threaded-ensemble-results -->": "threaded_ensemble_results.md",
     "<!-- ensemble-mixed-results -->": "ensemble_mixed_results.md",
+    "<!-- ensemble-seeds-results -->": "ensemble_seeds_results.md",
 }
 
 
