@@ -71,6 +71,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 
 from sklearn_tser._classifier import reads_speakers
+from sklearn_tser._device import resolve_device
 from sklearn_tser._training import networks_at_once
 from sklearn_tser.datasets import load_ravdess
 from sklearn_tser.evaluation import (
@@ -121,9 +122,14 @@ class FitStore:
     """Finished fits of one run, one JSON file each in ``directory``, so that
     a stopped run resumes where it stopped (``--resume``).
 
-    ``key`` (the code digest, the parameters, the protocols' seeds) is kept in
-    ``directory/run.json``; a store made for another key is refused, as
-    mixing fits of other code or parameters would make the report wrong.
+    ``key`` (the code digest, the parameters, ``--quick`` and the clips'
+    names and sizes) is kept in ``directory/run.json``; a store made for
+    another key is refused, as mixing fits of other code, parameters or clips
+    would make the report wrong. Any edit of the library or of this script
+    changes the digest: resume a run from a worktree of its own commit. The
+    machine and the device are not in the key but in each fit's record (a run
+    may end on another machine, as two runs of the same code differ by their
+    machine's rounding anyway); the report names them.
     """
 
     def __init__(self, directory, key):
@@ -233,6 +239,26 @@ def scores(y_true, y_pred):
     }
 
 
+def device_name(device):
+    """The device a fit ran on, as the report names it: ``cpu``, or
+    ``cuda:0 (NVIDIA ...)``."""
+    import torch
+
+    resolved = resolve_device(device)
+    if resolved.type != "cuda":
+        return str(resolved)
+    return f"{resolved} ({torch.cuda.get_device_name(resolved)})"
+
+
+def clips_key(files):
+    """The clips of a run, for the key of :class:`FitStore`: each file's name
+    and size, in order (their content read once more would take minutes)."""
+    digest = hashlib.sha256()
+    for f in files:
+        digest.update(f"{Path(f).name}:{Path(f).stat().st_size};".encode())
+    return {"n_clips": len(files), "clips": digest.hexdigest()[:16]}
+
+
 def fit_and_score(clf, S, y, tr, te, groups, threads=None):
     """Fit ``clf`` on the training clips, score it on the test clips.
 
@@ -259,7 +285,22 @@ def fit_and_score(clf, S, y, tr, te, groups, threads=None):
         # The classifier's own setting rules its fit (n_threads=None: torch's).
         "threads": clf.n_threads or torch.get_num_threads(),
         "networks_at_once": networks_at_once(clf.n_jobs, clf.n_networks),
+        "device": device_name(clf.device),
     }
+
+
+def where_it_ran(outcome):
+    """The machine of a saved fit, and its device when not the CPU."""
+    device = outcome.get("device", "cpu")
+    return outcome["machine"] + ("" if device == "cpu" else f", {device}")
+
+
+def fit_score_and_save(store, task, *args, **kwargs):
+    """:func:`fit_and_score`, the outcome saved in ``store`` (if any) as soon
+    as the fit ends, in the process that ran it: a run stopped later keeps
+    it, whatever the order the fits end in."""
+    outcome = fit_and_score(*args, **kwargs)
+    return outcome if store is None else store.put(*task, outcome)
 
 
 def run(
@@ -291,6 +332,10 @@ def run(
         params = {"pretrain_epochs": 4, "triplet_epochs": 2, **params}
     files = [bunch.data[i] for i in keep]
     y, actor = bunch.target[keep], bunch.actor[keep]
+    store = None
+    if resume is not None:  # another run's store is refused before any work
+        key = {"code": code_digest(), "params": params, "quick": quick}
+        store = FitStore(resume, {**key, **clips_key(files)})
     clips = [sf.read(f, dtype="float32")[0] for f in files]
     pipe = default_pipeline()
     pipe.set_params(**{f"clf__{k}": v for k, v in params.items()})
@@ -339,10 +384,8 @@ def run(
                 peer = svm().fit(train, y[tr])
                 peer_scores[protocol, k, name] = scores(y[te], peer.predict(test))
 
-    store = saved = None
-    if resume is not None:
-        key = {"code": code_digest(), "params": params, "quick": quick}
-        store = FitStore(resume, {**key, "n_clips": len(y)})
+    saved = None
+    if store is not None:
         saved = {task[:3]: store.get(*task[:3]) for task in tasks}
         log(
             f"--resume {resume}: {sum(v is not None for v in saved.values())} of "
@@ -354,11 +397,13 @@ def run(
     # they finish, so that each is logged when it is done, not at the end.
     alone = []
     if todo and todo[0] is tasks[0]:
-        alone = [fit_and_score(*job(*todo.pop(0)))]
+        task = todo.pop(0)
+        alone = [{**fit_score_and_save(store, task[:3], *job(*task)), "alone": True}]
     fresh = itertools.chain(
         alone,
         Parallel(n_jobs=jobs, return_as="generator")(
-            delayed(fit_and_score)(*job(*task), threads=threads) for task in todo
+            delayed(fit_score_and_save)(store, task[:3], *job(*task), threads=threads)
+            for task in todo
         ),
     )
 
@@ -366,8 +411,6 @@ def run(
         for protocol, k, seed, *_ in tasks:
             if saved and saved[protocol, k, seed] is not None:
                 yield {**saved[protocol, k, seed], "resumed": True}
-            elif store is not None:
-                yield store.put(protocol, k, seed, next(fresh))
             else:
                 yield next(fresh)
 
@@ -409,7 +452,7 @@ def run(
         "peer_feature_s": peer_s,
         "missing_peers": [p for p in PEERS if not any(n.startswith(p) for n in peers)],
         "resumed": [
-            (f["machine"], f["date"])
+            (where_it_ran(f), f["date"])
             for rows in results.values()
             for f in rows["ours"]
             if f.get("resumed")
@@ -448,17 +491,22 @@ def table(r):
     how = _threads(first["threads"], first.get("networks_at_once", 1))
     lines += [
         "",
-        "| speed and memory (CPU) | value |",
+        f"| speed and memory ({first.get('device', 'cpu')}) | value |",
         "|---|---:|",
         f"| one fit ({which}), alone, {how} | {first['fit_s']:.0f} s |",
         "| prediction throughput from spectrograms "
         f"| {first['clips_per_s']:.0f} clips/s |",
     ]
-    if r["jobs"] > 1:
-        others = [f["fit_s"] for rows in r["results"].values() for f in rows["ours"]]
+    others = [
+        f["fit_s"]
+        for rows in r["results"].values()
+        for f in rows["ours"]
+        if not f.get("alone") and not f.get("resumed")
+    ]
+    if r["jobs"] > 1 and others:  # this run's fits, side by side
         lines.append(
-            f"| mean fit time of the other fits, {r['jobs']} at a time "
-            f"| {np.mean(others[1:]):.0f} s |"
+            f"| mean fit time of the other fits of this run, {r['jobs']} at a time "
+            f"| {np.mean(others):.0f} s |"
         )
     for name, seconds in r["peer_feature_s"].items():
         lines.append(f"| {name}: features of all clips | {seconds:.0f} s |")
@@ -481,7 +529,7 @@ def table(r):
         if first.get("resumed"):
             lines.append(
                 f"The first fit (its fit time and prediction throughput above) "
-                f"ran on {first['machine']} ({first['date']})."
+                f"ran on {where_it_ran(first)} ({first['date']})."
             )
     return "\n".join(lines)
 

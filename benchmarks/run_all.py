@@ -13,7 +13,9 @@ the same run::
 
 With ``--resume DIR`` each classifier fit is saved in ``DIR`` as it ends, and
 the same command run again fits only what is missing (see
-``bench_classifier.py``).
+``bench_classifier.py``). ``DIR`` is keyed by the library's and
+``bench_classifier.py``'s source: after an edit of either, resume from a
+worktree of the run's commit (``git worktree add --detach ../run COMMIT``).
 
 The report starts with the machine it ran on and the command that made it.
 """

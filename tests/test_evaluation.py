@@ -191,3 +191,100 @@ def test_benchmark_code_digest_follows_the_library_source(tmp_path, monkeypatch)
     assert bench_classifier.code_digest() == digest
     (copy / "_classifier.py").write_text("# changed\n", "utf-8")
     assert bench_classifier.code_digest() != digest
+
+
+def _fake_benchmark(monkeypatch, files):
+    """bench_classifier.run on ``files`` (two folds of one protocol), with its
+    classifier fits faked: each returns figures of its seed, and is logged."""
+    from sklearn.utils import Bunch
+
+    actor = np.array([int(Path(f).parent.name[-2:]) for f in files])
+    target = np.array([Path(f).name.split("-")[2] for f in files])
+    monkeypatch.setattr(
+        bench_classifier,
+        "load_ravdess",
+        lambda data: Bunch(data=list(files), target=target, actor=actor),
+    )
+    monkeypatch.setattr(bench_classifier, "compare_functionals", lambda clips: None)
+    n = len(files)
+    folds = [(np.arange(0, n, 2), np.arange(1, n, 2))] * 2
+    monkeypatch.setattr(bench_classifier, "splits", lambda *args, **kw: folds)
+    fitted = []
+
+    def fake_fit_and_score(clf, S, y, tr, te, groups, threads=None):
+        fitted.append(clf.random_state)
+        return {
+            "acc": clf.random_state / 1000,
+            "uar": 0.5,
+            "f1": 0.5,
+            "ece": 0.1,
+            "fit_s": 10.0 + clf.random_state,
+            "clips_per_s": 100.0,
+            "threads": 1,
+            "networks_at_once": 1,
+            "device": "cpu",
+        }
+
+    monkeypatch.setattr(bench_classifier, "fit_and_score", fake_fit_and_score)
+    return fitted
+
+
+def test_benchmark_run_resumes_with_the_fits_it_lacks_only(
+    ravdess_files, tmp_path, monkeypatch
+):
+    """--resume: a run saves every fit as it ends; the same run again fits
+    only the missing one, and reports the same figures; a run of other
+    parameters is refused before any feature is computed."""
+    fitted = _fake_benchmark(monkeypatch, ravdess_files)
+    store = tmp_path / "run"
+
+    def run(**kw):
+        kw = {"protocols": ["speaker"], "seeds": {"speaker": 2}, "resume": store, **kw}
+        return bench_classifier.run(None, log=lambda line: None, **kw)
+
+    first = run()
+    assert fitted == [0, 100, 1, 101]  # random_state = fold + 100 * seed
+    assert len(list(store.glob("speaker-*.json"))) == 4
+    (store / "speaker-1-0.json").unlink()
+    fitted.clear()
+    again = run()
+    assert fitted == [1]
+    ours = [
+        r["ours"] for r in (first["results"]["speaker"], again["results"]["speaker"])
+    ]
+    assert [f["acc"] for f in ours[0]] == [f["acc"] for f in ours[1]]
+    assert [bool(f.get("resumed")) for f in ours[1]] == [True, True, False, True]
+    assert "3 of the classifier's 4 fits were saved" in bench_classifier.table(again)
+    assert "The first fit (its fit time" in bench_classifier.table(again)
+
+    def refuse(clips):
+        raise AssertionError("features computed before the key was checked")
+
+    monkeypatch.setattr(bench_classifier, "mfcc_stats", refuse)
+    with pytest.raises(SystemExit, match="its params differ"):
+        run(params={"width": 8})
+    other = [ravdess_files[0], *ravdess_files[2:]]  # as many clips, another one
+    _fake_benchmark(monkeypatch, [*other, ravdess_files[1]])
+    monkeypatch.setattr(bench_classifier, "mfcc_stats", refuse)
+    with pytest.raises(SystemExit, match="its clips differ"):
+        run()
+
+
+def test_benchmark_mean_fit_time_leaves_out_the_fit_alone_and_earlier_runs(
+    ravdess_files, tmp_path, monkeypatch
+):
+    """With --jobs > 1 the table gives the mean time of the fits that ran side
+    by side in this run: not the first (alone), nor those of earlier runs."""
+    _fake_benchmark(monkeypatch, ravdess_files)
+    kw = {"protocols": ["speaker"], "seeds": {"speaker": 2}, "log": lambda s: None}
+    r = bench_classifier.run(None, resume=tmp_path / "run", **kw)
+    (tmp_path / "run" / "speaker-1-1.json").unlink()
+    r = bench_classifier.run(None, resume=tmp_path / "run", **kw)
+    r["jobs"] = 2  # the table's row; the fake fits ran in this process
+    # Fit times 10 + random_state: 10 (alone), 110, 11, 111 (this run).
+    assert "| mean fit time of the other fits of this run, 2 at a time | 111 s |" in (
+        bench_classifier.table(r)
+    )
+    r = bench_classifier.run(None, **kw)  # no earlier run: all but the first
+    r["jobs"] = 2
+    assert "| 77 s |" in bench_classifier.table(r)  # mean of 110, 11, 111
