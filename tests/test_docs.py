@@ -147,7 +147,8 @@ def test_default_comments_in_examples_match_the_defaults():
         **LogMelTransformer().get_params(),
         **EmotionEmbeddingClassifier().get_params(),
     }
-    pattern = re.compile(r"(\w+)=[^,]+,\s*#[^\n]*?default: (?:ResNet-)?([\w.]+)")
+    # One line each: a value must not run over lines to an earlier name.
+    pattern = re.compile(r"(\w+)=[^,\n]+,[ \t]*#[^\n]*?default: (?:ResNet-)?([\w.]+)")
     found = 0
     for path in sorted((DOCS.parent / "examples").glob("*.py")):
         for name, said in pattern.findall(path.read_text()):
