@@ -521,10 +521,15 @@ def table(r):
                 {each: resumed.count(each) for each in resumed}.items()
             )
         )
+        others = (
+            f"; the others ran now on {r['machine']}"
+            if len(resumed) < n_fits
+            else "; none ran now"
+        )
         lines.append(
             f"\n{len(resumed)} of the classifier's {n_fits} fits were saved by "
-            f"earlier runs of the same code and parameters (--resume): {where}; "
-            f"the others ran now on {r['machine']}."
+            f"earlier runs of the same code and parameters (--resume): {where}"
+            f"{others}."
         )
         if first.get("resumed"):
             lines.append(

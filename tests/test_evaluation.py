@@ -256,6 +256,12 @@ def test_benchmark_run_resumes_with_the_fits_it_lacks_only(
     assert [bool(f.get("resumed")) for f in ours[1]] == [True, True, False, True]
     assert "3 of the classifier's 4 fits were saved" in bench_classifier.table(again)
     assert "The first fit (its fit time" in bench_classifier.table(again)
+    assert "the others ran now on" in bench_classifier.table(again)
+    fitted.clear()
+    whole = bench_classifier.table(run())  # every fit saved: none runs
+    assert fitted == []
+    assert "4 of the classifier's 4 fits were saved" in whole
+    assert "none ran now" in whole and "the others" not in whole
 
     def refuse(clips):
         raise AssertionError("features computed before the key was checked")
