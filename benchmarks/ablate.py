@@ -108,14 +108,16 @@ def fit_key(params, protocol, fold, seed):
     (a changed default is a new fit), and the feature parameters that differ
     from the defaults (with none, the key is what it was before feature
     parameters existed, so older cached fits stay valid). ``verbose`` is left
-    out, and ``n_jobs`` when it is None (fits cached before ``n_jobs`` existed
-    keep their keys); another ``n_jobs`` gives the same model, but is kept in
-    the key because the cached fit time depends on it."""
+    out, and ``n_jobs`` when it is None or the fit has one network (it has no
+    effect there; fits cached before ``n_jobs`` existed keep their keys);
+    another ``n_jobs`` gives the same ensemble, but is kept in the key because
+    the cached fit time depends on it."""
     clf = default_pipeline().named_steps["clf"].set_params(**split_params(params)[0])
+    unused = clf.n_jobs is None or clf.n_networks == 1
     resolved = {
         k: v
         for k, v in clf.get_params().items()
-        if k != "verbose" and not (k == "n_jobs" and v is None)
+        if k != "verbose" and not (k == "n_jobs" and unused)
     }
     fit = [resolved, protocol, fold, seed]
     changed = mel_changes(params)

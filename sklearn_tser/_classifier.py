@@ -81,6 +81,12 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
     embeddings (``centroids_``), and a clip is assigned the emotion whose centroid
     makes the smallest cosine angle with its embedding.
 
+    By default two such networks are trained from seeds of their own, at once
+    in two threads where there are two cores (``n_networks=2``, ``n_jobs=-1``),
+    and a clip's embedding joins theirs; ``n_networks=1`` is the paper's single
+    network. What the second network buys, and costs, is measured in
+    :doc:`/benchmarks`.
+
     Training clips are randomly cropped to ``crop_frames`` and masked in time and
     frequency (SpecAugment); prediction reads each whole clip. Time pooling is
     length-aware, so NaN padding (the output of :class:`LogMelTransformer` for
@@ -125,16 +131,17 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         n_frames)``.
     dropout : float in [0, 1), default=0.1
         Dropout before the embedding layer.
-    n_networks : int >= 1, default=1
+    n_networks : int >= 1, default=2
         Number of embedding networks, an ensemble: each is trained on the same
         clips from a seed of its own (its own initial weights, batches, crops,
-        masks and dropout), one after the other (or ``n_jobs`` at a time), so
-        a fit takes up to ``n_networks`` times as long, and a prediction
-        ``n_networks`` times as long. A clip's embedding joins theirs:
-        each member's L2-normalised embedding, concatenated, divided by
-        ``sqrt(n_networks)``, so that the cosine of two clips is the mean of
-        the members' cosines, and the embeddings have ``n_networks *
-        embedding_dim`` dimensions. What it buys is measured in
+        masks and dropout), ``n_jobs`` at a time, so a fit takes up to
+        ``n_networks`` times as long as one network's when they run one after
+        the other (less in threads, on spare cores), and a prediction
+        ``n_networks`` times as long. ``1`` is the paper's single network. A
+        clip's embedding joins theirs: each member's L2-normalised embedding,
+        concatenated, divided by ``sqrt(n_networks)``, so that the cosine of
+        two clips is the mean of the members' cosines, and the embeddings have
+        ``n_networks * embedding_dim`` dimensions. What it buys is measured in
         :doc:`/benchmarks`.
     pretrain_epochs : int >= 0, default=300
         Epochs of softmax pre-training (phase 1).
@@ -280,12 +287,16 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         parallel work, fit several models at once instead (``n_jobs`` of
         ``cross_val_score`` or ``GridSearchCV``), or an ensemble's networks
         (``n_jobs``).
-    n_jobs : int or None, default=None
+    n_jobs : int or None, default=-1
         With ``n_networks > 1``, networks trained at the same time, each in a
         thread of its own with ``n_threads`` torch threads; no effect on a
-        single network. ``None`` means 1 (unless in a
-        :func:`joblib.parallel_config` context), ``-1`` all processors (as in
-        joblib); at most ``n_networks`` run at once. On the CPU the networks
+        single network. ``-1`` means all processors (as in joblib), so by
+        default the two networks train at once where there are two cores;
+        ``None`` means 1 (unless in a :func:`joblib.parallel_config`
+        context); at most ``n_networks`` run at once. Inside
+        ``cross_val_score(n_jobs=k)`` or ``GridSearchCV(n_jobs=k)``, whose
+        workers already take the cores, set ``n_jobs=1`` (or ``None``) to
+        keep to one thread per fit. On the CPU the networks
         are the same as those trained one after the other (their random draws
         come from generators of their own). Ctrl-C stops every network at its
         next batch. With ``n_threads=None`` each thread uses all cores, and
@@ -478,7 +489,7 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         dilation=1,
         deltas=0,
         dropout=0.1,
-        n_networks=1,
+        n_networks=2,
         pretrain_epochs=300,
         triplet_epochs=30,
         margin=0.2,
@@ -510,7 +521,7 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         validation_fraction=0.0,
         patience=30,
         n_threads=1,
-        n_jobs=None,
+        n_jobs=-1,
         device="auto",
         precision="auto",
         random_state=None,

@@ -4,7 +4,10 @@ import numpy as np
 
 # A classifier small enough to fit in about a second on a few short clips;
 # test modules override what they need, e.g. ``{**TINY, "batch_size": 64}``.
+# One network (the default is an ensemble of two): the tests of the network's
+# machinery read it as ``net_``; those of the ensemble ask for ``n_networks``.
 TINY = dict(
+    n_networks=1,
     n_layers=6,
     width=8,
     embedding_dim=8,

@@ -14,6 +14,7 @@ from sklearn.pipeline import Pipeline
 from sklearn_tser import EmotionEmbeddingClassifier, LogMelTransformer, load, save
 
 TINY = dict(
+    n_networks=1,  # the ensemble's own tests ask for more
     n_layers=6,
     width=8,
     embedding_dim=16,

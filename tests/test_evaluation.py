@@ -153,6 +153,11 @@ def test_ablation_keys_of_feature_parameters():
     assert ablate.fit_key({"width": 8}, "actor", 0, 0) != ablate.fit_key(
         {}, "actor", 0, 0
     )
+    # n_jobs is in the key of an ensemble only (the fit time depends on it);
+    # one network's key is that of the fits cached before n_jobs existed.
+    assert default[0]["n_jobs"] == -1 and default[0]["n_networks"] == 2
+    one = json.loads(ablate.fit_key({"n_networks": 1, "n_jobs": 2}, "actor", 0, 0))
+    assert "n_jobs" not in one[0] and one[0]["n_networks"] == 1
 
 
 def test_benchmark_fit_store_resumes_the_same_run_only(tmp_path):

@@ -110,7 +110,10 @@ def test_keyboard_interrupt_in_an_ensemble_leaves_later_members_initial(
     initial weights, and the ensemble still predicts."""
     X, y = data
     calls = _interrupt_at_the_second_batch(monkeypatch)
-    clf = EmotionEmbeddingClassifier(**{**TINY, "pretrain_epochs": 5, "n_networks": 2})
+    # One network after the other (n_jobs=None), as the threads have tests of
+    # their own.
+    params = {**TINY, "pretrain_epochs": 5, "n_networks": 2, "n_jobs": None}
+    clf = EmotionEmbeddingClassifier(**params)
     with pytest.raises(KeyboardInterrupt, match=r"at epoch 1 of network 1 \(of 2\)"):
         clf.fit(X, y)
     first, second = clf.net_.nets

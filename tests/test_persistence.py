@@ -325,7 +325,7 @@ def test_round_trip_of_every_training_option(params, audio, tmp_path):
     X, y = audio
     S = LogMelTransformer(n_mels=32).fit_transform(X)
     groups = np.arange(len(y)) % 2  # two speakers
-    clf = EmotionEmbeddingClassifier(**TINY, **params).fit(S, y, groups=groups)
+    clf = EmotionEmbeddingClassifier(**{**TINY, **params}).fit(S, y, groups=groups)
     loaded = load(save(clf, tmp_path / "clf.safetensors"))
     assert loaded.get_params() == clf.get_params()
     assert len(loaded.net_.history) == len(clf.net_.history)

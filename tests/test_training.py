@@ -770,7 +770,7 @@ def test_ensemble_joins_networks_of_their_own_seeds():
 
 def test_ensemble_warm_start_keeps_every_network():
     X, y = make_spectrograms()
-    clf = EmotionEmbeddingClassifier(**TINY, n_networks=2).fit(X, y)
+    clf = EmotionEmbeddingClassifier(**{**TINY, "n_networks": 2}).fit(X, y)
     before = clf.transform(X)
     seeds = [net.random_state for net in clf.net_.nets]
     lengths = [len(net.history) for net in clf.net_.nets]
@@ -796,7 +796,8 @@ def test_ensemble_trained_in_threads_equals_the_serial_one_bit_for_bit(monkeypat
         return train_step(self, batch, **fit_params)
 
     monkeypatch.setattr(EmbeddingNet, "train_step", spy_train_step)
-    params = {**TINY, "n_networks": 2, "dropout": 0.3, "mixup_alpha": 0.4}
+    params = {**TINY, "n_networks": 2, "n_jobs": None}
+    params.update(dropout=0.3, mixup_alpha=0.4)
     serial = EmotionEmbeddingClassifier(**params).fit(X, y)
     assert list(threads.values()) == [{threading.get_ident()}] * 2
     threads.clear()
@@ -811,6 +812,26 @@ def test_ensemble_trained_in_threads_equals_the_serial_one_bit_for_bit(monkeypat
     assert [len(n.history) for n in threaded.net_.nets] == [
         len(n.history) for n in serial.net_.nets
     ]
+
+
+def test_the_default_ensemble_trains_its_two_networks_at_once(monkeypatch):
+    """The defaults are two networks, trained at once where there are two
+    cores (n_jobs=-1), one after the other on one."""
+    X, y = make_spectrograms()
+    threads = []
+    train_step = EmbeddingNet.train_step
+
+    def spy_train_step(self, batch, **fit_params):
+        threads.append(threading.get_ident())
+        return train_step(self, batch, **fit_params)
+
+    monkeypatch.setattr(EmbeddingNet, "train_step", spy_train_step)
+    params = {k: v for k, v in TINY.items() if k != "n_networks"}
+    clf = EmotionEmbeddingClassifier(**params).fit(X, y)
+    assert len(clf.net_.nets) == 2
+    assert clf.centroids_.shape[1] == 2 * TINY["embedding_dim"]
+    expected = 2 if joblib.cpu_count() >= 2 else 1
+    assert len(set(threads)) == expected
 
 
 def test_networks_at_once_follows_joblib_and_the_ensemble():
