@@ -31,7 +31,7 @@ import torch
 from sklearn.base import clone
 
 from sklearn_tser import load, save
-from sklearn_tser._training import autocast_dtype
+from sklearn_tser._training import autocast_dtype, networks_at_once
 from sklearn_tser.datasets import load_ravdess
 from sklearn_tser.evaluation import default_pipeline, paper_split
 
@@ -79,12 +79,12 @@ def run(data, device="cuda", cpu_fit_seconds=None, quick=False):
         losses[: max(1, len(losses) // 10)],
         losses[-max(1, len(losses) // 10) :],
     )
-    softmax = [
-        row["train_loss"] for row in fitted.net_.history if row["phase"] == "softmax"
-    ]
-    converged = bool(
-        np.isfinite(losses).all() and np.mean(softmax[-5:]) < 0.5 * np.mean(softmax[:5])
-    )
+    converged = bool(np.isfinite(losses).all())
+    for net in getattr(fitted.net_, "nets", [fitted.net_]):  # each of an ensemble
+        softmax = [
+            row["train_loss"] for row in net.history if row["phase"] == "softmax"
+        ]
+        converged &= bool(np.mean(softmax[-5:]) < 0.5 * np.mean(softmax[:5]))
     dtype = autocast_dtype(fitted.precision, device)
     precision = "float32" if dtype is None else f"{dtype} autocast"
     rows.append(
@@ -106,10 +106,13 @@ def run(data, device="cuda", cpu_fit_seconds=None, quick=False):
         )
         _, t_probe = _timed(lambda: probe.fit(S_cpu[train], y[train]))
         per_epoch = np.mean(probe.net_.history[:, "dur"])
-        cpu_fit_seconds = per_epoch * n_epochs
+        # An ensemble's networks train networks_at_once at a time.
+        at_once = networks_at_once(clf.n_jobs, clf.n_networks)
+        rounds = -(-clf.n_networks // at_once)
+        cpu_fit_seconds = per_epoch * n_epochs * rounds
         how = (
-            f"{per_epoch:.2f} s per epoch x {n_epochs} epochs, measured here with "
-            f"{torch.get_num_threads()} threads"
+            f"{per_epoch:.2f} s per epoch x {n_epochs} epochs x {rounds}, "
+            f"{clf.n_networks} network(s), {at_once} at a time, measured here"
         )
     else:
         how = "given (--cpu-fit-seconds)"
