@@ -21,7 +21,9 @@ Features are computed once (default ``LogMelTransformer``) and cached in
 an interrupted screen resumes where it stopped and a larger one reuses the
 fits it shares with a smaller one (a fit is known by all its parameters,
 defaults included; delete the cache after changing the code). Fits run in
-parallel (``--jobs``), one torch thread each. Screen with one seed, confirm
+parallel (``--jobs``), one torch thread each (an ensemble's networks each in a
+thread of its own, ``n_jobs``: beside other fits they share the cores, so
+the cached fit times of ensembles are indicative only). Screen with one seed, confirm
 the best few with more.
 
     python benchmarks/ablate.py configs.json [--seeds 3] [--protocols mixed actor]

@@ -318,7 +318,9 @@ def run(
     The first fit (of the 70/30 split when it is run) runs alone, with the
     classifier's ``n_threads`` (one by default): its time is the fit time
     reported. With ``jobs > 1`` the other fits run in that many processes; a
-    classifier with ``n_threads=None`` gets its share of the cores there.
+    classifier with ``n_threads=None`` gets its share of the cores there, and
+    so does an ensemble's ``n_jobs`` unless ``params`` sets it (the networks
+    are the same at any ``n_jobs``).
     With ``resume`` (a directory, :class:`FitStore`) the fits saved there by
     an earlier run of the same code and parameters are read, not refitted.
     """
@@ -393,6 +395,12 @@ def run(
         )
     todo = [task for task in tasks if not saved or saved[task[:3]] is None]
     threads = max(1, (os.cpu_count() or 1) // jobs) if jobs > 1 else None
+
+    def side_by_side(clf, *args):  # fits run `jobs` at a time share the cores
+        if threads and "n_jobs" not in params:
+            clf.set_params(n_jobs=threads)
+        return clf, *args
+
     # The first fit alone (its time is the one reported), then the others as
     # they finish, so that each is logged when it is done, not at the end.
     alone = []
@@ -402,7 +410,9 @@ def run(
     fresh = itertools.chain(
         alone,
         Parallel(n_jobs=jobs, return_as="generator")(
-            delayed(fit_score_and_save)(store, task[:3], *job(*task), threads=threads)
+            delayed(fit_score_and_save)(
+                store, task[:3], *side_by_side(*job(*task)), threads=threads
+            )
             for task in todo
         ),
     )

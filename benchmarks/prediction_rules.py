@@ -245,6 +245,16 @@ def main(argv=None):
             f"--ensembles must be from 2 to --seeds ({args.seeds}), the seeds' fits "
             f"it joins; got {args.ensembles}"
         )
+    if args.ensembles:
+        # The ensembles join one network per seed, as n_networks joins its
+        # members (the defaults are an ensemble of two).
+        if any(each.get("n_networks", 1) != 1 for each in (params, baseline or {})):
+            parser.error(
+                "--ensembles joins the fits of one network each: --params and "
+                "--baseline must not set n_networks (it is 1 there)"
+            )
+        params = {"n_networks": 1, **params}
+        baseline = None if baseline is None else {"n_networks": 1, **baseline}
     if any(each.get("center_embeddings") for each in (params, baseline or {})):
         # The rules read the embeddings as the network gives them; the
         # speaker-centred rule is the option.

@@ -64,13 +64,15 @@ from sklearn_tser.evaluation import paper_cv
 architectures = ["fc", "cnn", "rnn", "lstm", "gru", "resnet"]
 NAMES = {"fc": "FC", "cnn": "CNN", "rnn": "RNN", "lstm": "LSTM", "gru": "GRU"}
 NAMES["resnet"] = "ResNet"
+# One network of each family, as in the paper (the default is an ensemble of two).
 if FULL:
-    clf = EmotionEmbeddingClassifier(random_state=0)
+    clf = EmotionEmbeddingClassifier(n_networks=1, random_state=0)
     param_grid = {"architecture": architectures, "n_layers": list(range(6, 16))}
     # The paper's protocol: stratified 10-fold CV, speakers mixed.
     cv = paper_cv(10)
 else:
     clf = EmotionEmbeddingClassifier(
+        n_networks=1,
         width=16,
         embedding_dim=32,
         pretrain_epochs=6,

@@ -36,6 +36,7 @@ pipe = Pipeline(
         (
             "clf",
             EmotionEmbeddingClassifier(
+                n_networks=1,  # default: 2, an ensemble of two
                 n_layers=6,
                 width=16,
                 embedding_dim=32,

@@ -68,7 +68,12 @@ if FULL:
     clf = EmotionEmbeddingClassifier(random_state=0)
 else:
     clf = EmotionEmbeddingClassifier(
-        n_layers=8, width=32, pretrain_epochs=10, triplet_epochs=5, random_state=0
+        n_networks=1,  # default: 2, an ensemble of two
+        n_layers=8,
+        width=32,
+        pretrain_epochs=10,
+        triplet_epochs=5,
+        random_state=0,
     )
 scoring = ["accuracy", "balanced_accuracy", "f1_macro"]
 cv = speaker_cv(5)  # one test fold per session

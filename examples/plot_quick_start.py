@@ -43,6 +43,7 @@ pipe = Pipeline(
         (
             "clf",
             EmotionEmbeddingClassifier(
+                n_networks=1,  # default: 2, an ensemble of two
                 n_layers=6,  # ResNet-6 (default: ResNet-11)
                 width=16,  # default: 48
                 embedding_dim=32,  # default: 128

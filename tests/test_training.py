@@ -1,6 +1,7 @@
 """The training machinery: fold statistics, validation split, batches, phases."""
 
 import threading
+import time
 import warnings
 
 import joblib
@@ -818,11 +819,18 @@ def test_the_default_ensemble_trains_its_two_networks_at_once(monkeypatch):
     """The defaults are two networks, trained at once where there are two
     cores (n_jobs=-1), one after the other on one."""
     X, y = make_spectrograms()
-    threads = []
+    threads, started, met = [], set(), []
     train_step = EmbeddingNet.train_step
 
     def spy_train_step(self, batch, **fit_params):
         threads.append(threading.get_ident())
+        if self.random_state not in started:  # each network's first step
+            started.add(self.random_state)
+            # Waits for the other network's first step: only threads meet.
+            deadline = time.monotonic() + 10
+            while len(started) < 2 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            met.append(len(started) == 2)
         return train_step(self, batch, **fit_params)
 
     monkeypatch.setattr(EmbeddingNet, "train_step", spy_train_step)
@@ -830,8 +838,10 @@ def test_the_default_ensemble_trains_its_two_networks_at_once(monkeypatch):
     clf = EmotionEmbeddingClassifier(**params).fit(X, y)
     assert len(clf.net_.nets) == 2
     assert clf.centroids_.shape[1] == 2 * TINY["embedding_dim"]
-    expected = 2 if joblib.cpu_count() >= 2 else 1
-    assert len(set(threads)) == expected
+    if joblib.cpu_count() >= 2:
+        assert len(set(threads)) == 2 and met == [True, True]
+    else:
+        assert len(set(threads)) == 1
 
 
 def test_networks_at_once_follows_joblib_and_the_ensemble():
