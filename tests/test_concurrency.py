@@ -78,9 +78,13 @@ def test_predict_from_several_threads_matches_one_thread(pipe, audio, method):
             np.testing.assert_array_equal(out, expected[i % 3 :])
 
 
-def test_cross_val_score_in_joblib_worker_processes(audio):
+@pytest.mark.parametrize("n_networks", [1, 2])
+def test_cross_val_score_in_joblib_worker_processes(audio, n_networks):
+    """Folds fitted in worker processes equal those fitted in turn, also for
+    the default ensemble, whose networks train in threads in each worker."""
     X, y = audio
-    pipe = make_pipe(device="auto")  # CUDA in the workers when there is one
+    # CUDA in the workers when there is one.
+    pipe = make_pipe(device="auto", n_networks=n_networks)
     cv = StratifiedKFold(2, shuffle=True, random_state=0)
     parallel = cross_val_score(clone(pipe), X, y, cv=cv, n_jobs=2)
     serial = cross_val_score(clone(pipe), X, y, cv=cv, n_jobs=1)
