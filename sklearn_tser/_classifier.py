@@ -295,8 +295,8 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         ``None`` means 1 (unless in a :func:`joblib.parallel_config`
         context); at most ``n_networks`` run at once. Inside
         ``cross_val_score(n_jobs=k)`` or ``GridSearchCV(n_jobs=k)``, whose
-        workers already take the cores, set ``n_jobs=1`` (or ``None``) to
-        keep to one thread per fit. On the CPU the networks
+        workers already take the cores, set ``n_jobs=1`` to keep to one
+        thread per fit (``None`` follows a joblib context there). On the CPU the networks
         are the same as those trained one after the other (their random draws
         come from generators of their own). Ctrl-C stops every network at its
         next batch. With ``n_threads=None`` each thread uses all cores, and
