@@ -296,11 +296,11 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         context); at most ``n_networks`` run at once. Inside
         ``cross_val_score(n_jobs=k)`` or ``GridSearchCV(n_jobs=k)``, whose
         workers already take the cores, set ``n_jobs=1`` to keep to one
-        thread per fit (``None`` follows a joblib context there). On the CPU the networks
-        are the same as those trained one after the other (their random draws
-        come from generators of their own). Ctrl-C stops every network at its
-        next batch. With ``n_threads=None`` each thread uses all cores, and
-        with ``verbose`` their progress lines interleave.
+        thread per fit (``None`` follows a joblib context there). On the CPU
+        the networks are the same as those trained one after the other (their
+        random draws come from generators of their own). Ctrl-C stops every
+        network at its next batch. With ``n_threads=None`` each thread uses
+        all cores, and with ``verbose`` their progress lines interleave.
     device : str, default="auto"
         ``"auto"`` trains on CUDA when available, on the CPU otherwise; or
         ``"cpu"``, ``"cuda"``, ``"cuda:N"``.

@@ -59,8 +59,8 @@ METRICS = (
 # The label metrics, then the expected calibration error of predict_proba.
 _SCORE_NAMES = [name for name, _, _ in METRICS] + ["ECE"]
 
-# The demo trains the default classifier (its whole schedule takes about 45 s on
-# two CPU cores with these few clips); ``--param`` changes it.
+# The demo trains the default classifier (two networks, their whole schedule;
+# docs/cli.rst gives its time); ``--param`` changes it.
 DEMO_N_SAMPLES = 160
 DEMO_N_CLASSES = 4
 DEMO_N_SPLITS = 3
