@@ -112,10 +112,10 @@ def child(args):
             clf = stage(
                 "fit", lambda: EmotionEmbeddingClassifier(**params).fit(store, y)
             )
-            sklearn_tser.save(clf, work / f"model{args.n}")
+            sklearn_tser.save(clf, work / model_name(args.n, params))
         else:
             store = sklearn_tser.SpectrogramStore(store_dir)
-            clf = sklearn_tser.load(work / f"model{args.n}")
+            clf = sklearn_tser.load(work / model_name(args.n, params))
             stage("predict", lambda: clf.predict(store))
     else:
         S = stage(
@@ -129,7 +129,12 @@ def child(args):
     print(json.dumps(result))
 
 
-def run_child(method, n, stage, args, corpus):
+def model_name(n, params):
+    """The saved model of the store path, one per size and number of networks."""
+    return f"model{n}-{params.get('n_networks', 'default')}"
+
+
+def run_child(method, n, stage, args, corpus, params=None):
     cmd = [
         sys.executable,
         __file__,
@@ -144,10 +149,14 @@ def run_child(method, n, stage, args, corpus):
         "--workdir",
         str(args.workdir),
         "--params",
-        json.dumps(classifier_params(args)),
+        json.dumps({**classifier_params(args), **(params or {})}),
     ]
     out = subprocess.run(cmd, check=True, capture_output=True, text=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+# The baseline beside the default ensemble: the paper's single network.
+ONE = {"n_networks": 1}
 
 
 def classifier_params(args):
@@ -217,6 +226,15 @@ def run(args):
                 result = {}
                 for stage in ("features", "fit", "predict"):
                     result.update(run_child(method, n, stage, args, corpus))
+                rows.append((n, method, result, None))
+                print(n, method, json.dumps(result), flush=True)
+                # The baseline: one network on the same store (its features).
+                one = {"features": result["features"], "bytes": result["bytes"]}
+                for stage in ("fit", "predict"):
+                    one.update(run_child(method, n, stage, args, corpus, ONE))
+                rows.append((n, "store, one network", one, None))
+                print(n, "store, one network", json.dumps(one), flush=True)
+                continue
             else:
                 result = run_child(method, n, "-", args, corpus)
             rows.append((n, method, result, None))
@@ -240,7 +258,10 @@ def run(args):
         "",
         "Peak RSS in MiB; store: each stage in its own process; ragged and "
         "padded: one process, so fit and predict peaks include the "
-        "spectrograms held since the features stage. Time per clip in ms.",
+        "spectrograms held since the features stage. Time per clip in ms. "
+        f'"store, one network" fits and predicts with `{json.dumps(ONE)}` '
+        "on the same store (the baseline; its features columns are the "
+        "store's).",
         "",
         "| N | path | features peak | fit peak | predict peak | spectrogram "
         "bytes/clip | features ms/clip | fit ms/clip | predict ms/clip |",

@@ -67,6 +67,7 @@ exclude_patterns = [
     "threaded_ensemble_results.md",
     "ensemble_mixed_results.md",
     "ensemble_seeds_results.md",
+    "scale_ensemble_results.md",
     "**/GALLERY_HEADER.rst",
 ]
 html_static_path = ["_static"]
@@ -143,6 +144,7 @@ _RESULTS = {
     "<!-- threaded-ensemble-results -->": "threaded_ensemble_results.md",
     "<!-- ensemble-mixed-results -->": "ensemble_mixed_results.md",
     "<!-- ensemble-seeds-results -->": "ensemble_seeds_results.md",
+    "<!-- scale-ensemble-results -->": "scale_ensemble_results.md",
 }
 
 
