@@ -226,19 +226,16 @@ def run(args):
                 result = {}
                 for stage in ("features", "fit", "predict"):
                     result.update(run_child(method, n, stage, args, corpus))
-                rows.append((n, method, result, None))
-                print(n, method, json.dumps(result), flush=True)
                 # The baseline: one network on the same store (its features).
                 one = {"features": result["features"], "bytes": result["bytes"]}
                 for stage in ("fit", "predict"):
                     one.update(run_child(method, n, stage, args, corpus, ONE))
-                rows.append((n, "store, one network", one, None))
-                print(n, "store, one network", json.dumps(one), flush=True)
-                continue
+                results = [(method, result), ("store, one network", one)]
             else:
-                result = run_child(method, n, "-", args, corpus)
-            rows.append((n, method, result, None))
-            print(n, method, json.dumps(result), flush=True)
+                results = [(method, run_child(method, n, "-", args, corpus))]
+            for label, result in results:
+                rows.append((n, label, result, None))
+                print(n, label, json.dumps(result), flush=True)
     total = seconds[:n_max].sum()
     lines = [
         "# Scale benchmark: memory and time from file paths",

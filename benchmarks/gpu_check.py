@@ -31,7 +31,7 @@ import torch
 from sklearn.base import clone
 
 from sklearn_tser import load, save
-from sklearn_tser._training import autocast_dtype, networks_at_once
+from sklearn_tser._training import autocast_dtype, member_nets, networks_at_once
 from sklearn_tser.datasets import load_ravdess
 from sklearn_tser.evaluation import default_pipeline, paper_split
 
@@ -80,7 +80,7 @@ def run(data, device="cuda", cpu_fit_seconds=None, quick=False):
         losses[-max(1, len(losses) // 10) :],
     )
     converged = bool(np.isfinite(losses).all())
-    for net in getattr(fitted.net_, "nets", [fitted.net_]):  # each of an ensemble
+    for net in member_nets(fitted.net_):  # each of an ensemble
         softmax = [
             row["train_loss"] for row in net.history if row["phase"] == "softmax"
         ]

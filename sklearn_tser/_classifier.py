@@ -29,6 +29,7 @@ from ._training import (
     SpectrogramDataset,
     group_standardization,
     make_net,
+    member_nets,
     speech_regions,
     standardization,
     training_params,
@@ -773,7 +774,7 @@ of shape (n_mels, n_frames_i), or SpectrogramStore
             for k, v in wanted.items()
             if built[f"module__{k}"] != v
         }
-        n_built = len(getattr(self.net_, "nets", [self.net_]))
+        n_built = len(member_nets(self.net_))
         if n_built != self.n_networks:
             changed["n_networks"] = (n_built, self.n_networks)
         if changed:

@@ -47,6 +47,7 @@ __all__ = [
     "SpectrogramDataset",
     "join_embeddings",
     "make_net",
+    "member_nets",
     "member_seeds",
     "group_standardization",
     "networks_at_once",
@@ -928,6 +929,12 @@ def join_embeddings(parts):
     embeddings : ndarray of shape (n_clips, len(parts) * embedding_dim)
     """
     return np.hstack(parts) / np.float32(np.sqrt(len(parts)))
+
+
+def member_nets(net):
+    """The networks of ``net``: an :class:`EmbeddingEnsemble`'s members, or
+    ``net`` itself when it is one :class:`EmbeddingNet`."""
+    return list(getattr(net, "nets", [net]))
 
 
 def networks_at_once(n_jobs, n_networks):

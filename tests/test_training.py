@@ -24,6 +24,7 @@ from sklearn_tser._training import (
     autocast_dtype,
     group_standardization,
     make_net,
+    member_nets,
     member_seeds,
     networks_at_once,
     speech_regions,
@@ -842,6 +843,15 @@ def test_the_default_ensemble_trains_its_two_networks_at_once(monkeypatch):
         assert len(set(threads)) == 2 and met == [True, True]
     else:
         assert len(set(threads)) == 1
+
+
+def test_member_nets_lists_an_ensembles_networks_or_the_one():
+    X, y = make_spectrograms()
+    one = EmotionEmbeddingClassifier(**TINY).fit(X, y)
+    assert member_nets(one.net_) == [one.net_]
+    two = EmotionEmbeddingClassifier(**{**TINY, "n_networks": 2, "n_jobs": 1})
+    two.fit(X, y)
+    assert member_nets(two.net_) == two.net_.nets and len(two.net_.nets) == 2
 
 
 def test_networks_at_once_follows_joblib_and_the_ensemble():
