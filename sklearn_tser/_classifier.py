@@ -130,6 +130,13 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         delta-deltas. They are computed in the network, after the training
         augmentation, so the input spectrograms stay ``(n_clips, n_mels,
         n_frames)``.
+    squeeze_excitation : bool, default=False
+        Whether every residual block gates its channels with
+        squeeze-and-excitation (SE-ResNet, Hu et al., 2018): each channel
+        scaled by a weight computed from the clip's mean of every channel over
+        its frames, a clip-level context for the frame-level features (see
+        :class:`sklearn_tser._networks.EmbeddingNetwork`). Ignored by the
+        families other than the ResNet and CNN.
     dropout : float in [0, 1), default=0.1
         Dropout before the embedding layer.
     n_networks : int >= 1, default=2
@@ -427,6 +434,7 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         "pooling": [StrOptions(set(POOLINGS))],
         "dilation": [Interval(numbers.Integral, 1, None, closed="left")],
         "deltas": [Interval(numbers.Integral, 0, 2, closed="both")],
+        "squeeze_excitation": ["boolean"],
         "dropout": [Interval(numbers.Real, 0, 1, closed="left")],
         "n_networks": [Interval(numbers.Integral, 1, None, closed="left")],
         "pretrain_epochs": [Interval(numbers.Integral, 0, None, closed="left")],
@@ -489,6 +497,7 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         pooling="last",
         dilation=1,
         deltas=0,
+        squeeze_excitation=False,
         dropout=0.1,
         n_networks=2,
         pretrain_epochs=300,
@@ -537,6 +546,7 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         self.pooling = pooling
         self.dilation = dilation
         self.deltas = deltas
+        self.squeeze_excitation = squeeze_excitation
         self.dropout = dropout
         self.n_networks = n_networks
         self.pretrain_epochs = pretrain_epochs

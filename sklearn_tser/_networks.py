@@ -55,7 +55,10 @@ Backbones:
 All convolutions use kernel 3 and padding 1 and are followed by batch
 normalisation and ReLU, as are the frame-wise ``Linear`` layers. With
 ``dilation > 1`` the convolutions of stride 1 after the stem are dilated, with
-padding ``dilation``: a longer context for the same weights.
+padding ``dilation``: a longer context for the same weights. With
+``squeeze_excitation=True`` every block of the ResNet and CNN scales the
+channels of its second convolution's output by gates computed from the
+clip's mean of each channel over its valid frames (SE-ResNet).
 
 With ``deltas > 0`` the network first appends time derivatives of the log-mel
 values to its input (see :func:`time_deltas`): every family then reads
@@ -88,6 +91,7 @@ receive ``lengths=None``), which makes a training step faster.
 import math
 import numbers
 
+import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -427,6 +431,31 @@ class _ConvLayer(nn.Module):
         return _apply_mask(F.relu(self.norm(x, mask)), mask), lengths
 
 
+class _SqueezeExcitation(nn.Module):
+    """Squeeze-and-excitation gate over channels (Hu et al., 2018).
+
+    Each channel of ``x`` is scaled by a weight in (0, 1) computed from the
+    clip's mean of every channel over its valid frames ("squeeze"), through
+    ``Linear(channels -> channels // reduction) -> ReLU -> Linear -> sigmoid``
+    ("excitation"): a clip-level context that reweights the frame-level
+    features. Its two ``Linear`` layers are not counted in ``n_layers``.
+    """
+
+    def __init__(self, channels, reduction=4):
+        super().__init__()
+        hidden = max(1, channels // reduction)
+        self.squeeze = nn.Linear(channels, hidden)
+        self.excite = nn.Linear(hidden, channels)
+
+    def forward(self, x, mask):
+        if mask is None:
+            mean = x.mean(dim=2)
+        else:
+            mean = (x * mask).sum(dim=2) / mask.sum(dim=2)
+        gate = torch.sigmoid(self.excite(F.relu(self.squeeze(mean))))
+        return x * gate.unsqueeze(2).to(x.dtype)
+
+
 class _Block(nn.Module):
     """Two masked convolutions, with a parameter-free shortcut if ``residual``.
 
@@ -434,10 +463,20 @@ class _Block(nn.Module):
     ``out_channels``. The shortcut subsamples time by ``stride`` and zero-pads
     the extra channels ("option A" of He et al.), so it aligns exactly with the
     strided convolution and adds no weight layer. Convolutions of stride 1 have
-    dilation ``dilation``.
+    dilation ``dilation``. With ``squeeze_excitation`` the second convolution's
+    normalised output is gated per channel (:class:`_SqueezeExcitation`) before
+    the shortcut is added, as in SE-ResNet.
     """
 
-    def __init__(self, in_channels, out_channels, stride, residual, dilation=1):
+    def __init__(
+        self,
+        in_channels,
+        out_channels,
+        stride,
+        residual,
+        dilation=1,
+        squeeze_excitation=False,
+    ):
         super().__init__()
         if out_channels < in_channels:
             raise ValueError("A block cannot reduce the number of channels.")
@@ -449,11 +488,14 @@ class _Block(nn.Module):
         )
         self.conv2 = _conv3(out_channels, out_channels, dilation=dilation)
         self.norm2 = _MaskedBatchNorm1d(out_channels)
+        self.gate = _SqueezeExcitation(out_channels) if squeeze_excitation else None
 
     def forward(self, x, lengths):
         out, lengths = self.conv1(x, lengths)
         mask = _time_mask(lengths, out.shape[2], out.dtype)
         out = self.norm2(self.conv2(out), mask)
+        if self.gate is not None:
+            out = self.gate(out, mask)
         if self.residual:
             shortcut = x[:, :, :: self.stride]
             if self.extra_channels:
@@ -502,7 +544,15 @@ class _ConvBackbone(nn.Module):
     """Stem, optional extra convolution and blocks; see the module docstring."""
 
     def __init__(
-        self, n_mels, width, n_backbone, residual, stem="conv1d", dilation=1, planes=1
+        self,
+        n_mels,
+        width,
+        n_backbone,
+        residual,
+        stem="conv1d",
+        dilation=1,
+        planes=1,
+        squeeze_excitation=False,
     ):
         super().__init__()
         if stem == "conv2d":
@@ -520,7 +570,14 @@ class _ConvBackbone(nn.Module):
             stride = 2 if block == 0 or block_stage != stage else 1
             out_channels = width * 2**block_stage
             layers.append(
-                _Block(channels, out_channels, stride, residual, dilation=dilation)
+                _Block(
+                    channels,
+                    out_channels,
+                    stride,
+                    residual,
+                    dilation=dilation,
+                    squeeze_excitation=squeeze_excitation,
+                )
             )
             channels, stage = out_channels, block_stage
         self.layers = nn.ModuleList(layers)
@@ -663,6 +720,15 @@ class EmbeddingNetwork(nn.Module):
         ``n_mels * (1 + deltas)`` channels (the 2-D stem reads them as
         ``1 + deltas`` input planes). ``n_mels`` stays the number of mel bins
         of the input.
+    squeeze_excitation : bool, default=False
+        Whether every block of the ResNet and CNN families gates its second
+        convolution's channels with squeeze-and-excitation (Hu et al., 2018):
+        each channel scaled by a weight in (0, 1) computed from the clip's
+        mean of all channels over its valid frames, through a bottleneck of
+        ``channels // 4`` units. A clip-level context for the frame-level
+        features, for few weights (two small ``Linear`` layers a block) but a
+        mean and a product over every frame; its ``Linear`` layers are not
+        counted in ``n_layers``. Ignored by the other families.
 
     Attributes
     ----------
@@ -704,6 +770,7 @@ class EmbeddingNetwork(nn.Module):
         pooling="last",
         dilation=1,
         deltas=0,
+        squeeze_excitation=False,
     ):
         super().__init__()
         check_architecture(architecture, n_layers)
@@ -718,6 +785,11 @@ class EmbeddingNetwork(nn.Module):
         check_integer(dilation, "dilation", low=1)
         check_integer(deltas, "deltas", low=0, high=2)
         _check_dropout(dropout)
+        if not isinstance(squeeze_excitation, (bool, np.bool_)):
+            raise TypeError(
+                "squeeze_excitation must be a bool; got "
+                f"{squeeze_excitation!r} of type {type(squeeze_excitation).__name__}."
+            )
         # Plain Python numbers: hyper-parameters may come as NumPy scalars.
         n_layers, n_mels, n_classes = int(n_layers), int(n_mels), int(n_classes)
         embedding_dim, width, dropout = int(embedding_dim), int(width), float(dropout)
@@ -740,6 +812,7 @@ class EmbeddingNetwork(nn.Module):
                 stem,
                 dilation,
                 planes=1 + deltas,
+                squeeze_excitation=bool(squeeze_excitation),
             )
         elif architecture == "fc":
             self.backbone = _FrameWiseBackbone(n_channels, width, n_backbone)

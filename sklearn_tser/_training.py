@@ -68,6 +68,7 @@ NETWORK_PARAMS = (
     "pooling",
     "dilation",
     "deltas",
+    "squeeze_excitation",
     "dropout",
 )
 

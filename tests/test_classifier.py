@@ -228,6 +228,7 @@ def test_warm_start_continues_training(data):
         ({"dilation": 2.0}, "'dilation' parameter"),
         ({"deltas": 3}, "'deltas' parameter"),
         ({"deltas": 1.0}, "'deltas' parameter"),
+        ({"squeeze_excitation": 1}, "'squeeze_excitation' parameter"),
     ],
 )
 def test_bad_parameters(params, match, data):

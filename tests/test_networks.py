@@ -1,6 +1,7 @@
 """Tests for the embedding networks: shapes, layer counts, padding invariance."""
 
 import inspect
+import math
 
 import numpy as np
 import pytest
@@ -452,7 +453,8 @@ def test_attentive_pooling_keeps_a_small_spread_in_bfloat16():
     + [("resnet", {"stem": "conv2d"})]
     + [("resnet", {"pooling": p}) for p in ("blocks", "attentive")]
     + [("resnet", {"dilation": 2}), ("cnn", {"dilation": 3})]
-    + [("resnet", {"deltas": 2}), ("resnet", {"deltas": 1, "stem": "conv2d"})],
+    + [("resnet", {"deltas": 2}), ("resnet", {"deltas": 1, "stem": "conv2d"})]
+    + [("resnet", {"squeeze_excitation": True}), ("cnn", {"squeeze_excitation": True})],
 )
 def test_unpadded_batches_skip_masking_with_the_same_result(
     architecture, params, monkeypatch
@@ -703,3 +705,75 @@ def test_deltas_widen_the_input_and_ignore_padding(architecture, stem):
         for i, length in enumerate(clip_lengths):
             alone = net.embed(x[i : i + 1, :, :length], lengths[i : i + 1])
             torch.testing.assert_close(alone[0], embeddings[i], rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize("n_layers", [6, 11, 15])
+@pytest.mark.parametrize("architecture", ["resnet", "cnn"])
+def test_squeeze_excitation_gates_every_block_and_ignores_padding(
+    architecture, n_layers
+):
+    net = _warm_up_running_statistics(
+        _small_net(architecture, n_layers, squeeze_excitation=True), SMALL["n_mels"]
+    )
+    blocks = [m for m in net.backbone.layers if hasattr(m, "gate")]
+    assert blocks and all(b.gate is not None for b in blocks)
+    # The gates' Linear layers are not counted in n_layers.
+    gates = sum(2 for _ in blocks)
+    assert _count_weight_layers(net) == n_layers + gates
+    clip_lengths = [60, 1, 3, 17, 33]
+    x, lengths = _padded_batch(clip_lengths, SMALL["n_mels"], 64, seed=3)
+    with torch.no_grad():
+        embeddings = net.embed(x, lengths)
+        for i, length in enumerate(clip_lengths):
+            alone = net.embed(x[i : i + 1, :, :length], lengths[i : i + 1])
+            torch.testing.assert_close(alone[0], embeddings[i], rtol=0, atol=1e-5)
+
+
+def test_squeeze_excitation_matches_a_channel_by_channel_reference():
+    from sklearn_tser._networks import _SqueezeExcitation
+
+    torch.manual_seed(0)
+    gate = _SqueezeExcitation(channels=8).requires_grad_(False)
+    assert (gate.squeeze.in_features, gate.squeeze.out_features) == (8, 2)
+    x = torch.randn(2, 8, 9)
+    n = [9, 4]
+    mask = (torch.arange(9)[None, :] < torch.tensor(n)[:, None]).unsqueeze(1)
+    out = gate(x, mask.float())
+    for i, length in enumerate(n):
+        means = [
+            sum(x[i, c, t].item() for t in range(length)) / length for c in range(8)
+        ]
+        hidden = [
+            max(
+                0.0,
+                sum(gate.squeeze.weight[h, c].item() * means[c] for c in range(8))
+                + gate.squeeze.bias[h].item(),
+            )
+            for h in range(2)
+        ]
+        for c in range(8):
+            z = sum(gate.excite.weight[c, h].item() * hidden[h] for h in range(2))
+            weight = 1.0 / (1.0 + math.exp(-(z + gate.excite.bias[c].item())))
+            for t in range(length):
+                assert out[i, c, t].item() == pytest.approx(
+                    weight * x[i, c, t].item(), abs=1e-5
+                )
+    # Without a mask (no padding) the squeeze is the plain mean.
+    torch.testing.assert_close(gate(x, None)[:1], out[:1])
+
+
+def test_squeeze_excitation_off_builds_the_network_without_gates():
+    """The default is the network as it was before the option."""
+    plain = _small_net("resnet", 11)
+    assert not any("gate" in name for name, _ in plain.named_parameters())
+    gated = _small_net("resnet", 11, squeeze_excitation=True)
+    plain_names = {name for name, _ in plain.named_parameters()}
+    gated_names = {name for name, _ in gated.named_parameters()}
+    assert plain_names < gated_names
+    assert all(".gate." in name for name in gated_names - plain_names)
+
+
+@pytest.mark.parametrize("value", [1, 0, "yes", None, 1.0])
+def test_squeeze_excitation_must_be_a_bool(value):
+    with pytest.raises(TypeError, match="squeeze_excitation must be a bool; got"):
+        EmbeddingNetwork(squeeze_excitation=value)
