@@ -68,6 +68,7 @@ exclude_patterns = [
     "ensemble_mixed_results.md",
     "ensemble_seeds_results.md",
     "scale_ensemble_results.md",
+    "instance_fit_results.md",
     "**/GALLERY_HEADER.rst",
 ]
 html_static_path = ["_static"]
@@ -145,6 +146,7 @@ _RESULTS = {
     "<!-- ensemble-mixed-results -->": "ensemble_mixed_results.md",
     "<!-- ensemble-seeds-results -->": "ensemble_seeds_results.md",
     "<!-- scale-ensemble-results -->": "scale_ensemble_results.md",
+    "<!-- instance-fit-results -->": "instance_fit_results.md",
 }
 
 

@@ -54,6 +54,16 @@ def _padded_batch(lengths, n_mels, n_frames, *, seed=0, garbage=100.0):
     return x, torch.as_tensor(lengths, dtype=torch.int64)
 
 
+def _assert_each_clip_alone_matches_the_batch(net, x, lengths):
+    """Each clip of the padded batch ``x`` embedded alone, without its
+    padding, gets the embedding it gets in the batch."""
+    with torch.no_grad():
+        embeddings = net.embed(x, lengths)
+        for i, n in enumerate(lengths.tolist()):
+            alone = net.embed(x[i : i + 1, :, :n], lengths[i : i + 1])
+            torch.testing.assert_close(alone[0], embeddings[i], rtol=0, atol=1e-5)
+
+
 def _warm_up_running_statistics(net, n_mels):
     """Run a few training batches so that batch norm has non-trivial statistics."""
     net.train()
@@ -115,11 +125,7 @@ def test_default_size_embedding_is_invariant_to_padding(architecture):
         EmbeddingNetwork(architecture=architecture, n_layers=7), 64
     )
     x, lengths = _padded_batch([75, 1, 40], 64, 80, seed=1)
-    with torch.no_grad():
-        embeddings = net.embed(x, lengths)
-        for i in range(3):
-            alone = net.embed(x[i : i + 1, :, : lengths[i]], lengths[i : i + 1])
-            torch.testing.assert_close(alone[0], embeddings[i], rtol=0, atol=1e-5)
+    _assert_each_clip_alone_matches_the_batch(net, x, lengths)
 
 
 @pytest.mark.parametrize("architecture", ARCHITECTURES)
@@ -378,11 +384,7 @@ def test_conv2d_stem_counts_layers_and_ignores_padding(architecture, n_layers):
     assert sum(isinstance(m, nn.Conv2d) for m in net.modules()) == 1
     _warm_up_running_statistics(net, SMALL["n_mels"])
     x, lengths = _padded_batch([23, 9, 1], SMALL["n_mels"], 23)
-    with torch.no_grad():
-        batch = net.embed(x, lengths)
-        for i, n in enumerate(lengths.tolist()):
-            alone = net.embed(x[i : i + 1, :, :n], lengths[i : i + 1])
-            torch.testing.assert_close(batch[i : i + 1], alone, rtol=0, atol=1e-5)
+    _assert_each_clip_alone_matches_the_batch(net, x, lengths)
 
 
 def test_conv2d_stem_training_mode_ignores_padding_values():
@@ -601,11 +603,7 @@ def test_dilated_network_is_invariant_to_padding(architecture, n_layers):
     )
     clip_lengths = [60, 1, 3, 17, 33]
     x, lengths = _padded_batch(clip_lengths, SMALL["n_mels"], 64, seed=2)
-    with torch.no_grad():
-        embeddings = net.embed(x, lengths)
-        for i, length in enumerate(clip_lengths):
-            alone = net.embed(x[i : i + 1, :, :length], lengths[i : i + 1])
-            torch.testing.assert_close(alone[0], embeddings[i], rtol=0, atol=1e-5)
+    _assert_each_clip_alone_matches_the_batch(net, x, lengths)
 
 
 @pytest.mark.parametrize("n_layers", [6, 11, 12, 15])
@@ -700,11 +698,7 @@ def test_deltas_widen_the_input_and_ignore_padding(architecture, stem):
         assert first.input_size == 3 * SMALL["n_mels"]
     clip_lengths = [37, 1, 2, 16]
     x, lengths = _padded_batch(clip_lengths, SMALL["n_mels"], 40)
-    with torch.no_grad():
-        embeddings = net.embed(x, lengths)
-        for i, length in enumerate(clip_lengths):
-            alone = net.embed(x[i : i + 1, :, :length], lengths[i : i + 1])
-            torch.testing.assert_close(alone[0], embeddings[i], rtol=0, atol=1e-5)
+    _assert_each_clip_alone_matches_the_batch(net, x, lengths)
 
 
 @pytest.mark.parametrize("n_layers", [6, 11, 15])
@@ -718,15 +712,10 @@ def test_squeeze_excitation_gates_every_block_and_ignores_padding(
     blocks = [m for m in net.backbone.layers if hasattr(m, "gate")]
     assert blocks and all(b.gate is not None for b in blocks)
     # The gates' Linear layers are not counted in n_layers.
-    gates = sum(2 for _ in blocks)
-    assert _count_weight_layers(net) == n_layers + gates
+    assert _count_weight_layers(net) == n_layers + 2 * len(blocks)
     clip_lengths = [60, 1, 3, 17, 33]
     x, lengths = _padded_batch(clip_lengths, SMALL["n_mels"], 64, seed=3)
-    with torch.no_grad():
-        embeddings = net.embed(x, lengths)
-        for i, length in enumerate(clip_lengths):
-            alone = net.embed(x[i : i + 1, :, :length], lengths[i : i + 1])
-            torch.testing.assert_close(alone[0], embeddings[i], rtol=0, atol=1e-5)
+    _assert_each_clip_alone_matches_the_batch(net, x, lengths)
 
 
 def test_squeeze_excitation_matches_a_channel_by_channel_reference():
