@@ -69,6 +69,7 @@ exclude_patterns = [
     "ensemble_seeds_results.md",
     "scale_ensemble_results.md",
     "instance_fit_results.md",
+    "se_results.md",
     "**/GALLERY_HEADER.rst",
 ]
 html_static_path = ["_static"]
@@ -147,6 +148,7 @@ _RESULTS = {
     "<!-- ensemble-seeds-results -->": "ensemble_seeds_results.md",
     "<!-- scale-ensemble-results -->": "scale_ensemble_results.md",
     "<!-- instance-fit-results -->": "instance_fit_results.md",
+    "<!-- se-results -->": "se_results.md",
 }
 
 
