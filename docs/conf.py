@@ -70,6 +70,8 @@ exclude_patterns = [
     "scale_ensemble_results.md",
     "instance_fit_results.md",
     "se_results.md",
+    "mixup_screen_results.md",
+    "mixup_results.md",
     "**/GALLERY_HEADER.rst",
 ]
 html_static_path = ["_static"]
@@ -149,6 +151,8 @@ _RESULTS = {
     "<!-- scale-ensemble-results -->": "scale_ensemble_results.md",
     "<!-- instance-fit-results -->": "instance_fit_results.md",
     "<!-- se-results -->": "se_results.md",
+    "<!-- mixup-screen-results -->": "mixup_screen_results.md",
+    "<!-- mixup-results -->": "mixup_results.md",
 }
 
 
