@@ -131,10 +131,10 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         augmentation, so the input spectrograms stay ``(n_clips, n_mels,
         n_frames)``.
     squeeze_excitation : bool, default=False
-        Whether every residual block gates its channels with
+        Whether every block of the ResNet and CNN gates its channels with
         squeeze-and-excitation (SE-ResNet, Hu et al., 2018): each channel
         scaled by a weight computed from the clip's mean of every channel over
-        its frames, a clip-level context for the frame-level features (see
+        its valid frames, a clip-level context for the frame-level features (see
         :class:`sklearn_tser._networks.EmbeddingNetwork`). Ignored by the
         families other than the ResNet and CNN.
     dropout : float in [0, 1), default=0.1

@@ -448,10 +448,12 @@ class _SqueezeExcitation(nn.Module):
         self.excite = nn.Linear(hidden, channels)
 
     def forward(self, x, mask):
+        # The means in float32 under any autocast, as the pooling's are.
         if mask is None:
-            mean = x.mean(dim=2)
+            mean = x.float().mean(dim=2)
         else:
-            mean = (x * mask).sum(dim=2) / mask.sum(dim=2)
+            mask = mask.float()
+            mean = (x.float() * mask).sum(dim=2) / mask.sum(dim=2)
         gate = torch.sigmoid(self.excite(F.relu(self.squeeze(mean))))
         return x * gate.unsqueeze(2).to(x.dtype)
 

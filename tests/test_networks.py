@@ -766,3 +766,11 @@ def test_squeeze_excitation_off_builds_the_network_without_gates():
 def test_squeeze_excitation_must_be_a_bool(value):
     with pytest.raises(TypeError, match="squeeze_excitation must be a bool; got"):
         EmbeddingNetwork(squeeze_excitation=value)
+
+
+def test_squeeze_excitation_accepts_numpy_bools():
+    # As from a GridSearchCV grid of np.array([False, True]).
+    net = _small_net("resnet", 11, squeeze_excitation=np.bool_(True))
+    assert all(b.gate is not None for b in net.backbone.layers if hasattr(b, "gate"))
+    net = _small_net("resnet", 11, squeeze_excitation=np.bool_(False))
+    assert all(b.gate is None for b in net.backbone.layers if hasattr(b, "gate"))
