@@ -170,6 +170,19 @@ def _halve_lengths(lengths):
     return torch.div(lengths + 1, 2, rounding_mode="floor")
 
 
+def _time_mean(x, mask, n_valid=None):
+    """The mean of ``x`` (batch, channels, n_frames) over each clip's valid
+    frames, of shape (batch, channels), in float32 under any autocast;
+    ``mask=None`` for a batch without padding. ``n_valid`` (batch, 1), the
+    mask's count, when the caller has it."""
+    x = x.float()
+    if mask is None:
+        return x.mean(dim=2)
+    mask = mask.float()
+    n_valid = mask.sum(dim=2) if n_valid is None else n_valid.float()
+    return (x * mask).sum(dim=2) / n_valid
+
+
 def _masked_statistics_pooling(x, mask, n_valid):
     """Concatenate the masked mean and standard deviation over time.
 
@@ -187,13 +200,11 @@ def _masked_statistics_pooling(x, mask, n_valid):
     -------
     pooled : torch.Tensor of shape (batch, 2 * channels)
     """
+    mean = _time_mean(x, mask, n_valid)
     if mask is None:  # no padding: plain means (faster than torch.var_mean)
-        # In float32, as the masked sums are under CUDA autocast.
         x = x.float()
-        mean = x.mean(dim=2)
         variance = (x - mean.unsqueeze(2)).square().mean(dim=2)
     else:
-        mean = (x * mask).sum(dim=2) / n_valid
         centred = (x - mean.unsqueeze(2)) * mask
         variance = centred.square().sum(dim=2) / n_valid
     std = variance.clamp_min(_POOLING_VARIANCE_FLOOR).sqrt()
@@ -448,12 +459,7 @@ class _SqueezeExcitation(nn.Module):
         self.excite = nn.Linear(hidden, channels)
 
     def forward(self, x, mask):
-        # The means in float32 under any autocast, as the pooling's are.
-        if mask is None:
-            mean = x.float().mean(dim=2)
-        else:
-            mask = mask.float()
-            mean = (x.float() * mask).sum(dim=2) / mask.sum(dim=2)
+        mean = _time_mean(x, mask)
         gate = torch.sigmoid(self.excite(F.relu(self.squeeze(mean))))
         return x * gate.unsqueeze(2).to(x.dtype)
 
