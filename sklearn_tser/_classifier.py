@@ -204,7 +204,9 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
     mixup_alpha : float >= 0, default=0.4
         Mixup in the softmax phase: each batch is mixed with a shuffled copy of
         itself, ``lam * x + (1 - lam) * x'``, ``lam ~ Beta(alpha, alpha)``, and
-        so are the losses of both labels. 0 turns it off.
+        so are the losses of both labels. Below 1 the draws of ``lam`` stay
+        near 0 or 1 (most batches barely mixed); 1 draws it uniformly from
+        [0, 1]; above 1 they gather around 0.5. 0 turns it off.
     tempo_perturbation : float in [0, 0.5], default=0.0
         Tempo perturbation of training clips: each is stretched in time by a
         random rate in ``[1 - t, 1 + t]`` (0.1: up to 10% faster or slower
