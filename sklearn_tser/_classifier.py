@@ -221,6 +221,20 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         emotion rather than the training speakers' voices. 0 turns it off;
         :doc:`/benchmarks` reports what it does with unseen and with known
         speakers.
+    freq_mixstyle : float in [0, 1], default=0.0
+        Probability that a training batch goes through frequency MixStyle
+        (Zhou et al., 2021, with statistics per mel band as Schmid et al.,
+        2022, use it): each crop is standardised band by band over its valid
+        frames and given the band means and standard deviations of a mixture
+        of itself and another clip of the batch, ``lam * own + (1 - lam) *
+        other``, ``lam ~ Beta(freq_mixstyle_alpha, freq_mixstyle_alpha)`` for
+        each clip. The spectral envelope that a voice or a microphone gives
+        every frame is changed, the emotion's course over time is kept, and
+        the label too. Applied after the frequency warp and before the masks.
+        0 turns it off.
+    freq_mixstyle_alpha : float > 0, default=0.3
+        The Beta distribution of ``freq_mixstyle``'s mixing weights: below 1,
+        most clips keep most of their own statistics.
     speaker_adversarial : float >= 0, default=0.0
         Weight of a speaker-adversarial loss, which pushes the embeddings to
         carry less of who is speaking: a linear speaker classifier reads the
@@ -465,6 +479,8 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         "mixup_alpha": [Interval(numbers.Real, 0, None, closed="left")],
         "tempo_perturbation": [Interval(numbers.Real, 0, 0.5, closed="both")],
         "frequency_warping": [Interval(numbers.Real, 0, 0.5, closed="both")],
+        "freq_mixstyle": [Interval(numbers.Real, 0, 1, closed="both")],
+        "freq_mixstyle_alpha": [Interval(numbers.Real, 0, None, closed="neither")],
         "speaker_adversarial": [Interval(numbers.Real, 0, None, closed="left")],
         "ema_epochs": [
             Interval(numbers.Real, 1, None, closed="left"),
@@ -525,6 +541,8 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         mixup_alpha=0.4,
         tempo_perturbation=0.0,
         frequency_warping=0.05,
+        freq_mixstyle=0.0,
+        freq_mixstyle_alpha=0.3,
         speaker_adversarial=0.0,
         ema_epochs=0.0,
         trim_db=None,
@@ -574,6 +592,8 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         self.mixup_alpha = mixup_alpha
         self.tempo_perturbation = tempo_perturbation
         self.frequency_warping = frequency_warping
+        self.freq_mixstyle = freq_mixstyle
+        self.freq_mixstyle_alpha = freq_mixstyle_alpha
         self.speaker_adversarial = speaker_adversarial
         self.ema_epochs = ema_epochs
         self.trim_db = trim_db

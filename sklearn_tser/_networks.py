@@ -211,6 +211,26 @@ def _masked_statistics_pooling(x, mask, n_valid):
     return torch.cat([mean, std], dim=1)
 
 
+def clip_statistics(x, mask, n_valid):
+    """The mean and standard deviation of every channel of each clip over its
+    valid frames, as the statistics pooling takes them (float32, the standard
+    deviation at least ``sqrt(1e-5)``).
+
+    Parameters
+    ----------
+    x : torch.Tensor of shape (batch, channels, n_frames)
+    mask : torch.Tensor of shape (batch, 1, n_frames) or None
+        1 on valid frames and 0 on padding; ``None`` when no clip is padded.
+    n_valid : torch.Tensor of shape (batch, 1) or None
+        Number of valid frames of each clip; ``None`` with ``mask=None``.
+
+    Returns
+    -------
+    mean, std : torch.Tensor of shape (batch, channels)
+    """
+    return _masked_statistics_pooling(x, mask, n_valid).chunk(2, dim=1)
+
+
 class _AttentiveStatisticsPooling(nn.Module):
     """Attentive statistics pooling: a weighted mean and standard deviation.
 

@@ -31,7 +31,12 @@ from skorch.callbacks import Callback, EarlyStopping, GradientNormClipping
 from skorch.history import History
 
 from ._losses import TripletLoss, angular_margin_logits, l2_normalize
-from ._networks import EmbeddingNetwork, initialize_weights, use_generator
+from ._networks import (
+    EmbeddingNetwork,
+    clip_statistics,
+    initialize_weights,
+    use_generator,
+)
 from ._sampling import ClassBalancedBatchSampler
 from ._warnings import user_stacklevel
 from .exceptions import EmbeddingCollapseWarning, TrainingDivergedError
@@ -402,6 +407,11 @@ class EmbeddingNet(NeuralNet):
         Largest relative stretch of the mel axis of a training clip: each is
         resampled along its mel bands by a random rate in ``[1 - w, 1 + w]``
         (:meth:`augment`); 0 turns it off.
+    freq_mixstyle : float, default=0.0
+        Probability that a training batch's crops swap band statistics
+        (frequency MixStyle, :meth:`augment`); 0 turns it off.
+    freq_mixstyle_alpha : float, default=0.3
+        Beta parameter of frequency MixStyle's mixing weights.
     softmax_loss : {"cross_entropy", "aam"}, default="cross_entropy"
         Loss of the softmax head (and of the ``ce_weight`` term): cross-entropy
         on its logits, or additive angular margin softmax on the cosines
@@ -461,6 +471,8 @@ class EmbeddingNet(NeuralNet):
         mixup_alpha=0.0,
         tempo_perturbation=0.0,
         frequency_warping=0.0,
+        freq_mixstyle=0.0,
+        freq_mixstyle_alpha=0.3,
         softmax_loss="cross_entropy",
         aam_margin=0.2,
         aam_scale=30.0,
@@ -487,6 +499,8 @@ class EmbeddingNet(NeuralNet):
         self.mixup_alpha = mixup_alpha
         self.tempo_perturbation = tempo_perturbation
         self.frequency_warping = frequency_warping
+        self.freq_mixstyle = freq_mixstyle
+        self.freq_mixstyle_alpha = freq_mixstyle_alpha
         self.softmax_loss = softmax_loss
         self.aam_margin = aam_margin
         self.aam_scale = aam_scale
@@ -749,7 +763,10 @@ class EmbeddingNet(NeuralNet):
         band ``b`` is the linear interpolation of input bands at ``b * a``
         (the top band beyond the last), which moves the formants and the
         pitch harmonics up (``a < 1``) or down, as a longer or shorter vocal
-        tract would.
+        tract would. With ``freq_mixstyle = p > 0``, the batch then goes,
+        with probability ``p``, through frequency MixStyle: each crop gets the
+        band statistics of a mixture of itself and another crop of the batch
+        (:func:`mix_band_statistics`).
 
         Parameters
         ----------
@@ -784,6 +801,16 @@ class EmbeddingNet(NeuralNet):
                 2.0 * torch.rand(n, generator=g, device=dev) - 1.0
             )
             x = _warp(x, rate)
+        if self.freq_mixstyle and n > 1:
+            if float(torch.rand((), generator=g, device=dev)) < self.freq_mixstyle:
+                # Beta draws from a seed of the generator: torch's Beta sampler
+                # takes no generator, and the views must follow it.
+                seed = int(torch.randint(2**31 - 1, (), generator=g, device=dev))
+                lam = np.random.default_rng(seed).beta(
+                    self.freq_mixstyle_alpha, self.freq_mixstyle_alpha, size=n
+                )
+                perm = torch.randperm(n, generator=g, device=dev)
+                x = mix_band_statistics(x, lengths, lam, perm)
         # A mask hides whole bands or whole frames, so what is kept is the
         # outer product of the bands kept and the frames kept.
         frames = torch.arange(x.shape[2], device=dev)
@@ -1221,6 +1248,43 @@ def _inference_batches(lengths):
     return batches
 
 
+def mix_band_statistics(x, lengths, lam, perm):
+    """Frequency MixStyle: give each clip the band statistics of a mixture
+    of itself and another clip.
+
+    Clip ``i``, standardised band by band over its valid frames, is scaled
+    and shifted to the mean ``lam[i] * mean[i] + (1 - lam[i]) * mean[j]`` and
+    the standard deviation ``lam[i] * std[i] + (1 - lam[i]) * std[j]`` of
+    each band, ``j = perm[i]`` (Zhou et al., 2021; per band, as Schmid et
+    al., 2022).
+
+    Parameters
+    ----------
+    x : torch.Tensor of shape (batch, n_mels, n_frames)
+        Zero after each clip's ``lengths``.
+    lengths : torch.Tensor of shape (batch,)
+        Valid frames of each clip, at least one.
+    lam : array-like of shape (batch,)
+        Share of each clip's own statistics, in [0, 1].
+    perm : torch.Tensor of shape (batch,)
+        The clip whose statistics each clip mixes with its own.
+
+    Returns
+    -------
+    x : torch.Tensor of the shape and dtype of ``x``
+        Still zero after each clip's ``lengths``.
+    """
+    valid = torch.arange(x.shape[2], device=x.device) < lengths[:, None]
+    mask = valid[:, None, :].to(torch.float32)
+    mean, std = clip_statistics(x, mask, lengths[:, None].to(torch.float32))
+    mean, std = mean[:, :, None], std[:, :, None]
+    lam = torch.as_tensor(lam, dtype=torch.float32, device=x.device)[:, None, None]
+    mixed_mean = lam * mean + (1.0 - lam) * mean[perm]
+    mixed_std = lam * std + (1.0 - lam) * std[perm]
+    out = (x.float() - mean) / std * mixed_std + mixed_mean
+    return (out * mask).to(x.dtype)
+
+
 def _stretch(x, lengths, rate):
     """Resample each clip of a batch in time at its ``rate`` (linear
     interpolation between frames); returns ``(x, lengths)``, the new clips
@@ -1439,6 +1503,8 @@ def training_params(params, *, device, random_state):
         mixup_alpha=p["mixup_alpha"],
         tempo_perturbation=p["tempo_perturbation"],
         frequency_warping=p["frequency_warping"],
+        freq_mixstyle=p["freq_mixstyle"],
+        freq_mixstyle_alpha=p["freq_mixstyle_alpha"],
         softmax_loss=p["softmax_loss"],
         aam_margin=p["aam_margin"],
         aam_scale=p["aam_scale"],

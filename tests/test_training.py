@@ -26,6 +26,7 @@ from sklearn_tser._training import (
     make_net,
     member_nets,
     member_seeds,
+    mix_band_statistics,
     networks_at_once,
     speech_regions,
     standardization,
@@ -501,6 +502,70 @@ def test_frequency_warping_warps_training_views_only_when_asked():
     # Band 0 stays band 0 (0 * rate), and the padding stays zero.
     torch.testing.assert_close(warped["x"][:, 0], x[:, 0])
     assert (warped["x"][1, :, 20:] == 0).all()
+
+
+def test_mix_band_statistics_matches_a_clip_by_clip_reference():
+    """Each clip, standardised band by band over its valid frames, takes the
+    mixed mean and standard deviation of its own and its partner's bands."""
+    rng = np.random.default_rng(0)
+    lengths = torch.tensor([9, 4, 7, 1])
+    x = torch.as_tensor(rng.normal(2.0, 3.0, size=(4, 5, 9)), dtype=torch.float32)
+    x *= (torch.arange(9) < lengths[:, None])[:, None, :]
+    lam = np.array([0.3, 1.0, 0.0, 0.8])
+    perm = torch.tensor([2, 0, 1, 3])
+    out = mix_band_statistics(x, lengths, lam, perm)
+    assert out.shape == x.shape and out.dtype == x.dtype
+
+    def stats(i):  # the population statistics, floored as the pooling floors
+        v = x[i, :, : int(lengths[i])].double().numpy()
+        return v.mean(axis=1), np.sqrt(np.maximum(v.var(axis=1), 1e-5))
+
+    for i in range(4):
+        n, j = int(lengths[i]), int(perm[i])
+        (mean, std), (other_mean, other_std) = stats(i), stats(j)
+        mixed_mean = lam[i] * mean + (1 - lam[i]) * other_mean
+        mixed_std = lam[i] * std + (1 - lam[i]) * other_std
+        v = x[i, :, :n].double().numpy()
+        ref = (v - mean[:, None]) / std[:, None] * mixed_std[:, None]
+        ref += mixed_mean[:, None]
+        np.testing.assert_allclose(out[i, :, :n].numpy(), ref, rtol=1e-4, atol=1e-4)
+        assert (out[i, :, n:] == 0).all()
+    # lam = 1 keeps a clip.
+    torch.testing.assert_close(out[1], x[1], rtol=1e-5, atol=1e-5)
+
+
+def test_freq_mixstyle_restyles_training_views_only_when_asked():
+    lengths = torch.tensor([30, 20, 25])
+    net, x = _unaugmented(lengths, n_mels=6)
+    net.set_params(freq_mixstyle=1.0, freq_mixstyle_alpha=0.3)
+    draws = [  # seed 1 draws a permutation that moves every clip
+        net.augment(x, lengths, generator=torch.Generator().manual_seed(1))
+        for _ in range(2)
+    ]
+    torch.testing.assert_close(draws[0]["x"], draws[1]["x"])  # the generator's
+    torch.testing.assert_close(draws[0]["lengths"], lengths)
+    assert not torch.allclose(draws[0]["x"], x)
+    assert (draws[0]["x"][1, :, 20:] == 0).all()
+    # A batch of one clip has no other clip to take statistics from.
+    alone = net.augment(x[:1, :, :30], lengths[:1])
+    torch.testing.assert_close(alone["x"], x[:1, :, :30])
+    # With probability 0.5 some batches are restyled and some are not; 0 is off.
+    net.set_params(freq_mixstyle=0.5)
+    g = torch.Generator().manual_seed(0)
+    kept = [torch.equal(net.augment(x, lengths, g)["x"], x) for _ in range(20)]
+    assert 0 < sum(kept) < 20
+    net.set_params(freq_mixstyle=0.0)
+    torch.testing.assert_close(net.augment(x, lengths)["x"], x)
+
+
+def test_freq_mixstyle_fits_reproducibly():
+    X, y = make_spectrograms(n=48)
+    params = {**TINY, "freq_mixstyle": 1.0}
+    first = EmotionEmbeddingClassifier(**params).fit(X, y)
+    again = EmotionEmbeddingClassifier(**params).fit(X, y)
+    plain = EmotionEmbeddingClassifier(**TINY).fit(X, y)
+    np.testing.assert_array_equal(first.transform(X), again.transform(X))
+    assert not np.array_equal(first.transform(X), plain.transform(X))
 
 
 def test_reverse_gradient_flips_and_scales_the_gradient():
