@@ -226,15 +226,19 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         (Zhou et al., 2021, with statistics per mel band as Schmid et al.,
         2022, use it): each crop is standardised band by band over its valid
         frames and given the band means and standard deviations of a mixture
-        of itself and another clip of the batch, ``lam * own + (1 - lam) *
-        other``, ``lam ~ Beta(freq_mixstyle_alpha, freq_mixstyle_alpha)`` for
-        each clip. The spectral envelope that a voice or a microphone gives
-        every frame is changed, the emotion's course over time is kept, and
-        the label too. Applied after the frequency warp and before the masks.
-        0 turns it off.
+        of its own and those of a random clip of the batch (at times itself),
+        ``lam * own + (1 - lam) * other``, ``lam ~ Beta(freq_mixstyle_alpha,
+        freq_mixstyle_alpha)`` for each clip. The spectral envelope that a
+        voice or a microphone gives every frame is changed, the emotion's
+        course over time is kept, and the label too. Applied after the
+        frequency warp and before the masks. With ``standardize="clip"`` the
+        crops' statistics are already near 0 and 1, so it does little. 0
+        turns it off.
     freq_mixstyle_alpha : float > 0, default=0.3
         The Beta distribution of ``freq_mixstyle``'s mixing weights: below 1,
-        most clips keep most of their own statistics.
+        ``lam`` stays near 0 or 1 (a clip keeps mostly its own statistics or
+        takes mostly its partner's); 1 draws it uniformly from [0, 1]; above
+        1 it gathers around 0.5.
     speaker_adversarial : float >= 0, default=0.0
         Weight of a speaker-adversarial loss, which pushes the embeddings to
         carry less of who is speaking: a linear speaker classifier reads the

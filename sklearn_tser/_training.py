@@ -765,8 +765,8 @@ class EmbeddingNet(NeuralNet):
         pitch harmonics up (``a < 1``) or down, as a longer or shorter vocal
         tract would. With ``freq_mixstyle = p > 0``, the batch then goes,
         with probability ``p``, through frequency MixStyle: each crop gets the
-        band statistics of a mixture of itself and another crop of the batch
-        (:func:`mix_band_statistics`).
+        band statistics of a mixture of its own and those of a random crop of
+        the batch, at times itself (:func:`mix_band_statistics`).
 
         Parameters
         ----------
@@ -802,11 +802,12 @@ class EmbeddingNet(NeuralNet):
             )
             x = _warp(x, rate)
         if self.freq_mixstyle and n > 1:
-            if float(torch.rand((), generator=g, device=dev)) < self.freq_mixstyle:
-                # Beta draws from a seed of the generator: torch's Beta sampler
-                # takes no generator, and the views must follow it.
-                seed = int(torch.randint(2**31 - 1, (), generator=g, device=dev))
-                lam = np.random.default_rng(seed).beta(
+            # One host sync for both draws. The Beta draws come from a seed of
+            # the generator: torch's Beta sampler takes no generator, and the
+            # views must follow it.
+            draw, seed = torch.rand(2, generator=g, device=dev).tolist()
+            if draw < self.freq_mixstyle:
+                lam = np.random.default_rng(int(seed * 2**31)).beta(
                     self.freq_mixstyle_alpha, self.freq_mixstyle_alpha, size=n
                 )
                 perm = torch.randperm(n, generator=g, device=dev)
@@ -909,8 +910,9 @@ class EmbeddingNet(NeuralNet):
         augmented : bool, default=False
             If False, whole clips. If True, the clips as training sees them: a
             random crop with random masks each (:meth:`augment`, seeded by
-            ``random_state``), e.g. to calibrate probabilities on views the
-            network did not fit exactly.
+            ``random_state``; with ``freq_mixstyle``, restyled by the clips
+            of its batch, clips of similar lengths), e.g. to calibrate
+            probabilities on views the network did not fit exactly.
 
         Returns
         -------
@@ -1250,7 +1252,7 @@ def _inference_batches(lengths):
 
 def mix_band_statistics(x, lengths, lam, perm):
     """Frequency MixStyle: give each clip the band statistics of a mixture
-    of itself and another clip.
+    of its own and those of another clip (or of itself).
 
     Clip ``i``, standardised band by band over its valid frames, is scaled
     and shifted to the mean ``lam[i] * mean[i] + (1 - lam[i]) * mean[j]`` and

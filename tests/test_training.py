@@ -538,8 +538,8 @@ def test_freq_mixstyle_restyles_training_views_only_when_asked():
     lengths = torch.tensor([30, 20, 25])
     net, x = _unaugmented(lengths, n_mels=6)
     net.set_params(freq_mixstyle=1.0, freq_mixstyle_alpha=0.3)
-    draws = [  # seed 1 draws a permutation that moves every clip
-        net.augment(x, lengths, generator=torch.Generator().manual_seed(1))
+    draws = [  # seed 3 draws a permutation that moves every clip
+        net.augment(x, lengths, generator=torch.Generator().manual_seed(3))
         for _ in range(2)
     ]
     torch.testing.assert_close(draws[0]["x"], draws[1]["x"])  # the generator's
@@ -549,11 +549,12 @@ def test_freq_mixstyle_restyles_training_views_only_when_asked():
     # A batch of one clip has no other clip to take statistics from.
     alone = net.augment(x[:1, :, :30], lengths[:1])
     torch.testing.assert_close(alone["x"], x[:1, :, :30])
-    # With probability 0.5 some batches are restyled and some are not; 0 is off.
-    net.set_params(freq_mixstyle=0.5)
+    # Probability 0.2 restyles about a fifth of the batches (40 of 200
+    # expected, standard deviation 5.7); 0 is off.
+    net.set_params(freq_mixstyle=0.2)
     g = torch.Generator().manual_seed(0)
-    kept = [torch.equal(net.augment(x, lengths, g)["x"], x) for _ in range(20)]
-    assert 0 < sum(kept) < 20
+    kept = [torch.equal(net.augment(x, lengths, g)["x"], x) for _ in range(200)]
+    assert 20 < 200 - sum(kept) < 60
     net.set_params(freq_mixstyle=0.0)
     torch.testing.assert_close(net.augment(x, lengths)["x"], x)
 
