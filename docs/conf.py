@@ -72,6 +72,7 @@ exclude_patterns = [
     "se_results.md",
     "mixup_screen_results.md",
     "mixup_results.md",
+    "mixup_run_results.md",
     "**/GALLERY_HEADER.rst",
 ]
 html_static_path = ["_static"]
@@ -153,6 +154,7 @@ _RESULTS = {
     "<!-- se-results -->": "se_results.md",
     "<!-- mixup-screen-results -->": "mixup_screen_results.md",
     "<!-- mixup-results -->": "mixup_results.md",
+    "<!-- mixup-run-results -->": "mixup_run_results.md",
 }
 
 
