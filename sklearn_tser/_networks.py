@@ -211,24 +211,27 @@ def _masked_statistics_pooling(x, mask, n_valid):
     return torch.cat([mean, std], dim=1)
 
 
-def clip_statistics(x, mask, n_valid):
+def clip_statistics(x, lengths):
     """The mean and standard deviation of every channel of each clip over its
     valid frames, as the statistics pooling takes them (float32, the standard
-    deviation at least ``sqrt(1e-5)``).
+    deviation at least ``sqrt(1e-5)``), and the valid frames' mask.
 
     Parameters
     ----------
     x : torch.Tensor of shape (batch, channels, n_frames)
-    mask : torch.Tensor of shape (batch, 1, n_frames) or None
-        1 on valid frames and 0 on padding; ``None`` when no clip is padded.
-    n_valid : torch.Tensor of shape (batch, 1) or None
-        Number of valid frames of each clip; ``None`` with ``mask=None``.
+    lengths : torch.Tensor of shape (batch,)
+        Valid frames of each clip, at least one.
 
     Returns
     -------
     mean, std : torch.Tensor of shape (batch, channels)
+    mask : torch.Tensor of shape (batch, 1, n_frames), float32
+        1 on valid frames and 0 on padding.
     """
-    return _masked_statistics_pooling(x, mask, n_valid).chunk(2, dim=1)
+    mask = _time_mask(lengths, x.shape[2], torch.float32)
+    n_valid = lengths[:, None].to(torch.float32)
+    mean, std = _masked_statistics_pooling(x, mask, n_valid).chunk(2, dim=1)
+    return mean, std, mask
 
 
 class _AttentiveStatisticsPooling(nn.Module):

@@ -1276,9 +1276,7 @@ def mix_band_statistics(x, lengths, lam, perm):
     x : torch.Tensor of the shape and dtype of ``x``
         Still zero after each clip's ``lengths``.
     """
-    valid = torch.arange(x.shape[2], device=x.device) < lengths[:, None]
-    mask = valid[:, None, :].to(torch.float32)
-    mean, std = clip_statistics(x, mask, lengths[:, None].to(torch.float32))
+    mean, std, mask = clip_statistics(x, lengths)
     mean, std = mean[:, :, None], std[:, :, None]
     lam = torch.as_tensor(lam, dtype=torch.float32, device=x.device)[:, None, None]
     mixed_mean = lam * mean + (1.0 - lam) * mean[perm]
