@@ -883,7 +883,11 @@ class EmbeddingNet(NeuralNet):
         ``random_state`` (not torch's global one, which fits in other threads
         share)."""
         super().initialize_module()
-        generator = torch.Generator(self.device).manual_seed(self.random_state)
+        # Drawn on the CPU, whatever ``device`` (skorch moves the module there
+        # next): the same initial weights on every device, and a generator of
+        # the parameters' own device.
+        self.module_.to("cpu")
+        generator = torch.Generator("cpu").manual_seed(self.random_state)
         initialize_weights(self.module_, generator)
         if self.softmax_loss == "aam":
             # Class rows of unit-variance entries: Adam's steps of about lr per

@@ -14,6 +14,7 @@ from sklearn.base import clone
 from sklearn_tser import EmotionEmbeddingClassifier
 from sklearn_tser import _classifier as classifier_module
 from sklearn_tser import _training as training_module
+from sklearn_tser._networks import initialize_weights
 from sklearn_tser._training import (
     CollapseMonitor,
     EmbeddingNet,
@@ -1225,3 +1226,32 @@ def test_precision_is_validated():
     X, y = make_spectrograms()
     with pytest.raises(ValueError, match="'precision' parameter"):
         EmotionEmbeddingClassifier(**TINY, precision="float16").fit(X, y)
+
+
+def test_initial_weights_are_drawn_on_the_cpu_whatever_the_device(monkeypatch):
+    """The module's weights are drawn from a CPU generator before skorch moves
+    it to ``device``: a net for another device (here "meta", which holds no
+    values) draws the CPU net's weights, and does not ask for a generator of
+    that device (torch has none for "meta"; a CUDA one cannot draw CPU
+    weights)."""
+    drawn = []
+
+    def spy(module, generator):
+        initialize_weights(module, generator)
+        drawn.append({k: v.clone() for k, v in module.state_dict().items()})
+
+    monkeypatch.setattr(training_module, "initialize_weights", spy)
+    for device in ("cpu", "meta"):
+        net = EmbeddingNet(
+            torch.nn.Linear,
+            module__in_features=4,
+            module__out_features=3,
+            criterion=torch.nn.CrossEntropyLoss,
+            device=device,
+            random_state=7,
+        ).initialize()
+        assert net.module_.weight.device.type == device
+    on_cpu, elsewhere = drawn
+    for name, w in on_cpu.items():
+        assert elsewhere[name].device.type == "cpu"
+        torch.testing.assert_close(elsewhere[name], w)
