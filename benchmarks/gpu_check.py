@@ -4,17 +4,20 @@ Run it once on a machine with a CUDA GPU (it takes a few minutes on one GPU):
 
 1. log-mel features of the RAVDESS clips on CUDA and on the CPU: time, and the
    largest difference;
-2. a default ``EmotionEmbeddingClassifier`` fit on the paper's 70/30 split on
-   CUDA (bfloat16 autocast): time, accuracy, and whether training converged
-   (finite losses, the last epochs' loss well below the first);
+2. a few epochs of the default ``EmotionEmbeddingClassifier`` on CUDA (the
+   time of a whole fit at that pace), then a whole default fit on the paper's
+   70/30 split on CUDA (bfloat16 autocast): time, accuracy, and whether
+   training converged (finite losses, the last epochs' loss well below the
+   first);
 3. the same fit on the CPU for a few epochs, to give the CPU time of a whole
    fit (per-epoch time x epochs), unless ``--cpu-fit-seconds`` gives a measured
    one (the 2-core figure of ``docs/benchmark_results.md``);
 4. the CUDA-trained model saved with :func:`sklearn_tser.save`, loaded on the
    CPU with :func:`sklearn_tser.load`: its predictions against the CUDA ones.
 
-It prints a markdown table. ``--device cpu --quick`` runs the same steps on a
-machine without a GPU, to check the script itself.
+It prints a markdown table, each row as soon as it is measured: a run stopped
+at a time limit still says what it measured. ``--device cpu --quick`` runs
+the same steps on a machine without a GPU, to check the script itself.
 
     python benchmarks/gpu_check.py [--data ../shared/data/ravdess]
         [--cpu-fit-seconds 200] [--device cuda] [--quick]
@@ -48,8 +51,37 @@ def _timed(fn):
     return out, time.perf_counter() - start
 
 
-def run(data, device="cuda", cpu_fit_seconds=None, quick=False):
+def _per_epoch(clf, device, X, y):
+    """Seconds per epoch of ``clf`` on ``device``, from a fit of a few epochs
+    (3 softmax, 1 triplet), and the seconds of a whole fit at that pace."""
+    probe = clone(clf).set_params(
+        device=device,
+        pretrain_epochs=min(3, clf.pretrain_epochs),
+        triplet_epochs=min(1, clf.triplet_epochs),
+    )
+    probe.fit(X, y)
+    per_epoch = float(np.mean(probe.net_.history[:, "dur"]))
+    # An ensemble's networks train networks_at_once at a time.
+    at_once = networks_at_once(clf.n_jobs, clf.n_networks)
+    rounds = -(-clf.n_networks // at_once)
+    n_epochs = clf.pretrain_epochs + clf.triplet_epochs
+    how = (
+        f"{per_epoch:.2f} s per epoch x {n_epochs} epochs x {rounds}, "
+        f"{clf.n_networks} network(s), {at_once} at a time"
+    )
+    return per_epoch * n_epochs * rounds, how
+
+
+def run(data, device="cuda", cpu_fit_seconds=None, quick=False, report=print):
+    """The checks, each row ``(check, value, notes)`` given to ``report`` as
+    soon as it is measured (a run stopped early still says what it measured);
+    returns the GPU's name and the rows."""
     rows = []
+
+    def add(*row):
+        rows.append(row)
+        report(row)
+
     bunch = load_ravdess(data, actors=range(1, 5) if quick else None)
     clips = [sf.read(f, dtype="float32")[0] for f in bunch.data]
     y = bunch.target
@@ -63,13 +95,14 @@ def run(data, device="cuda", cpu_fit_seconds=None, quick=False):
     S_dev, t_dev = _timed(lambda: mel_dev.transform(clips))
     S_cpu, t_cpu = _timed(lambda: mel.transform(clips))
     diff = float(np.nanmax(np.abs(S_dev - S_cpu)))
-    rows.append(("log-mel features, CPU", f"{t_cpu:.3f} s", f"{len(clips)} clips"))
-    rows.append(
-        (f"log-mel features, {device}", f"{t_dev:.3f} s", f"max |diff| {diff:.1e} dB")
-    )
+    add("log-mel features, CPU", f"{t_cpu:.3f} s", f"{len(clips)} clips")
+    add(f"log-mel features, {device}", f"{t_dev:.3f} s", f"max |diff| {diff:.1e} dB")
 
-    # 2. A default fit on the 70/30 split, on the device.
+    # 2. A few epochs on the device, then a whole default fit on the 70/30
+    # split.
     train, test = next(paper_split().split(S_cpu, y))
+    seconds, how = _per_epoch(clf, device, S_cpu[train], y[train])
+    add(f"default fit, {device}, from a few epochs", f"{seconds:.1f} s", how)
     fitted, t_fit = _timed(
         lambda: clone(clf).set_params(device=device).fit(S_cpu[train], y[train])
     )
@@ -87,39 +120,21 @@ def run(data, device="cuda", cpu_fit_seconds=None, quick=False):
         converged &= bool(np.mean(softmax[-5:]) < 0.5 * np.mean(softmax[:5]))
     dtype = autocast_dtype(fitted.precision, device)
     precision = "float32" if dtype is None else f"{dtype} autocast"
-    rows.append(
-        (
-            f"default fit, 70% of the clips, {device} ({precision})",
-            f"{t_fit:.1f} s",
-            f"accuracy {100 * accuracy:.2f} % on the 30%; converged: {converged} "
-            f"(loss {np.mean(first):.3f} -> {np.mean(last):.3f})",
-        )
+    add(
+        f"default fit, 70% of the clips, {device} ({precision})",
+        f"{t_fit:.1f} s",
+        f"accuracy {100 * accuracy:.2f} % on the 30%; converged: {converged} "
+        f"(loss {np.mean(first):.3f} -> {np.mean(last):.3f})",
     )
 
     # 3. The CPU figure of the same fit.
     if cpu_fit_seconds is None:
-        n_epochs = clf.pretrain_epochs + clf.triplet_epochs
-        probe = clone(clf).set_params(
-            device="cpu",
-            pretrain_epochs=min(3, clf.pretrain_epochs),
-            triplet_epochs=min(1, clf.triplet_epochs),
-        )
-        _, t_probe = _timed(lambda: probe.fit(S_cpu[train], y[train]))
-        per_epoch = np.mean(probe.net_.history[:, "dur"])
-        # An ensemble's networks train networks_at_once at a time.
-        at_once = networks_at_once(clf.n_jobs, clf.n_networks)
-        rounds = -(-clf.n_networks // at_once)
-        cpu_fit_seconds = per_epoch * n_epochs * rounds
-        how = (
-            f"{per_epoch:.2f} s per epoch x {n_epochs} epochs x {rounds}, "
-            f"{clf.n_networks} network(s), {at_once} at a time, measured here"
-        )
+        cpu_fit_seconds, how = _per_epoch(clf, "cpu", S_cpu[train], y[train])
+        how += ", measured here"
     else:
         how = "given (--cpu-fit-seconds)"
-    rows.append(("default fit, CPU", f"{cpu_fit_seconds:.1f} s", how))
-    rows.append(
-        ("speed-up of the fit on the device", f"{cpu_fit_seconds / t_fit:.1f}x", "")
-    )
+    add("default fit, CPU", f"{cpu_fit_seconds:.1f} s", how)
+    add("speed-up of the fit on the device", f"{cpu_fit_seconds / t_fit:.1f}x", "")
 
     # 4. The device-trained model, saved and loaded on the CPU.
     with tempfile.TemporaryDirectory() as tmp:
@@ -128,22 +143,27 @@ def run(data, device="cuda", cpu_fit_seconds=None, quick=False):
     p_dev = fitted.predict_proba(S_cpu[test])
     p_cpu = loaded.predict_proba(S_cpu[test])
     agree = float(np.mean(p_dev.argmax(1) == p_cpu.argmax(1)))
-    rows.append(
-        (
-            f"{device}-trained model loaded on the CPU",
-            f"{100 * agree:.2f} % same labels",
-            f"max |proba diff| {np.abs(p_dev - p_cpu).max():.1e}",
-        )
+    add(
+        f"{device}-trained model loaded on the CPU",
+        f"{100 * agree:.2f} % same labels",
+        f"max |proba diff| {np.abs(p_dev - p_cpu).max():.1e}",
     )
-    name = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
-    return name, rows
+    return _gpu_name(), rows
 
 
-def table(name, rows):
-    lines = [f"GPU: {name}; torch {torch.__version__}", "", "| check | value | notes |"]
-    lines.append("|---|---:|---|")
-    lines += [f"| {a} | {b} | {c} |" for a, b, c in rows]
-    return "\n".join(lines)
+def _gpu_name():
+    return torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
+
+
+def _row(row):
+    return "| " + " | ".join(row) + " |"
+
+
+def _header(name):
+    return "\n".join(
+        [f"GPU: {name}; torch {torch.__version__}", "", "| check | value | notes |"]
+        + ["|---|---:|---|"]
+    )
 
 
 def main(argv=None):
@@ -153,8 +173,15 @@ def main(argv=None):
     parser.add_argument("--cpu-fit-seconds", type=float)
     parser.add_argument("--quick", action="store_true", help="4 actors, few epochs")
     args = parser.parse_args(argv)
-    name, rows = run(args.data, args.device, args.cpu_fit_seconds, args.quick)
-    print(table(name, rows))
+    # The table row by row, each as soon as it is measured.
+    print(_header(_gpu_name()), flush=True)
+    run(
+        args.data,
+        args.device,
+        args.cpu_fit_seconds,
+        args.quick,
+        report=lambda row: print(_row(row), flush=True),
+    )
 
 
 if __name__ == "__main__":
