@@ -539,6 +539,9 @@ class EmbeddingNet(NeuralNet):
         """
         if not self.initialized_:
             self.initialize()
+        # A warm start may find the module elsewhere: on the CPU after
+        # ``load(device="cpu")``, the net's device since set to CUDA.
+        self.module_.to(self.device)
         self.rng_ = np.random.default_rng(self.random_state)
         self.generator_ = torch.Generator(self.device).manual_seed(
             int(self.rng_.integers(2**62))
@@ -564,6 +567,9 @@ class EmbeddingNet(NeuralNet):
             # speaker classifier, of no use to predict, goes.
             self.phase_, self.valid_set_, self.stop_ = None, None, None
             self.averaged_ = None
+            # No generator stays: one of a CUDA device would make the pickled
+            # net unloadable on a machine without CUDA.
+            self.generator_ = None
             use_generator(self.module_, None)
             if hasattr(self.module_, "speaker_adversary"):
                 del self.module_.speaker_adversary

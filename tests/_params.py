@@ -6,7 +6,12 @@ import numpy as np
 # test modules override what they need, e.g. ``{**TINY, "batch_size": 64}``.
 # One network (the default is an ensemble of two): the tests of the network's
 # machinery read it as ``net_``; those of the ensemble ask for ``n_networks``.
+# On the CPU, also where a GPU is (the default "auto" would take it): the tests
+# compare outputs exactly or to float32's rounding on the CPU, and reproduce
+# runs bit for bit, which CUDA's kernels do not promise; tests/test_cuda.py
+# tests the GPU.
 TINY = dict(
+    device="cpu",
     n_networks=1,
     n_layers=6,
     width=8,

@@ -21,6 +21,7 @@ from sklearn.preprocessing import StandardScaler
 import sklearn_tser
 from sklearn_tser import EmotionEmbeddingClassifier, LogMelTransformer, load, save
 from sklearn_tser._persistence import FORMAT, _digest
+from sklearn_tser._training import member_nets
 from sklearn_tser.datasets import make_emotional_speech
 from sklearn_tser.exceptions import IncompatibleModelVersionError, ModelFileError
 
@@ -120,6 +121,30 @@ def test_loaded_classifier_can_continue_training(pipe, saved, audio):
     clf.fit(S, y)
     assert len(clf.net_.history) == n_epochs + 1
     assert clf.predict(S).shape == (len(y),)
+
+
+def test_warm_start_moves_the_loaded_network_to_the_fit_device(
+    pipe, saved, audio, monkeypatch
+):
+    """load() puts the weights on the CPU; a warm start on another device (on
+    a GPU machine, the default "auto") must take them there before its first
+    batch, which goes to that device. Spied here on the CPU: the module is
+    sent to the fit's device."""
+    X, y = audio
+    clf = load(saved)["clf"]
+    S = pipe["mel"].transform(X)
+    module = clf.net_.module_
+    moved, to = [], torch.nn.Module.to
+
+    def spy(self, *args, **kwargs):
+        if self is module:
+            moved.append(torch.device(*args))
+        return to(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.nn.Module, "to", spy)
+    clf.set_params(warm_start=True, pretrain_epochs=1, triplet_epochs=0)
+    clf.fit(S, y)
+    assert moved == [torch.device("cpu")]
 
 
 def test_log_mel_transformer_round_trip(tmp_path):
@@ -295,6 +320,15 @@ def test_cuda_trained_pickle_loads_on_a_cpu_only_machine(pipe, audio, monkeypatc
     assert torch.device(again["clf"].net_.device).type == "cpu"
     assert next(again["clf"].net_.module_.parameters()).device.type == "cpu"
     assert_same_outputs(pipe, again, X)
+    # A generator of the training device would not unpickle without CUDA: a
+    # fitted net keeps none.
+    kept = [
+        name
+        for net in member_nets(pipe["clf"].net_)
+        for name, value in vars(net).items()
+        if isinstance(value, torch.Generator)
+    ]
+    assert kept == []
 
 
 def test_safe_format_stores_weights_on_the_cpu(saved):

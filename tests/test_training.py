@@ -1149,10 +1149,10 @@ def test_cpu_training_uses_the_fused_adamw_with_the_same_result(monkeypatch):
     """On the CPU the optimizer is torch's fused AdamW (one kernel per step);
     it trains the same weights as the per-weight loop, to float rounding."""
     X, y = make_spectrograms()
-    fused = EmotionEmbeddingClassifier(**TINY, device="cpu").fit(X, y)
+    fused = EmotionEmbeddingClassifier(**TINY).fit(X, y)
     assert fused.net_.optimizer_.defaults["fused"] is True
     monkeypatch.setattr(training_module, "_FUSED_DEVICES", ())
-    looped = EmotionEmbeddingClassifier(**TINY, device="cpu").fit(X, y)
+    looped = EmotionEmbeddingClassifier(**TINY).fit(X, y)
     assert not looped.net_.optimizer_.defaults["fused"]
     a, b = fused.net_.module_.state_dict(), looped.net_.module_.state_dict()
     for name in a:
