@@ -239,6 +239,14 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         ``lam`` stays near 0 or 1 (a clip keeps mostly its own statistics or
         takes mostly its partner's); 1 draws it uniformly from [0, 1]; above
         1 it gathers around 0.5.
+    copy_paste : float in [0, 1], default=0.0
+        Probability that a training clip is followed by another clip of its
+        batch with the same label, before the crop, in both phases
+        (CopyPaste, Pappagari et al., 2021, who concatenate utterances of one
+        emotion and keep the label): crops then also span two clips, often
+        of two speakers, of one emotion. A clip whose label no other clip of
+        the batch has stays as it is. With ``speaker_adversarial``, a pasted
+        clip keeps its first speaker's label. 0 turns it off.
     speaker_adversarial : float >= 0, default=0.0
         Weight of a speaker-adversarial loss, which pushes the embeddings to
         carry less of who is speaking: a linear speaker classifier reads the
@@ -485,6 +493,7 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         "frequency_warping": [Interval(numbers.Real, 0, 0.5, closed="both")],
         "freq_mixstyle": [Interval(numbers.Real, 0, 1, closed="both")],
         "freq_mixstyle_alpha": [Interval(numbers.Real, 0, None, closed="neither")],
+        "copy_paste": [Interval(numbers.Real, 0, 1, closed="both")],
         "speaker_adversarial": [Interval(numbers.Real, 0, None, closed="left")],
         "ema_epochs": [
             Interval(numbers.Real, 1, None, closed="left"),
@@ -547,6 +556,7 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         frequency_warping=0.05,
         freq_mixstyle=0.0,
         freq_mixstyle_alpha=0.3,
+        copy_paste=0.0,
         speaker_adversarial=0.0,
         ema_epochs=0.0,
         trim_db=None,
@@ -598,6 +608,7 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         self.frequency_warping = frequency_warping
         self.freq_mixstyle = freq_mixstyle
         self.freq_mixstyle_alpha = freq_mixstyle_alpha
+        self.copy_paste = copy_paste
         self.speaker_adversarial = speaker_adversarial
         self.ema_epochs = ema_epochs
         self.trim_db = trim_db

@@ -412,6 +412,10 @@ class EmbeddingNet(NeuralNet):
         (frequency MixStyle, :meth:`augment`); 0 turns it off.
     freq_mixstyle_alpha : float, default=0.3
         Beta parameter of frequency MixStyle's mixing weights.
+    copy_paste : float, default=0.0
+        Probability that a training clip is followed by another of the batch
+        with its label, before the crop (:func:`paste_partners`); 0 turns it
+        off.
     softmax_loss : {"cross_entropy", "aam"}, default="cross_entropy"
         Loss of the softmax head (and of the ``ce_weight`` term): cross-entropy
         on its logits, or additive angular margin softmax on the cosines
@@ -473,6 +477,7 @@ class EmbeddingNet(NeuralNet):
         frequency_warping=0.0,
         freq_mixstyle=0.0,
         freq_mixstyle_alpha=0.3,
+        copy_paste=0.0,
         softmax_loss="cross_entropy",
         aam_margin=0.2,
         aam_scale=30.0,
@@ -501,6 +506,7 @@ class EmbeddingNet(NeuralNet):
         self.frequency_warping = frequency_warping
         self.freq_mixstyle = freq_mixstyle
         self.freq_mixstyle_alpha = freq_mixstyle_alpha
+        self.copy_paste = copy_paste
         self.softmax_loss = softmax_loss
         self.aam_margin = aam_margin
         self.aam_scale = aam_scale
@@ -719,8 +725,11 @@ class EmbeddingNet(NeuralNet):
         self._set_training(True)
         X, y = batch
         speakers = X.get("speakers")
-        X = self.augment(X["x"].to(self.device), X["lengths"].to(self.device))
+        x, lengths = X["x"].to(self.device), X["lengths"].to(self.device)
         y = y.to(self.device)
+        if self.copy_paste:
+            x, lengths = paste_partners(x, lengths, y, self.copy_paste, self.generator_)
+        X = self.augment(x, lengths)
         lam, perm = 1.0, None
         if self.phase_ == "softmax" and self.mixup_alpha:
             lam = float(self.rng_.beta(self.mixup_alpha, self.mixup_alpha))
@@ -1260,6 +1269,61 @@ def _inference_batches(lengths):
     return batches
 
 
+def paste_partners(x, lengths, y, p, generator):
+    """CopyPaste of clips of one emotion: with probability ``p`` a clip is
+    followed by another clip of the batch with its label.
+
+    Clip ``i`` becomes its valid frames, then those of a partner ``j != i``
+    drawn at random among the batch's clips with ``y[j] == y[i]`` (Pappagari
+    et al., 2021, who concatenate utterances of one emotion, label kept); a
+    clip whose label no other clip of the batch has, or not drawn, stays as
+    it is.
+
+    Parameters
+    ----------
+    x : torch.Tensor of shape (batch, n_mels, n_frames)
+        Zero after each clip's ``lengths``.
+    lengths : torch.Tensor of shape (batch,)
+        Valid frames of each clip.
+    y : torch.Tensor of shape (batch,)
+        Labels.
+    p : float in [0, 1]
+        Probability that a clip with a partner is followed by it.
+    generator : torch.Generator
+        Source of the draws (of ``x``'s device).
+
+    Returns
+    -------
+    x : torch.Tensor of shape (batch, n_mels, new_n_frames)
+        Zero after each clip's new length; ``new_n_frames`` is the longest.
+    lengths : torch.Tensor of shape (batch,)
+        ``lengths[i] + lengths[j]`` for a clip followed by ``j``, else
+        ``lengths[i]``.
+    """
+    n, n_mels, n_frames = x.shape
+    dev = x.device
+    same = (y[:, None] == y[None, :]) & ~torch.eye(n, dtype=torch.bool, device=dev)
+    # A partner drawn uniformly among the clips of the same label.
+    score = torch.rand(n, n, generator=generator, device=dev).masked_fill(~same, -1.0)
+    partner = score.argmax(dim=1)
+    pasted = (torch.rand(n, generator=generator, device=dev) < p) & same.any(dim=1)
+    total = lengths + torch.where(pasted, lengths[partner], 0)
+    width = int(total.max())
+    t = torch.arange(width, device=dev)
+    own = t < lengths[:, None]
+    theirs = ~own & (t < total[:, None])
+
+    def frames(clips, index):  # clips[i, :, index[i, t]] for each t
+        index = index.clamp(0, n_frames - 1)[:, None, :].expand(n, n_mels, width)
+        return clips.gather(2, index)
+
+    first = frames(x, t.expand(n, width))
+    second = frames(x[partner], t - lengths[:, None])
+    zero = torch.zeros((), dtype=x.dtype, device=dev)
+    out = torch.where(own[:, None], first, torch.where(theirs[:, None], second, zero))
+    return out, total
+
+
 def mix_band_statistics(x, lengths, lam, perm):
     """Frequency MixStyle: give each clip the band statistics of a mixture
     of its own and those of another clip (or of itself).
@@ -1515,6 +1579,7 @@ def training_params(params, *, device, random_state):
         frequency_warping=p["frequency_warping"],
         freq_mixstyle=p["freq_mixstyle"],
         freq_mixstyle_alpha=p["freq_mixstyle_alpha"],
+        copy_paste=p["copy_paste"],
         softmax_loss=p["softmax_loss"],
         aam_margin=p["aam_margin"],
         aam_scale=p["aam_scale"],

@@ -29,6 +29,7 @@ from sklearn_tser._training import (
     member_seeds,
     mix_band_statistics,
     networks_at_once,
+    paste_partners,
     speech_regions,
     standardization,
 )
@@ -563,6 +564,74 @@ def test_freq_mixstyle_restyles_training_views_only_when_asked():
 def test_freq_mixstyle_fits_reproducibly():
     X, y = make_spectrograms(n=48)
     params = {**TINY, "freq_mixstyle": 1.0}
+    first = EmotionEmbeddingClassifier(**params).fit(X, y)
+    again = EmotionEmbeddingClassifier(**params).fit(X, y)
+    plain = EmotionEmbeddingClassifier(**TINY).fit(X, y)
+    np.testing.assert_array_equal(first.transform(X), again.transform(X))
+    assert not np.array_equal(first.transform(X), plain.transform(X))
+
+
+def _clips_of_a_batch(lengths, n_mels=4, seed=0):
+    rng = np.random.default_rng(seed)
+    lengths = torch.tensor(lengths)
+    x = torch.from_numpy(
+        rng.standard_normal((len(lengths), n_mels, int(lengths.max())))
+    ).float()
+    return x * (torch.arange(x.shape[2]) < lengths[:, None])[:, None, :], lengths
+
+
+def test_paste_partners_matches_a_clip_by_clip_reference():
+    """Each clip is itself, or its valid frames then those of another clip of
+    its label, zero after; a clip alone with its label is never pasted."""
+    x, lengths = _clips_of_a_batch([5, 9, 3, 7, 6, 4])
+    y = torch.tensor([0, 1, 0, 1, 0, 2])  # clip 5 is alone with its label
+    pasted_somewhere = set()
+    for seed in range(20):
+        out, new = paste_partners(
+            x, lengths, y, 0.5, torch.Generator().manual_seed(seed)
+        )
+        assert out.shape == (6, 4, int(new.max()))
+        for i in range(6):
+            n_i, m = int(lengths[i]), int(new[i])
+            torch.testing.assert_close(out[i, :, :n_i], x[i, :, :n_i])
+            assert (out[i, :, m:] == 0).all()
+            if m == n_i:
+                continue
+            pasted_somewhere.add(i)
+            tail = out[i, :, n_i:m]
+            partners = [
+                j
+                for j in range(6)
+                if j != i
+                and y[j] == y[i]
+                and int(lengths[j]) == m - n_i
+                and torch.equal(x[j, :, : m - n_i], tail)
+            ]
+            assert partners, f"clip {i}: its second part is no clip of its label"
+    assert pasted_somewhere == {0, 1, 2, 3, 4}  # never 5
+
+
+def test_paste_partners_draws_with_its_probability_and_reproducibly():
+    x, lengths = _clips_of_a_batch([4] * 8)
+    y = torch.tensor([0, 0, 1, 1, 2, 2, 3, 3])
+    g = torch.Generator().manual_seed(0)
+    pasted = [
+        (paste_partners(x, lengths, y, 0.3, g)[1] > 4).float().mean()
+        for _ in range(200)
+    ]
+    assert abs(float(np.mean(pasted)) - 0.3) < 0.03
+    again = [
+        paste_partners(x, lengths, y, 0.3, torch.Generator().manual_seed(s))
+        for s in (1, 1)
+    ]
+    torch.testing.assert_close(again[0][0], again[1][0])
+    out, new = paste_partners(x, lengths, y, 1.0, g)
+    assert (new == 8).all()
+
+
+def test_copy_paste_fits_reproducibly():
+    X, y = make_spectrograms(n=48)
+    params = {**TINY, "copy_paste": 0.5}
     first = EmotionEmbeddingClassifier(**params).fit(X, y)
     again = EmotionEmbeddingClassifier(**params).fit(X, y)
     plain = EmotionEmbeddingClassifier(**TINY).fit(X, y)
