@@ -73,6 +73,8 @@ exclude_patterns = [
     "mixup_screen_results.md",
     "mixup_results.md",
     "mixup_run_results.md",
+    "freq_mixstyle_results.md",
+    "augmentation_seeds_results.md",
     "**/GALLERY_HEADER.rst",
 ]
 html_static_path = ["_static"]
@@ -155,6 +157,8 @@ _RESULTS = {
     "<!-- mixup-screen-results -->": "mixup_screen_results.md",
     "<!-- mixup-results -->": "mixup_results.md",
     "<!-- mixup-run-results -->": "mixup_run_results.md",
+    "<!-- freq-mixstyle-results -->": "freq_mixstyle_results.md",
+    "<!-- augmentation-seeds-results -->": "augmentation_seeds_results.md",
 }
 
 
