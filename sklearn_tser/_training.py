@@ -720,7 +720,9 @@ class EmbeddingNet(NeuralNet):
         drawn from Beta(alpha, alpha), and the loss is the same mixture of the
         losses of both labels (mixup, Zhang et al. 2018). With
         ``speaker_adversarial > 0`` the speaker loss (:meth:`speaker_loss`),
-        mixed the same way, is added.
+        mixed the same way, is added. With ``copy_paste > 0``, clips are
+        followed by others of their label (:func:`paste_partners`) before
+        :meth:`augment`, in both phases.
         """
         self._set_training(True)
         X, y = batch
@@ -1310,18 +1312,13 @@ def paste_partners(x, lengths, y, p, generator):
     total = lengths + torch.where(pasted, lengths[partner], 0)
     width = int(total.max())
     t = torch.arange(width, device=dev)
-    own = t < lengths[:, None]
-    theirs = ~own & (t < total[:, None])
-
-    def frames(clips, index):  # clips[i, :, index[i, t]] for each t
-        index = index.clamp(0, n_frames - 1)[:, None, :].expand(n, n_mels, width)
-        return clips.gather(2, index)
-
-    first = frames(x, t.expand(n, width))
-    second = frames(x[partner], t - lengths[:, None])
-    zero = torch.zeros((), dtype=x.dtype, device=dev)
-    out = torch.where(own[:, None], first, torch.where(theirs[:, None], second, zero))
-    return out, total
+    # Frame t of the partner's part is the partner's frame t - lengths[i].
+    theirs = (t >= lengths[:, None]) & (t < total[:, None])
+    index = (t - lengths[:, None]).clamp(0, n_frames - 1)
+    second = x[partner].gather(2, index[:, None, :].expand(n, n_mels, width))
+    # x is zero after each clip, so its own part needs no mask.
+    own = torch.nn.functional.pad(x, (0, width - n_frames))
+    return own + theirs[:, None, :] * second, total
 
 
 def mix_band_statistics(x, lengths, lam, perm):

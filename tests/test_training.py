@@ -574,19 +574,11 @@ def test_augmentation_options_fit_reproducibly(option):
     assert not np.array_equal(first.transform(X), plain.transform(X))
 
 
-def _clips_of_a_batch(lengths, n_mels=4, seed=0):
-    rng = np.random.default_rng(seed)
-    lengths = torch.tensor(lengths)
-    x = torch.from_numpy(
-        rng.standard_normal((len(lengths), n_mels, int(lengths.max())))
-    ).float()
-    return x * (torch.arange(x.shape[2]) < lengths[:, None])[:, None, :], lengths
-
-
 def test_paste_partners_matches_a_clip_by_clip_reference():
     """Each clip is itself, or its valid frames then those of another clip of
     its label, zero after; a clip alone with its label is never pasted."""
-    x, lengths = _clips_of_a_batch([5, 9, 3, 7, 6, 4])
+    lengths = torch.tensor([5, 9, 3, 7, 6, 4])
+    _, x = _unaugmented(lengths, n_mels=4)
     y = torch.tensor([0, 1, 0, 1, 0, 2])  # clip 5 is alone with its label
     pasted_somewhere = set()
     for seed in range(20):
@@ -615,7 +607,8 @@ def test_paste_partners_matches_a_clip_by_clip_reference():
 
 
 def test_paste_partners_draws_with_its_probability_and_reproducibly():
-    x, lengths = _clips_of_a_batch([4] * 8)
+    lengths = torch.full((8,), 4)
+    _, x = _unaugmented(lengths, n_mels=4)
     y = torch.tensor([0, 0, 1, 1, 2, 2, 3, 3])
     g = torch.Generator().manual_seed(0)
     pasted = [
