@@ -75,6 +75,8 @@ exclude_patterns = [
     "mixup_run_results.md",
     "freq_mixstyle_results.md",
     "augmentation_seeds_results.md",
+    "augmentation_three_seeds_results.md",
+    "copy_paste_rate_results.md",
     "**/GALLERY_HEADER.rst",
 ]
 html_static_path = ["_static"]
@@ -159,6 +161,8 @@ _RESULTS = {
     "<!-- mixup-run-results -->": "mixup_run_results.md",
     "<!-- freq-mixstyle-results -->": "freq_mixstyle_results.md",
     "<!-- augmentation-seeds-results -->": "augmentation_seeds_results.md",
+    "<!-- augmentation-three-seeds-results -->": "augmentation_three_seeds_results.md",
+    "<!-- copy-paste-rate-results -->": "copy_paste_rate_results.md",
 }
 
 
