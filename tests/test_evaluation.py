@@ -160,6 +160,27 @@ def test_ablation_keys_of_feature_parameters():
     assert "n_jobs" not in one[0] and one[0]["n_networks"] == 1
 
 
+def test_ablation_benchmark_protocols_are_the_benchmark_folds():
+    """ablate.py's ``speaker`` and ``tenfold`` protocols fit the benchmark's
+    own folds (with the same seeds, the same fits), and ``--folds`` screens
+    on the first folds only."""
+    import ablate
+
+    for screen, protocol in [("speaker", "speaker"), ("tenfold", "paper-10fold")]:
+        bench = [
+            (tr.tolist(), te.tolist())
+            for tr, te in bench_classifier.splits(protocol, Y, ACTOR)
+        ]
+        screened = [
+            (tr.tolist(), te.tolist()) for tr, te in ablate.folds(screen, Y, ACTOR)
+        ]
+        assert screened == bench
+    assert ablate.PROTOCOLS["tenfold"][0] == "WA"
+    assert list(ablate.screened_folds("tenfold", Y, ACTOR)) == list(range(10))
+    assert list(ablate.screened_folds("tenfold", Y, ACTOR, 3)) == [0, 1, 2]
+    assert list(ablate.screened_folds("actor", Y, ACTOR, 9)) == [0, 1, 2, 3]
+
+
 def test_benchmark_fit_store_resumes_the_same_run_only(tmp_path):
     """--resume: a fit saved by one run is read by the next run of the same
     key, whole, with its machine and date; another key is refused."""
