@@ -236,8 +236,8 @@ def table(rows, protocols, seeds):
         header += f" {protocol} {metric} % |"
         rule += "---:|"
     lines = [
-        f"Mean ± standard deviation over folds and {seeds} seed(s); fit time of "
-        "one single-threaded fit.",
+        f"Mean ± standard deviation over folds and {seeds} seed(s); mean time of "
+        "a fit (one torch thread per network).",
         "",
         header + " fit s |",
         rule + "---:|",
