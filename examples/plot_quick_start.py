@@ -47,7 +47,7 @@ pipe = Pipeline(
                 n_layers=6,  # ResNet-6 (default: ResNet-11)
                 width=16,  # default: 48
                 embedding_dim=32,  # default: 128
-                pretrain_epochs=8,  # default: 300
+                pretrain_epochs=8,  # default: 360
                 triplet_epochs=4,  # default: 30
                 random_state=0,
             ),

@@ -151,7 +151,7 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         two clips is the mean of the members' cosines, and the embeddings have
         ``n_networks * embedding_dim`` dimensions. What it buys is measured in
         :doc:`/benchmarks`.
-    pretrain_epochs : int >= 0, default=300
+    pretrain_epochs : int >= 0, default=360
         Epochs of softmax pre-training (phase 1).
     triplet_epochs : int >= 0, default=30
         Epochs of triplet training (phase 2).
@@ -169,14 +169,17 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         sampled with replacement: its repeats are different random crops and
         masks of the same clip, so a class with a single clip still yields
         anchor-positive pairs.
-    batch_size : int > 0, default=32
+    batch_size : int > 0, default=64
         Batch size of softmax pre-training. Inference (and the validation loss)
         runs in batches of up to 128 clips of similar length.
-    lr : float > 0, default=3e-3
+    lr : float > 0, default=4.243e-3
         Learning rate (AdamW) of the softmax phase, annealed with a cosine
-        schedule.
-    triplet_lr : float > 0 or None, default=None
-        Learning rate of the triplet phase; ``None`` means ``lr / 3``.
+        schedule. The default is ``3e-3 * sqrt(2)``: the rate chosen for
+        batches of 32, scaled with the square root of the batch size; scale it
+        so when changing ``batch_size``.
+    triplet_lr : float > 0 or None, default=1e-3
+        Learning rate of the triplet phase, whose class-balanced batches do not
+        depend on ``batch_size``; ``None`` means ``lr / 3``.
     weight_decay : float >= 0, default=1e-4
         AdamW weight decay.
     crop_frames : int > 0 or None, default=200
@@ -531,16 +534,16 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         squeeze_excitation=False,
         dropout=0.1,
         n_networks=2,
-        pretrain_epochs=300,
+        pretrain_epochs=360,
         triplet_epochs=30,
         margin=0.2,
         mining="semi_hard",
         ce_weight=0.0,
         n_classes_per_batch=None,
         n_samples_per_class=8,
-        batch_size=32,
-        lr=3e-3,
-        triplet_lr=None,
+        batch_size=64,
+        lr=4.243e-3,
+        triplet_lr=1e-3,
         weight_decay=1e-4,
         crop_frames=200,
         freq_masks=2,

@@ -305,9 +305,12 @@ def test_warm_start_continues_from_the_last_weights(data):
     X, y = data
     clf = EmotionEmbeddingClassifier(**{**TINY, "weight_decay": 0.0}).fit(X, y)
     net, first, n_epochs = clf.net_, weights(clf), len(clf.net_.history)
-    # Another seed and a vanishing learning rate: a warm start keeps the weights
-    # (a cold start would draw new ones from the new seed).
-    params = dict(random_state=1, lr=1e-12, pretrain_epochs=1, triplet_epochs=1)
+    # Another seed and a vanishing learning rate in both phases (triplet_lr=None
+    # is lr / 3): a warm start keeps the weights (a cold start would draw new
+    # ones from the new seed).
+    params = dict(
+        random_state=1, lr=1e-12, triplet_lr=None, pretrain_epochs=1, triplet_epochs=1
+    )
     clf.set_params(warm_start=True, **params).fit(X, y)
     assert clf.net_ is net
     assert len(clf.net_.history) == n_epochs + 2
