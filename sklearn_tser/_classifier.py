@@ -175,8 +175,8 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
     lr : float > 0, default=4.243e-3
         Learning rate (AdamW) of the softmax phase, annealed with a cosine
         schedule. The default is ``3e-3 * sqrt(2)``: the rate chosen for
-        batches of 32, scaled with the square root of the batch size; scale it
-        so when changing ``batch_size``.
+        batches of 32, scaled with the square root of the batch size; scale
+        it likewise with ``batch_size``.
     triplet_lr : float > 0 or None, default=1e-3
         Learning rate of the triplet phase, whose class-balanced batches do not
         depend on ``batch_size``; ``None`` means ``lr / 3``.
