@@ -20,7 +20,7 @@ at a time limit still says what it measured. ``--device cpu --quick`` runs
 the same steps on a machine without a GPU, to check the script itself.
 
     python benchmarks/gpu_check.py [--data ../shared/data/ravdess]
-        [--cpu-fit-seconds 200] [--device cuda] [--quick]
+        [--cpu-fit-seconds SECONDS] [--device cuda] [--quick]
 """
 
 import argparse
