@@ -86,6 +86,18 @@ A batch without padding (every clip lasts all its frames, as the random
 training crops do) skips all of this: no masks are built or applied, and
 batch normalisation is torch's own, with the same statistics (the layers
 receive ``lengths=None``), which makes a training step faster.
+
+Memory layout
+-------------
+The convolutional backbones keep their ``(batch, channels, n_frames)``
+features channels-last in memory (the channels of a frame side by side, as a
+``(batch, n_frames, channels)`` tensor would hold them): each convolution runs
+as a 2-D convolution of height 1 on that memory, and batch normalisation,
+the shortcuts and the pooling read it in place, forward and backward, with no
+copy between layers. The CPU's convolution library (oneDNN) and torch's batch
+normalisation compute this layout faster than the plain one. It changes no
+value but for float rounding: every shape, parameter and state dict stays that of
+:class:`torch.nn.Conv1d` and :class:`torch.nn.BatchNorm1d`.
 """
 
 import math
@@ -170,14 +182,24 @@ def _halve_lengths(lengths):
     return torch.div(lengths + 1, 2, rounding_mode="floor")
 
 
+def _frames_view(x):
+    """``x`` (batch, channels, n_frames) seen as (batch, n_frames, channels).
+
+    Reductions over time taken on this view give gradients laid out as
+    channels-last features are (see "Memory layout" above), so that the
+    layers behind them do not mix two layouts in their backward pass.
+    """
+    return x.transpose(1, 2)
+
+
 def _time_mean(x, mask, n_valid=None):
     """The mean of ``x`` (batch, channels, n_frames) over each clip's valid
     frames, of shape (batch, channels), in float32 under any autocast;
     ``mask=None`` for a batch without padding. ``n_valid`` (batch, 1), the
     mask's count, when the caller has it."""
     x = x.float()
-    if mask is None:
-        return x.mean(dim=2)
+    if mask is None:  # over a (batch, n_frames, channels) view, see _frames_view
+        return _frames_view(x).mean(dim=1)
     mask = mask.float()
     n_valid = mask.sum(dim=2) if n_valid is None else n_valid.float()
     return (x * mask).sum(dim=2) / n_valid
@@ -202,8 +224,8 @@ def _masked_statistics_pooling(x, mask, n_valid):
     """
     mean = _time_mean(x, mask, n_valid)
     if mask is None:  # no padding: plain means (faster than torch.var_mean)
-        x = x.float()
-        variance = (x - mean.unsqueeze(2)).square().mean(dim=2)
+        frames = _frames_view(x.float())
+        variance = (frames - mean.unsqueeze(1)).square().mean(dim=1)
     else:
         centred = (x - mean.unsqueeze(2)) * mask
         variance = centred.square().sum(dim=2) / n_valid
@@ -340,13 +362,13 @@ class _MaskedBatchNorm1d(nn.BatchNorm1d):
 
     def forward(self, x, mask=None):
         if not self.training:
-            return super().forward(x)
+            return self._native(x)
         values_per_channel = x.shape[0] * (x.shape[2] if x.ndim == 3 else 1)
         # float32 out, and the masked statistics below taken in float32, under
         # any autocast (CUDA's would sum bfloat16 in float32 by itself, the
         # CPU's does not); a no-op on float32 input.
         if mask is None and values_per_channel > 1:
-            return super().forward(x).float()
+            return self._native(x).float()
         x = x.float()
         if mask is None:
             mask = x.new_ones(x.shape[0], 1, *x.shape[2:])
@@ -363,6 +385,26 @@ class _MaskedBatchNorm1d(nn.BatchNorm1d):
             self.num_batches_tracked.add_(1)
         scale = self.weight * torch.rsqrt(variance + self.eps)
         return centred * scale.view(shape) + self.bias.view(shape)
+
+    def _native(self, x):
+        """torch's batch normalisation, that of :class:`torch.nn.BatchNorm1d`,
+        on a 4-D view ``(batch, channels, 1, n_frames)`` of 3-D input: torch
+        has kernels for channels-last memory in 4-D only."""
+        if x.ndim != 3:
+            return super().forward(x)
+        if self.training:
+            self.num_batches_tracked.add_(1)
+        out = F.batch_norm(
+            x.unsqueeze(2),
+            self.running_mean,
+            self.running_var,
+            self.weight,
+            self.bias,
+            self.training,
+            self.momentum,
+            self.eps,
+        )
+        return out.squeeze(2)
 
 
 def time_deltas(x, lengths, order, width=9):
@@ -430,10 +472,33 @@ def time_deltas(x, lengths, order, width=9):
     return out if mask is None else out.masked_fill(mask == 0, 0.0)
 
 
+class _Conv1d(nn.Conv1d):
+    """:class:`torch.nn.Conv1d` computed on channels-last memory.
+
+    The input is made channels-last (a no-op when it is already, as every
+    layer's output after the first is) and convolved as a 2-D convolution of
+    height 1; the output is channels-last too. Same parameters and values as
+    its parent, up to float rounding (see "Memory layout" above).
+    """
+
+    def _conv_forward(self, x, weight, bias):
+        x = x.unsqueeze(2).contiguous(memory_format=torch.channels_last)
+        out = F.conv2d(
+            x,
+            weight.unsqueeze(2),
+            bias,
+            (1, self.stride[0]),
+            (0, self.padding[0]),
+            (1, self.dilation[0]),
+            self.groups,
+        )
+        return out.squeeze(2)
+
+
 def _conv3(in_channels, out_channels, stride=1, dilation=1):
     """``Conv1d`` of kernel 3 without bias, padded by ``dilation``: ``L`` valid
     frames give ``L`` (stride 1) or ``ceil(L / 2)`` (stride 2)."""
-    return nn.Conv1d(
+    return _Conv1d(
         in_channels,
         out_channels,
         3,
@@ -528,10 +593,15 @@ class _Block(nn.Module):
         if self.gate is not None:
             out = self.gate(out, mask)
         if self.residual:
-            shortcut = x[:, :, :: self.stride]
+            # Every stride-th frame, with zeros for the new channels; taken by
+            # a pooling of kernel 1 in 4-D, whose gradient keeps the layout
+            # of x (a slice's would be a plain-layout tensor of zeros).
+            shortcut = x.unsqueeze(2)
+            if self.stride > 1:
+                shortcut = F.avg_pool2d(shortcut, 1, (1, self.stride))
             if self.extra_channels:
-                shortcut = F.pad(shortcut, (0, 0, 0, self.extra_channels))
-            out = out + shortcut
+                shortcut = F.pad(shortcut, (0, 0, 0, 0, 0, self.extra_channels))
+            out = out + shortcut.squeeze(2)
         return _apply_mask(F.relu(out), mask), lengths
 
 

@@ -224,7 +224,7 @@ def _blocks(indices, lengths, n_mels):
 def _frames(X, starts, lengths, indices):
     """The regions of clips ``indices`` of ``X`` (:class:`Spectrograms`),
     left-aligned in a zero-padded float32 array (n, n_mels, longest), and the
-    mask of their frames: one batch, the only padding the classifier makes."""
+    mask of their frames."""
     indices = np.asarray(indices)
     n = lengths[indices]
     out = np.zeros((len(indices), X.n_mels, int(n.max())), dtype=np.float32)
@@ -324,25 +324,36 @@ default=None
     def __getitems__(self, indices):
         idx = np.asarray(indices, dtype=np.int64)
         lengths = self.lengths[idx]
-        x, valid = _frames(self.X, self._starts, self._lengths, self.indices[idx])
-        if self.mean is None:  # the frames after a clip's end are 0
-            n = lengths[:, None, None].astype(np.float32)
-            mean = x.sum(axis=2, keepdims=True) / n
-            var = np.square(np.where(valid, x - mean, 0)).sum(axis=2, keepdims=True)
-            std = np.maximum(np.sqrt(var / n), _STD_FLOOR)
-        elif self.stat_rows is not None:  # one row per group of clips
-            rows = self.stat_rows[idx]
-            mean, std = self.mean[rows][:, :, None], self.std[rows][:, :, None]
-        else:
-            mean, std = self.mean[None, :, None], self.std[None, :, None]
-        x -= mean
-        x /= std
-        x *= valid
+        clips = self.indices[idx]
+        rows = None if self.stat_rows is None else self.stat_rows[idx]
+        x = np.zeros((len(idx), self.X.n_mels, int(lengths.max())), dtype=np.float32)
+        for row, (i, first, count) in enumerate(
+            zip(clips, self._starts[clips], lengths, strict=True)
+        ):
+            region = self.X[i][:, first : first + count]
+            mean, std = self._statistics(region, None if rows is None else rows[row])
+            # Standardised as it is copied, in one pass; the frames after the
+            # clip's region stay 0.
+            out = x[row, :, :count]
+            np.subtract(region, mean, out=out)
+            out /= std
         y = np.full(len(idx), -1) if self.y is None else self.y[idx]
         batch = {"x": torch.from_numpy(x), "lengths": torch.from_numpy(lengths)}
         if self.speakers is not None:
             batch["speakers"] = torch.from_numpy(self.speakers[idx])
         return batch, torch.from_numpy(y)
+
+    def _statistics(self, region, row):
+        """The mean and standard deviation of each band, of shape (n_mels, 1),
+        that standardise ``region`` (n_mels, n_frames): its own, or those of
+        every clip, or those of its group's ``row``."""
+        if self.mean is None:
+            mean = region.mean(axis=1, keepdims=True, dtype=np.float32)
+            std = np.sqrt(np.square(region - mean).mean(axis=1, keepdims=True))
+            return mean, np.maximum(std, _STD_FLOOR)
+        if row is None:
+            return self.mean[:, None], self.std[:, None]
+        return self.mean[row][:, None], self.std[row][:, None]
 
     def __getitem__(self, i):
         return self.__getitems__([i])
@@ -737,7 +748,7 @@ class EmbeddingNet(NeuralNet):
             lam = float(self.rng_.beta(self.mixup_alpha, self.mixup_alpha))
             perm = torch.randperm(len(y), generator=self.generator_, device=y.device)
             X = {
-                "x": lam * X["x"] + (1.0 - lam) * X["x"][perm],
+                "x": X["x"][perm].lerp(X["x"], lam),  # lam x + (1 - lam) x[perm]
                 "lengths": torch.maximum(X["lengths"], X["lengths"][perm]),
             }
         y_pred = self.infer(X, **fit_params)
@@ -1385,7 +1396,9 @@ def _warp(x, rate):
     the top band beyond the last; frames of zeros stay zeros.
 
     Each clip's warp is a linear map of its bands, applied as one batched
-    matrix product (several times faster than gathering bands on a CPU).
+    matrix product (several times faster than gathering bands on a CPU),
+    written channels-last: the layout the network computes in (see
+    :mod:`._networks`, "Memory layout"), so that it need not copy its input.
     """
     n, n_mels, _ = x.shape
     last = torch.full((n, 1), n_mels - 1, device=x.device)
@@ -1394,7 +1407,7 @@ def _warp(x, rate):
     matrix = x.new_zeros(n, n_mels, n_mels)
     matrix.scatter_add_(2, left[:, :, None], 1.0 - weight)
     matrix.scatter_add_(2, right[:, :, None], weight)
-    return torch.bmm(matrix, x)
+    return torch.bmm(x.transpose(1, 2), matrix.transpose(1, 2)).transpose(1, 2)
 
 
 def _interpolation(size, rate, last):

@@ -775,3 +775,86 @@ def test_squeeze_excitation_accepts_numpy_bools():
         blocks = [m for m in net.backbone.layers if hasattr(m, "gate")]
         assert len(blocks) == 4  # ResNet-11: four blocks
         assert all((b.gate is not None) == value for b in blocks)
+
+
+@pytest.mark.parametrize(("stride", "dilation"), [(1, 1), (2, 1), (1, 2), (1, 3)])
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_convolutions_compute_torch_conv1d(stride, dilation, channels_last):
+    # The backbone's convolutions run as 2-D ones on channels-last memory:
+    # the same values and gradients as torch's Conv1d, whatever the input's
+    # layout.
+    from sklearn_tser._networks import _conv3
+
+    torch.manual_seed(0)
+    conv = _conv3(5, 7, stride=stride, dilation=dilation)
+    x = torch.randn(3, 5, 23)
+    if channels_last:
+        x = x.transpose(1, 2).contiguous().transpose(1, 2)
+    x.requires_grad_()
+    reference_x = x.detach().contiguous().requires_grad_()
+    out = conv(x)
+    expected = F.conv1d(
+        reference_x, conv.weight, stride=stride, padding=dilation, dilation=dilation
+    )
+    torch.testing.assert_close(out, expected, rtol=1e-5, atol=1e-5)
+    weights = torch.randn(out.shape)
+    (grad_x, grad_w) = torch.autograd.grad((out * weights).sum(), (x, conv.weight))
+    (expected_x, expected_w) = torch.autograd.grad(
+        (expected * weights).sum(), (reference_x, conv.weight)
+    )
+    torch.testing.assert_close(grad_x, expected_x, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(grad_w, expected_w, rtol=1e-5, atol=1e-5)
+    assert out.stride(1) == 1  # channels-last out
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_batch_norm_computes_torch_batch_norm(training):
+    # Unpadded batches take torch's batch norm over a 4-D view: the outputs,
+    # gradients and running statistics of torch.nn.BatchNorm1d.
+    from sklearn_tser._networks import _MaskedBatchNorm1d
+
+    generator = torch.Generator().manual_seed(0)
+    ours, reference = _MaskedBatchNorm1d(4), nn.BatchNorm1d(4)
+    for norm in (ours, reference):
+        with torch.no_grad():
+            norm.weight.copy_(torch.tensor([1.0, 2.0, 0.5, -1.0]))
+            norm.bias.copy_(torch.tensor([0.0, 1.0, -1.0, 3.0]))
+        norm.train(training)
+    for _ in range(3):
+        x = 2.0 + 3.0 * torch.randn(5, 4, 9, generator=generator)
+        x_ours = x.transpose(1, 2).contiguous().transpose(1, 2).requires_grad_()
+        x_reference = x.clone().requires_grad_()
+        out, expected = ours(x_ours), reference(x_reference)
+        torch.testing.assert_close(out, expected)
+        out.square().sum().backward()
+        expected.square().sum().backward()
+        torch.testing.assert_close(x_ours.grad, x_reference.grad)
+    for a, b in zip(ours.buffers(), reference.buffers(), strict=True):
+        torch.testing.assert_close(a, b)
+    torch.testing.assert_close(ours.weight.grad, reference.weight.grad)
+
+
+@pytest.mark.parametrize("architecture", ["resnet", "cnn"])
+def test_backbone_trains_channels_last(architecture):
+    # Every layer's features and their gradients stay channels-last in a
+    # training step: a layer that mixed layouts would copy its tensors or
+    # take torch's slow strided kernels.
+    net = _small_net(architecture, 11).train()
+    layouts = []
+
+    def record(module, inputs, output):
+        features = output[0]
+        layouts.append(("features", type(module).__name__, features.stride(1)))
+        features.register_hook(
+            lambda grad: layouts.append(
+                ("gradient", type(module).__name__, grad.stride(1))
+            )
+        )
+
+    for layer in net.backbone.layers:
+        layer.register_forward_hook(record)
+    x, lengths = _padded_batch([32, 32, 32, 32], SMALL["n_mels"], 32)
+    logits, embeddings = net(x, lengths)
+    (logits.square().sum() + embeddings.square().sum()).backward()
+    assert len(layouts) == 2 * len(net.backbone.layers)
+    assert all(stride == 1 for *_, stride in layouts), layouts
