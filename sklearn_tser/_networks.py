@@ -93,10 +93,12 @@ The convolutional backbones keep their ``(batch, channels, n_frames)``
 features channels-last in memory (the channels of a frame side by side, as a
 ``(batch, n_frames, channels)`` tensor would hold them): each convolution runs
 as a 2-D convolution of height 1 on that memory, and batch normalisation,
-the shortcuts and the pooling read it in place, forward and backward, with no
-copy between layers. The CPU's convolution library (oneDNN) and torch's batch
-normalisation compute this layout faster than the plain one. It changes no
-value but for float rounding: every shape, parameter and state dict stays that of
+the shortcuts and the statistics pooling read it in place, forward and
+backward, with no copy between layers (the 1x1 convolutions of
+``pooling="attentive"`` are torch's own, and copy their input). The CPU's
+convolution library (oneDNN) and torch's batch normalisation compute this
+layout faster than the plain one. It changes no value but for float
+rounding: every shape, parameter and state dict stays that of
 :class:`torch.nn.Conv1d` and :class:`torch.nn.BatchNorm1d`.
 """
 
@@ -389,7 +391,9 @@ class _MaskedBatchNorm1d(nn.BatchNorm1d):
     def _native(self, x):
         """torch's batch normalisation, that of :class:`torch.nn.BatchNorm1d`,
         on a 4-D view ``(batch, channels, 1, n_frames)`` of 3-D input: torch
-        has kernels for channels-last memory in 4-D only."""
+        has kernels for channels-last memory in 4-D only. Its bookkeeping is
+        that of torch's for what this class is built with: running statistics
+        kept, a set ``momentum``."""
         if x.ndim != 3:
             return super().forward(x)
         if self.training:
@@ -478,7 +482,8 @@ class _Conv1d(nn.Conv1d):
     The input is made channels-last (a no-op when it is already, as every
     layer's output after the first is) and convolved as a 2-D convolution of
     height 1; the output is channels-last too. Same parameters and values as
-    its parent, up to float rounding (see "Memory layout" above).
+    its parent, up to float rounding (see "Memory layout" above), for what
+    the backbones build: batched input, integer zero padding.
     """
 
     def _conv_forward(self, x, weight, bias):

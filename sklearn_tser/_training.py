@@ -331,7 +331,8 @@ default=None
             zip(clips, self._starts[clips], lengths, strict=True)
         ):
             region = self.X[i][:, first : first + count]
-            mean, std = self._statistics(region, None if rows is None else rows[row])
+            stat_row = None if rows is None else rows[row]
+            mean, std = self._statistics(region, stat_row)
             # Standardised as it is copied, in one pass; the frames after the
             # clip's region stay 0.
             out = x[row, :, :count]
@@ -343,20 +344,20 @@ default=None
             batch["speakers"] = torch.from_numpy(self.speakers[idx])
         return batch, torch.from_numpy(y)
 
-    def _statistics(self, region, row):
+    def __getitem__(self, i):
+        return self.__getitems__([i])
+
+    def _statistics(self, region, stat_row):
         """The mean and standard deviation of each band, of shape (n_mels, 1),
         that standardise ``region`` (n_mels, n_frames): its own, or those of
-        every clip, or those of its group's ``row``."""
+        every clip, or those of its group, row ``stat_row``."""
         if self.mean is None:
             mean = region.mean(axis=1, keepdims=True, dtype=np.float32)
             std = np.sqrt(np.square(region - mean).mean(axis=1, keepdims=True))
             return mean, np.maximum(std, _STD_FLOOR)
-        if row is None:
+        if stat_row is None:
             return self.mean[:, None], self.std[:, None]
-        return self.mean[row][:, None], self.std[row][:, None]
-
-    def __getitem__(self, i):
-        return self.__getitems__([i])
+        return self.mean[stat_row][:, None], self.std[stat_row][:, None]
 
 
 def _copy_state(state):

@@ -810,7 +810,8 @@ def test_convolutions_compute_torch_conv1d(stride, dilation, channels_last):
 @pytest.mark.parametrize("training", [True, False])
 def test_batch_norm_computes_torch_batch_norm(training):
     # Unpadded batches take torch's batch norm over a 4-D view: the outputs,
-    # gradients and running statistics of torch.nn.BatchNorm1d.
+    # gradients and running statistics of torch.nn.BatchNorm1d, in training
+    # and, after it, in evaluation mode.
     from sklearn_tser._networks import _MaskedBatchNorm1d
 
     generator = torch.Generator().manual_seed(0)
@@ -819,8 +820,8 @@ def test_batch_norm_computes_torch_batch_norm(training):
         with torch.no_grad():
             norm.weight.copy_(torch.tensor([1.0, 2.0, 0.5, -1.0]))
             norm.bias.copy_(torch.tensor([0.0, 1.0, -1.0, 3.0]))
-        norm.train(training)
-    for _ in range(3):
+
+    def compare():
         x = 2.0 + 3.0 * torch.randn(5, 4, 9, generator=generator)
         x_ours = x.transpose(1, 2).contiguous().transpose(1, 2).requires_grad_()
         x_reference = x.clone().requires_grad_()
@@ -829,9 +830,40 @@ def test_batch_norm_computes_torch_batch_norm(training):
         out.square().sum().backward()
         expected.square().sum().backward()
         torch.testing.assert_close(x_ours.grad, x_reference.grad)
+
+    for _ in range(3):
+        compare()
+    if not training:
+        ours.eval(), reference.eval()
+        compare()
     for a, b in zip(ours.buffers(), reference.buffers(), strict=True):
         torch.testing.assert_close(a, b)
     torch.testing.assert_close(ours.weight.grad, reference.weight.grad)
+    torch.testing.assert_close(ours.bias.grad, reference.bias.grad)
+
+
+@pytest.mark.parametrize("training", [True, False])
+@pytest.mark.parametrize("lengths", [[23, 23, 23], [23, 16, 9]])
+def test_block_shortcut_is_every_other_frame_and_zero_channels(lengths, training):
+    # A block of stride 2 adds to its convolutions' output every other frame
+    # of its input, first frame included (ceil(L / 2) of them), and zeros
+    # for its new channels: the reference here slices and pads.
+    from sklearn_tser._networks import _apply_mask, _Block, _time_mask
+
+    torch.manual_seed(0)
+    block = _Block(4, 6, stride=2, residual=True).train(training)
+    x, lengths = _padded_batch(lengths, 4, 23)
+    x = _apply_mask(x, _time_mask(lengths, 23, x.dtype))  # as layers leave it
+    n = None if len(set(lengths.tolist())) == 1 else lengths
+    out, out_lengths = block(x, n)
+
+    convolved, halved = block.conv1(x, n)
+    mask = _time_mask(halved, convolved.shape[2], convolved.dtype)
+    shortcut = F.pad(x[:, :, ::2], (0, 0, 0, 2))
+    expected = block.norm2(block.conv2(convolved), mask) + shortcut
+    expected = _apply_mask(F.relu(expected), mask)
+    assert out.shape == (3, 6, 12)
+    torch.testing.assert_close(out, expected)
 
 
 @pytest.mark.parametrize("architecture", ["resnet", "cnn"])

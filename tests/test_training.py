@@ -492,6 +492,7 @@ def test_warp_matches_numpy_interpolation_band_by_band():
             np.testing.assert_allclose(out[i, :, t].numpy(), ref, atol=1e-5)
     assert (out[:, :, 5:] == 0).all()
     torch.testing.assert_close(out[2], x[2])  # rate 1 is the identity
+    assert out.stride(1) == 1  # channels-last, the network's layout
 
 
 def test_frequency_warping_warps_training_views_only_when_asked():
