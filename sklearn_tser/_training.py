@@ -224,7 +224,7 @@ def _blocks(indices, lengths, n_mels):
 def _frames(X, starts, lengths, indices):
     """The regions of clips ``indices`` of ``X`` (:class:`Spectrograms`),
     left-aligned in a zero-padded float32 array (n, n_mels, longest), and the
-    mask of their frames."""
+    mask of their frames: one batch, the only padding the classifier makes."""
     indices = np.asarray(indices)
     n = lengths[indices]
     out = np.zeros((len(indices), X.n_mels, int(n.max())), dtype=np.float32)
@@ -324,20 +324,20 @@ default=None
     def __getitems__(self, indices):
         idx = np.asarray(indices, dtype=np.int64)
         lengths = self.lengths[idx]
-        clips = self.indices[idx]
-        rows = None if self.stat_rows is None else self.stat_rows[idx]
-        x = np.zeros((len(idx), self.X.n_mels, int(lengths.max())), dtype=np.float32)
-        for row, (i, first, count) in enumerate(
-            zip(clips, self._starts[clips], lengths, strict=True)
-        ):
-            region = self.X[i][:, first : first + count]
-            stat_row = None if rows is None else rows[row]
-            mean, std = self._statistics(region, stat_row)
-            # Standardised as it is copied, in one pass; the frames after the
-            # clip's region stay 0.
-            out = x[row, :, :count]
-            np.subtract(region, mean, out=out)
-            out /= std
+        x, valid = _frames(self.X, self._starts, self._lengths, self.indices[idx])
+        if self.mean is None:  # the frames after a clip's end are 0
+            n = lengths[:, None, None].astype(np.float32)
+            mean = x.sum(axis=2, keepdims=True) / n
+            var = np.square(np.where(valid, x - mean, 0)).sum(axis=2, keepdims=True)
+            std = np.maximum(np.sqrt(var / n), _STD_FLOOR)
+        elif self.stat_rows is not None:  # one row per group of clips
+            rows = self.stat_rows[idx]
+            mean, std = self.mean[rows][:, :, None], self.std[rows][:, :, None]
+        else:
+            mean, std = self.mean[None, :, None], self.std[None, :, None]
+        x -= mean
+        x /= std
+        x *= valid
         y = np.full(len(idx), -1) if self.y is None else self.y[idx]
         batch = {"x": torch.from_numpy(x), "lengths": torch.from_numpy(lengths)}
         if self.speakers is not None:
@@ -346,18 +346,6 @@ default=None
 
     def __getitem__(self, i):
         return self.__getitems__([i])
-
-    def _statistics(self, region, stat_row):
-        """The mean and standard deviation of each band, of shape (n_mels, 1),
-        that standardise ``region`` (n_mels, n_frames): its own, or those of
-        every clip, or those of its group, row ``stat_row``."""
-        if self.mean is None:
-            mean = region.mean(axis=1, keepdims=True, dtype=np.float32)
-            std = np.sqrt(np.square(region - mean).mean(axis=1, keepdims=True))
-            return mean, np.maximum(std, _STD_FLOOR)
-        if stat_row is None:
-            return self.mean[:, None], self.std[:, None]
-        return self.mean[stat_row][:, None], self.std[stat_row][:, None]
 
 
 def _copy_state(state):
