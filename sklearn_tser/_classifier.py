@@ -242,6 +242,19 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         ``lam`` stays near 0 or 1 (a clip keeps mostly its own statistics or
         takes mostly its partner's); 1 draws it uniformly from [0, 1]; above
         1 it gathers around 0.5.
+    filter_augment : float >= 0, default=0.0
+        Random filters on the training crops (FilterAugment, Nam et al.,
+        2022): each crop's mel bands are shifted by a gain that varies
+        linearly along the mel axis between 6 points, the first and last
+        band and 4 bands drawn at random, each point's gain drawn uniformly
+        from ``[-filter_augment, filter_augment]``. The gains are in units
+        of the standardised features, a band's standard deviation over the
+        training clips (with ``standardize="global"``): divide a gain in dB
+        by that deviation of the log-mel values (``feature_std_``). The
+        spectral tilt and resonances that a microphone, a room or a voice
+        give a recording vary, while the emotion's course over time is
+        kept. Applied after ``freq_mixstyle`` and before the masks. 0 turns
+        it off.
     copy_paste : float in [0, 1], default=0.0
         Probability that a training clip is followed by another clip of its
         batch with the same label, before the crop, in both phases
@@ -496,6 +509,7 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         "frequency_warping": [Interval(numbers.Real, 0, 0.5, closed="both")],
         "freq_mixstyle": [Interval(numbers.Real, 0, 1, closed="both")],
         "freq_mixstyle_alpha": [Interval(numbers.Real, 0, None, closed="neither")],
+        "filter_augment": [Interval(numbers.Real, 0, None, closed="left")],
         "copy_paste": [Interval(numbers.Real, 0, 1, closed="both")],
         "speaker_adversarial": [Interval(numbers.Real, 0, None, closed="left")],
         "ema_epochs": [
@@ -559,6 +573,7 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         frequency_warping=0.05,
         freq_mixstyle=0.0,
         freq_mixstyle_alpha=0.3,
+        filter_augment=0.0,
         copy_paste=0.0,
         speaker_adversarial=0.0,
         ema_epochs=0.0,
@@ -611,6 +626,7 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         self.frequency_warping = frequency_warping
         self.freq_mixstyle = freq_mixstyle
         self.freq_mixstyle_alpha = freq_mixstyle_alpha
+        self.filter_augment = filter_augment
         self.copy_paste = copy_paste
         self.speaker_adversarial = speaker_adversarial
         self.ema_epochs = ema_epochs

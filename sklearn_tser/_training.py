@@ -412,6 +412,10 @@ class EmbeddingNet(NeuralNet):
         (frequency MixStyle, :meth:`augment`); 0 turns it off.
     freq_mixstyle_alpha : float, default=0.3
         Beta parameter of frequency MixStyle's mixing weights.
+    filter_augment : float, default=0.0
+        Largest gain of the random piecewise-linear filter added to each
+        training crop's bands (FilterAugment, :meth:`augment`); 0 turns it
+        off.
     copy_paste : float, default=0.0
         Probability that a training clip is followed by another of the batch
         with its label, before the crop (:func:`paste_partners`); 0 turns it
@@ -477,6 +481,7 @@ class EmbeddingNet(NeuralNet):
         frequency_warping=0.0,
         freq_mixstyle=0.0,
         freq_mixstyle_alpha=0.3,
+        filter_augment=0.0,
         copy_paste=0.0,
         softmax_loss="cross_entropy",
         aam_margin=0.2,
@@ -506,6 +511,7 @@ class EmbeddingNet(NeuralNet):
         self.frequency_warping = frequency_warping
         self.freq_mixstyle = freq_mixstyle
         self.freq_mixstyle_alpha = freq_mixstyle_alpha
+        self.filter_augment = filter_augment
         self.copy_paste = copy_paste
         self.softmax_loss = softmax_loss
         self.aam_margin = aam_margin
@@ -783,7 +789,10 @@ class EmbeddingNet(NeuralNet):
         tract would. With ``freq_mixstyle = p > 0``, the batch then goes,
         with probability ``p``, through frequency MixStyle: each crop gets the
         band statistics of a mixture of its own and those of a random crop of
-        the batch, at times itself (:func:`mix_band_statistics`).
+        the batch, at times itself (:func:`mix_band_statistics`). With
+        ``filter_augment = f > 0``, each crop's bands are then shifted by a
+        random piecewise-linear filter whose gains lie in ``[-f, f]``
+        (:func:`random_filters`). The masks come last.
 
         Parameters
         ----------
@@ -829,6 +838,10 @@ class EmbeddingNet(NeuralNet):
                 )
                 perm = torch.randperm(n, generator=g, device=dev)
                 x = mix_band_statistics(x, lengths, lam, perm)
+        if self.filter_augment:
+            x = x + random_filters(
+                n, n_mels, self.filter_augment, g, dev, x.dtype
+            ).unsqueeze(2)
         # A mask hides whole bands or whole frames, so what is kept is the
         # outer product of the bands kept and the frames kept.
         frames = torch.arange(x.shape[2], device=dev)
@@ -1379,6 +1392,75 @@ def _stretch(x, lengths, rate):
     return out, new
 
 
+# Points of a random filter of FilterAugment: the first and the last band, and
+# this many less two drawn at random between them.
+_FILTER_POINTS = 6
+
+
+def random_filters(n, n_mels, top, generator, device, dtype=torch.float32):
+    """Gains of random piecewise-linear filters over the mel bands
+    (FilterAugment, Nam et al., 2022, its linear type), one per clip.
+
+    Each filter has gains drawn uniformly from ``[-top, top]`` at
+    ``_FILTER_POINTS`` points of the mel axis: band 0, the last band, and
+    bands drawn uniformly between them; between two points the gain is
+    linear in the band (:func:`piecewise_linear`).
+
+    Parameters
+    ----------
+    n, n_mels : int
+        Clips and mel bands.
+    top : float > 0
+        Largest gain, in the units of the features.
+    generator : torch.Generator
+    device : torch.device
+    dtype : torch.dtype, default=torch.float32
+
+    Returns
+    -------
+    gains : torch.Tensor of shape (n, n_mels)
+    """
+    inner = torch.rand(n, _FILTER_POINTS - 2, generator=generator, device=device)
+    points = torch.cat(
+        [
+            torch.zeros(n, 1, device=device),
+            inner.sort(dim=1).values * (n_mels - 1),
+            torch.full((n, 1), float(n_mels - 1), device=device),
+        ],
+        dim=1,
+    )
+    gains = torch.rand(n, _FILTER_POINTS, generator=generator, device=device)
+    gains = top * (2.0 * gains - 1.0)
+    return piecewise_linear(points, gains, n_mels).to(dtype)
+
+
+def piecewise_linear(points, values, size):
+    """The values at ``0 .. size - 1`` of the functions that are linear
+    between their ``points`` (as :func:`numpy.interp`, one function per row).
+
+    Parameters
+    ----------
+    points : torch.Tensor of shape (n, k)
+        Increasing along each row, from 0 to ``size - 1``.
+    values : torch.Tensor of shape (n, k)
+        The functions' values at ``points``.
+    size : int
+
+    Returns
+    -------
+    out : torch.Tensor of shape (n, size)
+    """
+    n, k = points.shape
+    at = torch.arange(size, device=points.device, dtype=points.dtype)
+    at = at.expand(n, size).contiguous()
+    right = torch.searchsorted(points.contiguous(), at).clamp(1, k - 1)
+    left = right - 1
+    x0, x1 = points.gather(1, left), points.gather(1, right)
+    y0, y1 = values.gather(1, left), values.gather(1, right)
+    weight = ((at - x0) / (x1 - x0).clamp_min(1e-12)).clamp(0.0, 1.0)
+    return y0 + weight * (y1 - y0)
+
+
 def _warp(x, rate):
     """Resample the mel bands of each clip of a batch at its ``rate``: output
     band ``b`` is the linear interpolation of input bands at ``b * rate``,
@@ -1578,6 +1660,7 @@ def training_params(params, *, device, random_state):
         frequency_warping=p["frequency_warping"],
         freq_mixstyle=p["freq_mixstyle"],
         freq_mixstyle_alpha=p["freq_mixstyle_alpha"],
+        filter_augment=p["filter_augment"],
         copy_paste=p["copy_paste"],
         softmax_loss=p["softmax_loss"],
         aam_margin=p["aam_margin"],

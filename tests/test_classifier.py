@@ -232,6 +232,7 @@ def test_warm_start_continues_training(data):
         ({"freq_mixstyle": 1.5}, "'freq_mixstyle' parameter"),
         ({"freq_mixstyle_alpha": 0}, "'freq_mixstyle_alpha' parameter"),
         ({"copy_paste": -0.1}, "'copy_paste' parameter"),
+        ({"filter_augment": -0.5}, "'filter_augment' parameter"),
     ],
 )
 def test_bad_parameters(params, match, data):

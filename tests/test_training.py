@@ -30,6 +30,8 @@ from sklearn_tser._training import (
     mix_band_statistics,
     networks_at_once,
     paste_partners,
+    piecewise_linear,
+    random_filters,
     speech_regions,
     standardization,
 )
@@ -505,6 +507,53 @@ def test_frequency_warping_warps_training_views_only_when_asked():
     # Band 0 stays band 0 (0 * rate), and the padding stays zero.
     torch.testing.assert_close(warped["x"][:, 0], x[:, 0])
     assert (warped["x"][1, :, 20:] == 0).all()
+
+
+def test_piecewise_linear_matches_numpy_interp_row_by_row():
+    rng = np.random.default_rng(0)
+    inner = np.sort(rng.uniform(0, 15, size=(4, 3)), axis=1)
+    inner[1, 1] = inner[1, 0]  # two points at one place
+    points = np.hstack([np.zeros((4, 1)), inner, np.full((4, 1), 15.0)])
+    values = rng.normal(size=(4, 5))
+    out = piecewise_linear(torch.as_tensor(points), torch.as_tensor(values), 16)
+    assert out.shape == (4, 16)
+    for i in range(4):
+        ref = np.interp(np.arange(16), points[i], values[i])
+        np.testing.assert_allclose(out[i].numpy(), ref, atol=1e-12)
+
+
+def test_random_filters_are_bounded_piecewise_linear_gains():
+    g = torch.Generator().manual_seed(0)
+    gains = random_filters(200, 32, 0.5, g, torch.device("cpu"))
+    assert gains.shape == (200, 32) and gains.dtype == torch.float32
+    assert gains.abs().max() <= 0.5
+    # Each filter is linear between at most 6 points: its second difference
+    # is zero but at the 4 inner points, where the slope may change.
+    bends = (gains.diff(n=2, dim=1).abs() > 1e-5).sum(dim=1)
+    assert bends.max() <= 2 * 4
+    assert gains.std(dim=1).min() > 0  # not flat
+    # The gains spread over [-0.5, 0.5]; the same seed gives the same filters.
+    assert gains.min() < -0.4 and gains.max() > 0.4
+    again = random_filters(200, 32, 0.5, torch.Generator().manual_seed(0), "cpu")
+    torch.testing.assert_close(again, gains)
+
+
+def test_filter_augment_adds_one_gain_per_band_to_each_training_crop():
+    lengths = torch.tensor([30, 20, 25])
+    net, x = _unaugmented(lengths, n_mels=16)
+    net.set_params(filter_augment=0.5)
+    out = net.augment(x, lengths)["x"]
+    torch.testing.assert_close(net.augment(x, lengths)["lengths"], lengths)
+    shift = out - x
+    for i, n in enumerate(lengths.tolist()):
+        # The same gain on every valid frame of a band, none on the padding.
+        gain = shift[i, :, :1]
+        torch.testing.assert_close(shift[i, :, :n], gain.expand(16, n))
+        assert (out[i, :, n:] == 0).all()
+        assert 0 < gain.abs().max() <= 0.5
+    # The gains are those random_filters draws from the training generator.
+    expected = random_filters(3, 16, 0.5, torch.Generator().manual_seed(0), "cpu")
+    torch.testing.assert_close(shift[:, :, 0], expected)
 
 
 def test_mix_band_statistics_matches_a_clip_by_clip_reference():
