@@ -243,11 +243,13 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         takes mostly its partner's); 1 draws it uniformly from [0, 1]; above
         1 it gathers around 0.5.
     filter_augment : float >= 0, default=0.0
-        Random filters on the training crops (FilterAugment, Nam et al.,
-        2022): each crop's mel bands are shifted by a gain that varies
-        linearly along the mel axis between 6 points, the first and last
-        band and 4 bands drawn at random, each point's gain drawn uniformly
-        from ``[-filter_augment, filter_augment]``. The gains are in units
+        Random filters on the training crops, in both phases (a variant of
+        the linear FilterAugment of Nam et al., 2022, with 6 points and no
+        least spacing between them): each crop's mel bands are shifted by a
+        gain that varies linearly along the mel axis between 6 points, the
+        first and last band and 4 positions drawn uniformly between them,
+        each point's gain drawn uniformly from
+        ``[-filter_augment, filter_augment]``. The gains are in units
         of the standardised features, a band's standard deviation over the
         training clips (with ``standardize="global"``): divide a gain in dB
         by that deviation of the log-mel values (``feature_std_``). The

@@ -1398,13 +1398,15 @@ _FILTER_POINTS = 6
 
 
 def random_filters(n, n_mels, top, generator, device, dtype=torch.float32):
-    """Gains of random piecewise-linear filters over the mel bands
-    (FilterAugment, Nam et al., 2022, its linear type), one per clip.
+    """Gains of random piecewise-linear filters over the mel bands, one per
+    clip: a variant of the linear FilterAugment of Nam et al. (2022), which
+    draws 3 to 5 segments at least 6 bands long; here there are always
+    ``_FILTER_POINTS`` points, at no least spacing.
 
     Each filter has gains drawn uniformly from ``[-top, top]`` at
     ``_FILTER_POINTS`` points of the mel axis: band 0, the last band, and
-    bands drawn uniformly between them; between two points the gain is
-    linear in the band (:func:`piecewise_linear`).
+    positions (not whole bands) drawn uniformly between them; between two
+    points the gain is linear in the band (:func:`piecewise_linear`).
 
     Parameters
     ----------

@@ -611,7 +611,9 @@ def test_freq_mixstyle_restyles_training_views_only_when_asked():
     torch.testing.assert_close(net.augment(x, lengths)["x"], x)
 
 
-@pytest.mark.parametrize("option", [{"freq_mixstyle": 1.0}, {"copy_paste": 0.5}])
+@pytest.mark.parametrize(
+    "option", [{"freq_mixstyle": 1.0}, {"copy_paste": 0.5}, {"filter_augment": 0.3}]
+)
 def test_augmentation_options_fit_reproducibly(option):
     """A training augmentation draws from the fit's generators: the same
     seed gives the same model, and the option changes it."""
