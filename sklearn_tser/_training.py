@@ -224,7 +224,8 @@ def _blocks(indices, lengths, n_mels):
 def _frames(X, starts, lengths, indices):
     """The regions of clips ``indices`` of ``X`` (:class:`Spectrograms`),
     left-aligned in a zero-padded float32 array (n, n_mels, longest), and the
-    mask of their frames: one batch, the only padding the classifier makes."""
+    mask of their frames: the one copy of clip regions into a padded array,
+    for the served batches, the feature statistics and the speech regions."""
     indices = np.asarray(indices)
     n = lengths[indices]
     out = np.zeros((len(indices), X.n_mels, int(n.max())), dtype=np.float32)
@@ -810,9 +811,7 @@ class EmbeddingNet(NeuralNet):
         g, dev = self.generator_ if generator is None else generator, x.device
         n, n_mels, _ = x.shape
         if self.tempo_perturbation:
-            rate = 1.0 + self.tempo_perturbation * (
-                2.0 * torch.rand(n, generator=g, device=dev) - 1.0
-            )
+            rate = 1.0 + uniform_around_zero(n, self.tempo_perturbation, g, dev)
             x, lengths = _stretch(x, lengths, rate)
         if self.crop_frames is not None:
             room = (lengths - self.crop_frames).clamp(min=0)
@@ -823,9 +822,7 @@ class EmbeddingNet(NeuralNet):
             frames = frames.clamp(max=x.shape[2] - 1)
             x = x.gather(2, frames[:, None, :].expand(n, n_mels, width))
         if self.frequency_warping:
-            rate = 1.0 + self.frequency_warping * (
-                2.0 * torch.rand(n, generator=g, device=dev) - 1.0
-            )
+            rate = 1.0 + uniform_around_zero(n, self.frequency_warping, g, dev)
             x = _warp(x, rate)
         if self.freq_mixstyle and n > 1:
             # One host sync for both draws. The Beta draws come from a seed of
@@ -1392,6 +1389,13 @@ def _stretch(x, lengths, rate):
     return out, new
 
 
+def uniform_around_zero(shape, half_width, generator, device):
+    """Draws uniform in ``[-half_width, half_width]``, of ``shape``: the
+    random rates and gains of the training augmentations."""
+    draws = torch.rand(shape, generator=generator, device=device)
+    return half_width * (2.0 * draws - 1.0)
+
+
 # Points of a random filter of FilterAugment: the first and the last band, and
 # this many less two drawn at random between them.
 _FILTER_POINTS = 6
@@ -1431,8 +1435,7 @@ def random_filters(n, n_mels, top, generator, device, dtype=torch.float32):
         ],
         dim=1,
     )
-    gains = torch.rand(n, _FILTER_POINTS, generator=generator, device=device)
-    gains = top * (2.0 * gains - 1.0)
+    gains = uniform_around_zero((n, _FILTER_POINTS), top, generator, device)
     return piecewise_linear(points, gains, n_mels).to(dtype)
 
 
