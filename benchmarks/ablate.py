@@ -125,6 +125,12 @@ def mel_changes(params):
     return {k: v for k, v in mel.get_params().items() if v != base[k]}
 
 
+# Options added after fits were cached, with the value that turns them off:
+# off, an option draws nothing and changes no step, so a fit with it off is
+# the fit cached before it existed, and its key leaves it out.
+ADDED_OFF = {"reverberation": 0.0}
+
+
 def fit_key(params, protocol, fold, seed):
     """The cache key of a fit: every classifier parameter, defaults included
     (a changed default is a new fit), and the feature parameters that differ
@@ -133,13 +139,16 @@ def fit_key(params, protocol, fold, seed):
     out, and ``n_jobs`` when it is None or the fit has one network (it has no
     effect there; fits cached before ``n_jobs`` existed keep their keys);
     another ``n_jobs`` gives the same ensemble, but is kept in the key because
-    the cached fit time depends on it."""
+    the cached fit time depends on it. The options of ``ADDED_OFF`` are left
+    out when off, for the same reason."""
     clf = default_pipeline().named_steps["clf"].set_params(**split_params(params)[0])
     unused = clf.n_jobs is None or clf.n_networks == 1
     resolved = {
         k: v
         for k, v in clf.get_params().items()
-        if k != "verbose" and not (k == "n_jobs" and unused)
+        if k != "verbose"
+        and not (k == "n_jobs" and unused)
+        and not (k in ADDED_OFF and v == ADDED_OFF[k])
     }
     fit = [resolved, protocol, fold, seed]
     changed = mel_changes(params)

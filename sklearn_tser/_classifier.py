@@ -257,6 +257,20 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         give a recording vary, while the emotion's course over time is
         kept. Applied after ``freq_mixstyle`` and before the masks. 0 turns
         it off.
+    reverberation : float >= 0, default=0.0
+        Random reverberation on the training crops, in both phases: each
+        crop is heard in a room whose reverberation time (the time its
+        sound takes to decay by 60 dB) is drawn uniformly from
+        ``(0, reverberation]`` frames (``reverberation * hop_length / sr``
+        seconds, 0.01 s a frame with the default ``LogMelTransformer``), and
+        whose direct-to-reverberant ratio is drawn uniformly from [0, 10]
+        dB: every band's power gets an exponentially decaying sum of its
+        power in the frames before (a diffuse room's late reverberation, in
+        the mel power domain). Recordings of other corpora come from other
+        rooms, while the emotion's course over time is kept. It reads the
+        features as dB (``LogMelTransformer``'s) to return to power.
+        Applied after the frequency warp and before ``freq_mixstyle``. 0
+        turns it off.
     copy_paste : float in [0, 1], default=0.0
         Probability that a training clip is followed by another clip of its
         batch with the same label, before the crop, in both phases
@@ -512,6 +526,7 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         "freq_mixstyle": [Interval(numbers.Real, 0, 1, closed="both")],
         "freq_mixstyle_alpha": [Interval(numbers.Real, 0, None, closed="neither")],
         "filter_augment": [Interval(numbers.Real, 0, None, closed="left")],
+        "reverberation": [Interval(numbers.Real, 0, None, closed="left")],
         "copy_paste": [Interval(numbers.Real, 0, 1, closed="both")],
         "speaker_adversarial": [Interval(numbers.Real, 0, None, closed="left")],
         "ema_epochs": [
@@ -576,6 +591,7 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         freq_mixstyle=0.0,
         freq_mixstyle_alpha=0.3,
         filter_augment=0.0,
+        reverberation=0.0,
         copy_paste=0.0,
         speaker_adversarial=0.0,
         ema_epochs=0.0,
@@ -629,6 +645,7 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         self.freq_mixstyle = freq_mixstyle
         self.freq_mixstyle_alpha = freq_mixstyle_alpha
         self.filter_augment = filter_augment
+        self.reverberation = reverberation
         self.copy_paste = copy_paste
         self.speaker_adversarial = speaker_adversarial
         self.ema_epochs = ema_epochs
@@ -745,7 +762,13 @@ of shape (n_mels, n_frames_i), or SpectrogramStore
         # clips: the validation speakers' from theirs, as a new speaker's at
         # prediction.
         train_set = self._dataset(
-            X, regions, y, train, speakers=speakers, groups=groups
+            X,
+            regions,
+            y,
+            train,
+            speakers=speakers,
+            groups=groups,
+            scales=self.reverberation > 0,
         )
         valid_set = (
             self._dataset(X, regions, y, valid, groups=groups) if len(valid) else None
@@ -920,12 +943,23 @@ of shape (n_mels, n_frames_i), or SpectrogramStore
             )
         return train, valid
 
-    def _dataset(self, X, regions, y=None, indices=None, *, speakers=None, groups=None):
+    def _dataset(
+        self,
+        X,
+        regions,
+        y=None,
+        indices=None,
+        *,
+        speakers=None,
+        groups=None,
+        scales=False,
+    ):
         """The clips as a :class:`SpectrogramDataset`, standardised as fitted.
 
         With ``standardize="group"``, the clips ``indices`` of each group are
         standardised with statistics of their own; ``groups=None`` makes those
-        clips one group.
+        clips one group. With ``scales``, batches hold what each clip was
+        divided by (for ``reverberation``).
         """
         if self.standardize == "global":
             scale = {"mean": self.feature_mean_, "std": self.feature_std_}
@@ -937,7 +971,7 @@ of shape (n_mels, n_frames_i), or SpectrogramStore
         else:
             scale = {}
         return SpectrogramDataset(
-            X, *regions, y, indices=indices, speakers=speakers, **scale
+            X, *regions, y, indices=indices, speakers=speakers, scales=scales, **scale
         )
 
     def _fit_centroids(self, emb, y):

@@ -19,6 +19,7 @@ Training is a chain of short steps, each overridable (skorch's habit):
 
 import contextlib
 import functools
+import math
 import threading
 import warnings
 from concurrent.futures import ThreadPoolExecutor, wait
@@ -269,6 +270,11 @@ default=None
         Encoded speaker of every clip (0 to ``n_speakers - 1``), served in the
         batch as ``"speakers"`` when given (see ``speaker_adversarial`` of
         :class:`EmbeddingNet`).
+    scales : bool, default=False
+        Whether a batch also holds ``"scale"``, of shape ``(batch, n_mels)``:
+        the standard deviation each clip's bands were divided by, in the
+        units of ``X`` (what ``reverberation`` of :class:`EmbeddingNet` needs
+        to return to them).
 
     Attributes
     ----------
@@ -290,8 +296,10 @@ default=None
         std=None,
         stat_rows=None,
         speakers=None,
+        scales=False,
     ):
         self.X = X
+        self.scales = scales
         self.indices = np.arange(len(X)) if indices is None else np.asarray(indices)
         self._starts = np.asarray(starts, dtype=np.int64)
         self._lengths = np.asarray(lengths, dtype=np.int64)
@@ -343,6 +351,9 @@ default=None
         batch = {"x": torch.from_numpy(x), "lengths": torch.from_numpy(lengths)}
         if self.speakers is not None:
             batch["speakers"] = torch.from_numpy(self.speakers[idx])
+        if self.scales:
+            scale = np.broadcast_to(std[:, :, 0], x.shape[:2])
+            batch["scale"] = torch.from_numpy(np.array(scale, dtype=np.float32))
         return batch, torch.from_numpy(y)
 
     def __getitem__(self, i):
@@ -417,6 +428,10 @@ class EmbeddingNet(NeuralNet):
         Largest gain of the random piecewise-linear filter added to each
         training crop's bands (FilterAugment, :meth:`augment`); 0 turns it
         off.
+    reverberation : float, default=0.0
+        Longest reverberation time, in frames, of the random reverberation
+        added to the training crops (:func:`reverberate`, :meth:`augment`);
+        0 turns it off.
     copy_paste : float, default=0.0
         Probability that a training clip is followed by another of the batch
         with its label, before the crop (:func:`paste_partners`); 0 turns it
@@ -483,6 +498,7 @@ class EmbeddingNet(NeuralNet):
         freq_mixstyle=0.0,
         freq_mixstyle_alpha=0.3,
         filter_augment=0.0,
+        reverberation=0.0,
         copy_paste=0.0,
         softmax_loss="cross_entropy",
         aam_margin=0.2,
@@ -513,6 +529,7 @@ class EmbeddingNet(NeuralNet):
         self.freq_mixstyle = freq_mixstyle
         self.freq_mixstyle_alpha = freq_mixstyle_alpha
         self.filter_augment = filter_augment
+        self.reverberation = reverberation
         self.copy_paste = copy_paste
         self.softmax_loss = softmax_loss
         self.aam_margin = aam_margin
@@ -738,7 +755,7 @@ class EmbeddingNet(NeuralNet):
         y = y.to(self.device)
         if self.copy_paste:
             x, lengths = paste_partners(x, lengths, y, self.copy_paste, self.generator_)
-        X = self.augment(x, lengths)
+        X = self.augment(x, lengths, scale=X.get("scale"))
         lam, perm = 1.0, None
         if self.phase_ == "softmax" and self.mixup_alpha:
             lam = float(self.rng_.beta(self.mixup_alpha, self.mixup_alpha))
@@ -774,9 +791,9 @@ class EmbeddingNet(NeuralNet):
             self.module_.speaker_adversary(unit), speakers
         )
 
-    def augment(self, x, lengths, generator=None):
-        """Tempo changes, random crops of ``crop_frames``, frequency warps
-        and SpecAugment masks of a batch.
+    def augment(self, x, lengths, generator=None, scale=None):
+        """Tempo changes, random crops of ``crop_frames``, frequency warps,
+        reverberation and SpecAugment masks of a batch.
 
         With ``tempo_perturbation = t > 0``, each clip is first resampled in
         time at a random rate ``r`` in ``[1 - t, 1 + t]``: output frame ``j``
@@ -787,7 +804,9 @@ class EmbeddingNet(NeuralNet):
         band ``b`` is the linear interpolation of input bands at ``b * a``
         (the top band beyond the last), which moves the formants and the
         pitch harmonics up (``a < 1``) or down, as a longer or shorter vocal
-        tract would. With ``freq_mixstyle = p > 0``, the batch then goes,
+        tract would. With ``reverberation = T > 0``, each crop is then heard
+        in a random room whose reverberation time is at most ``T`` frames
+        (:func:`reverberate`). With ``freq_mixstyle = p > 0``, the batch then goes,
         with probability ``p``, through frequency MixStyle: each crop gets the
         band statistics of a mixture of its own and those of a random crop of
         the batch, at times itself (:func:`mix_band_statistics`). With
@@ -802,6 +821,10 @@ class EmbeddingNet(NeuralNet):
         lengths : torch.Tensor of shape (batch,)
         generator : torch.Generator or None, default=None
             Source of the random draws; ``None`` means the training's.
+        scale : torch.Tensor of shape (batch, n_mels) or None, default=None
+            What each clip's bands were divided by in the standardisation, in
+            dB (the ``"scale"`` of a :class:`SpectrogramDataset` batch);
+            needed with ``reverberation``, unused otherwise.
 
         Returns
         -------
@@ -824,6 +847,13 @@ class EmbeddingNet(NeuralNet):
         if self.frequency_warping:
             rate = 1.0 + uniform_around_zero(n, self.frequency_warping, g, dev)
             x = _warp(x, rate)
+        if self.reverberation:
+            if scale is None:
+                raise ValueError(
+                    "reverberation needs the scale of the standardisation: "
+                    "serve the batches from a SpectrogramDataset(scales=True)."
+                )
+            x = reverberate(x, lengths, scale.to(dev), self.reverberation, g)
         if self.freq_mixstyle and n > 1:
             # One host sync for both draws. The Beta draws come from a seed of
             # the generator: torch's Beta sampler takes no generator, and the
@@ -963,7 +993,7 @@ class EmbeddingNet(NeuralNet):
                 width = int(inference_width(x.shape[2]))
                 x = torch.nn.functional.pad(x, (0, width - x.shape[2]))
                 if augmented:
-                    views = self.augment(x, lengths, generator)
+                    views = self.augment(x, lengths, generator, X.get("scale"))
                     x, lengths = views["x"], views["lengths"]
                 emb = self.module_.embed(x, lengths)
                 emb = emb.float().cpu().numpy()
@@ -1466,6 +1496,80 @@ def piecewise_linear(points, values, size):
     return y0 + weight * (y1 - y0)
 
 
+# The direct-to-reverberant ratio of a random room of ``reverberate`` is
+# drawn uniformly from [0, _LARGEST_DRR_DB] dB: from as much reverberant as
+# direct energy to a tenth of it.
+_LARGEST_DRR_DB = 10.0
+_LN_10 = math.log(10.0)
+# The 6 decades of power a reverberation time (T60) decays, in nepers.
+_T60_DECAY = 6.0 * _LN_10
+# The largest power ``reverberate`` computes with, in nepers: 300 dB.
+_LARGEST_NEPERS = 30.0 * _LN_10
+
+
+def reverberate(x, lengths, scale, longest, generator):
+    """Each clip of a batch as heard in a random room: late reverberation
+    added in the mel power domain.
+
+    Each clip draws a reverberation time ``t60`` uniformly from
+    ``(0, longest]`` frames and a direct-to-reverberant ratio ``drr``
+    uniformly from ``[0, 10]`` dB. The power of every band at frame ``t``
+    becomes its own plus a tail of the frames before,
+    ``sum(share * decay ** (k - 1) * power[t - k] for k >= 1)``, with
+    ``decay = 10 ** (-6 / t60)`` (60 dB in ``t60`` frames) and ``share =
+    (1 - decay) * 10 ** (-drr / 10)`` (the tail's weights sum to the
+    ratio's share of the direct sound): a diffuse room's exponentially
+    decaying reverberation, whose reflections add to each band as power
+    (their phases are random). The tail of what came before a crop is not
+    heard.
+
+    Parameters
+    ----------
+    x : torch.Tensor of shape (batch, n_mels, n_frames)
+        Standardised log-mel spectrograms (dB divided by ``scale``, less a
+        mean of each band), zero after each clip's ``lengths``.
+    lengths : torch.Tensor of shape (batch,)
+    scale : torch.Tensor of shape (batch, n_mels)
+        What each clip's bands were divided by in the standardisation, in
+        dB. A band's mean cancels out (a gain per band commutes with the
+        room), so it is not needed.
+    longest : float > 0
+        Longest reverberation time, in frames.
+    generator : torch.Generator
+
+    Returns
+    -------
+    x : torch.Tensor of the shape and dtype of ``x``
+        Channels-last in memory (as :func:`_warp` leaves it), zero after
+        each clip's ``lengths`` still.
+    """
+    n, _, width = x.shape
+    dev = x.device
+    t60 = torch.rand(n, generator=generator, device=dev) * longest
+    drr_db = torch.rand(n, generator=generator, device=dev) * _LARGEST_DRR_DB
+    # A time far under a frame leaves all of the tail one frame late.
+    decay = torch.exp(-_T60_DECAY / t60.clamp_min(1e-3))[:, None]
+    share = (1.0 - decay) * 10.0 ** (-drr_db[:, None] / 10.0)
+    # Powers relative to each band's mean, from nepers of power (natural
+    # log): a clip spans top_db, 80 dB, so they stay far from float32's
+    # limits; the clamp (300 dB either way) keeps features in other units
+    # finite. Frames first in memory, each frame's bands side by side.
+    scale = scale[:, None, :].float()
+    nepers = x.transpose(1, 2).contiguous().float() * (scale * (_LN_10 / 10.0))
+    power = nepers.clamp_(-_LARGEST_NEPERS, _LARGEST_NEPERS).exp_()
+    # The tail as a first-order recursion over the frames: exact, and
+    # several times faster on a CPU than a convolution with a kernel per
+    # clip. The padding after a clip comes after every frame it reaches.
+    tail = torch.empty_like(power)
+    tail[:, 0] = 0.0
+    for t in range(1, width):
+        torch.mul(tail[:, t - 1], decay, out=tail[:, t])
+        tail[:, t].addcmul_(share, power[:, t - 1])
+    heard = power.add_(tail).log_().mul_((10.0 / _LN_10) / scale)
+    valid = torch.arange(width, device=dev)[None, :] < lengths[:, None]
+    return heard.mul_(valid[:, :, None]).to(x.dtype).transpose(1, 2)
+
+
 def _warp(x, rate):
     """Resample the mel bands of each clip of a batch at its ``rate``: output
     band ``b`` is the linear interpolation of input bands at ``b * rate``,
@@ -1666,6 +1770,7 @@ def training_params(params, *, device, random_state):
         freq_mixstyle=p["freq_mixstyle"],
         freq_mixstyle_alpha=p["freq_mixstyle_alpha"],
         filter_augment=p["filter_augment"],
+        reverberation=p["reverberation"],
         copy_paste=p["copy_paste"],
         softmax_loss=p["softmax_loss"],
         aam_margin=p["aam_margin"],

@@ -233,6 +233,7 @@ def test_warm_start_continues_training(data):
         ({"freq_mixstyle_alpha": 0}, "'freq_mixstyle_alpha' parameter"),
         ({"copy_paste": -0.1}, "'copy_paste' parameter"),
         ({"filter_augment": -0.5}, "'filter_augment' parameter"),
+        ({"reverberation": -1.0}, "'reverberation' parameter"),
     ],
 )
 def test_bad_parameters(params, match, data):

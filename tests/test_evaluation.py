@@ -158,6 +158,10 @@ def test_ablation_keys_of_feature_parameters():
     assert default[0]["n_jobs"] == -1 and default[0]["n_networks"] == 2
     one = json.loads(ablate.fit_key({"n_networks": 1, "n_jobs": 2}, "actor", 0, 0))
     assert "n_jobs" not in one[0] and one[0]["n_networks"] == 1
+    # An option added later is in the key when on, not when off.
+    assert "reverberation" not in default[0]
+    on = json.loads(ablate.fit_key({"reverberation": 50.0}, "actor", 0, 0))
+    assert on[0]["reverberation"] == 50.0
 
 
 def test_ablation_benchmark_protocols_are_the_benchmark_folds():

@@ -32,6 +32,7 @@ from sklearn_tser._training import (
     paste_partners,
     piecewise_linear,
     random_filters,
+    reverberate,
     speech_regions,
     standardization,
 )
@@ -215,10 +216,12 @@ def test_dataset_batches_are_standardised_valid_frames(per_clip):
     mean, std = standardization(S, starts, lengths)
     scale = {} if per_clip else {"mean": mean, "std": std}
     dataset = SpectrogramDataset(
-        S, starts, lengths, y, indices=np.array([3, 7, 1]), **scale
+        S, starts, lengths, y, indices=np.array([3, 7, 1]), scales=True, **scale
     )
     batch, target = dataset.__getitems__([2, 0])  # clips 1 and 3
     x, n = batch["x"].numpy(), batch["lengths"].numpy()
+    served = batch["scale"].numpy()  # what each clip was divided by
+    assert served.shape == (2, X.shape[1]) and served.dtype == np.float32
     np.testing.assert_array_equal(n, lengths[[1, 3]])
     np.testing.assert_array_equal(target.numpy(), y[[1, 3]])
     assert x.shape == (2, X.shape[1], n.max())
@@ -231,7 +234,11 @@ def test_dataset_batches_are_standardised_valid_frames(per_clip):
         np.testing.assert_allclose(
             x[row, :, : lengths[i]], (clip - m[:, None]) / s[:, None], atol=1e-5
         )
+        np.testing.assert_allclose(served[row], s, rtol=1e-5)
         assert (x[row, :, lengths[i] :] == 0).all()
+    # Without scales, no scale: the batch is what the network reads.
+    plain = SpectrogramDataset(S, starts, lengths, y, **scale).__getitems__([0])[0]
+    assert set(plain) == {"x", "lengths"}
 
 
 def test_augment_crops_within_each_clip_and_masks():
@@ -556,6 +563,90 @@ def test_filter_augment_adds_one_gain_per_band_to_each_training_crop():
     torch.testing.assert_close(shift[:, :, 0], expected)
 
 
+def test_reverberate_matches_a_frame_by_frame_reference():
+    """In power (dB over the scale, as the standardisation divided), each
+    valid frame gets the decaying sum of the frames before it, drawn from
+    the generator: a reverberation time in (0, longest] frames and a ratio
+    in [0, 10] dB."""
+    lengths = torch.tensor([40, 25, 7, 1])
+    _, x = _unaugmented(lengths, n_mels=5)
+    x = x * 2.0  # a range of about 80 dB, as the top_db floor leaves
+    scale = torch.rand(4, 5, generator=torch.Generator().manual_seed(1)) * 10 + 10
+    out = reverberate(x, lengths, scale, 12.0, torch.Generator().manual_seed(2))
+    assert out.shape == x.shape and out.dtype == x.dtype
+    g = torch.Generator().manual_seed(2)
+    t60 = (torch.rand(4, generator=g) * 12.0).double().numpy()
+    drr_db = (torch.rand(4, generator=g) * 10.0).double().numpy()
+    for i, n in enumerate(lengths.tolist()):
+        # Delay k frames: a power 6 k / t60 decades down, the taps summing
+        # to the ratio's share of the direct sound (in the infinite sum).
+        decay = 10.0 ** (-6.0 / t60[i])
+        taps = (1 - decay) * decay ** np.arange(n) * 10 ** (-drr_db[i] / 10)
+        for b in range(5):
+            s = float(scale[i, b])
+            power = 10 ** (x[i, b, :n].double().numpy() * s / 10)
+            heard = power.copy()
+            for t in range(n):
+                for k in range(1, t + 1):
+                    heard[t] += taps[k - 1] * power[t - k]
+            ref = 10 * np.log10(heard) / s
+            np.testing.assert_allclose(out[i, b, :n].numpy(), ref, atol=1e-4)
+        assert (out[i, :, n:] == 0).all()
+    # Reverberation only adds power: no frame is quieter, the first frame
+    # (nothing before it) is the same, and every band gets louder somewhere.
+    assert (out >= x - 1e-5).all()
+    torch.testing.assert_close(out[:, :, 0], x[:, :, 0])
+    assert ((out - x)[:3].amax(dim=2) > 0.05).all()
+    # Channels-last in memory, as the network reads it.
+    assert out.transpose(1, 2).is_contiguous()
+    # Times far under a frame: one echo a frame late, nothing undefined.
+    short = reverberate(x, lengths, scale, 1e-6, torch.Generator().manual_seed(2))
+    assert torch.isfinite(short).all() and (short >= x - 1e-5).all()
+
+
+def test_reverberation_off_draws_nothing(monkeypatch):
+    """Off (the default), augment never reverberates nor draws for it, so
+    that training is what it was before the option existed."""
+    lengths = torch.tensor([30, 20])
+    net, x = _unaugmented(lengths, n_mels=4)
+    net.set_params(filter_augment=0.5)
+    first = net.augment(x, lengths, torch.Generator().manual_seed(5))["x"]
+
+    def refuse(*args):
+        raise AssertionError("reverberate called with reverberation=0")
+
+    monkeypatch.setattr(training_module, "reverberate", refuse)
+    again = net.augment(x, lengths, torch.Generator().manual_seed(5))["x"]
+    torch.testing.assert_close(again, first)
+
+
+def test_reverberation_fills_the_silence_after_a_sound():
+    """A sound then silence: the tail decays through the silence, 60 dB in
+    the reverberation time; the silence before the sound stays as quiet as
+    its own reverberation leaves it (at most 3 dB louder)."""
+    x = torch.full((1, 1, 60), -4.0)  # -80 dB with a scale of 20 dB
+    x[0, 0, 10:20] = 0.0
+    net, _ = _unaugmented(torch.tensor([60]), n_mels=1)
+    net.set_params(reverberation=30.0)
+    with pytest.raises(ValueError, match="reverberation needs the scale"):
+        net.augment(x, torch.tensor([60]))
+    out = net.augment(x, torch.tensor([60]), scale=torch.full((1, 1), 20.0))["x"]
+    db = out[0, 0] * 20.0
+    assert abs(db[0] + 80.0) < 1e-3
+    assert (db[1:10] >= -80.001).all() and (db[1:10] <= -77).all()
+    assert abs(db[10]) < 1e-3  # the sound's first frame: nothing loud before
+    after = db[20:]
+    assert (after.diff() <= 1e-4).all() and after[0] > -40  # a decaying tail
+    g = torch.Generator().manual_seed(0)  # the generator _unaugmented seeds
+    t60 = float(torch.rand(1, generator=g) * 30.0)
+    # 60 dB in t60 frames, while the tail is well above the -80 dB floor.
+    drops = -after.diff()[: int((after > -60).sum()) - 1]
+    assert len(drops) >= 5
+    torch.testing.assert_close(
+        drops, torch.full_like(drops, 60.0 / t60), atol=0.05, rtol=0
+    )
+
+
 def test_mix_band_statistics_matches_a_clip_by_clip_reference():
     """Each clip, standardised band by band over its valid frames, takes the
     mixed mean and standard deviation of its own and its partner's bands."""
@@ -612,7 +703,14 @@ def test_freq_mixstyle_restyles_training_views_only_when_asked():
 
 
 @pytest.mark.parametrize(
-    "option", [{"freq_mixstyle": 1.0}, {"copy_paste": 0.5}, {"filter_augment": 0.3}]
+    "option",
+    [
+        {"freq_mixstyle": 1.0},
+        {"copy_paste": 0.5},
+        {"filter_augment": 0.3},
+        {"reverberation": 20.0},
+        {"reverberation": 20.0, "standardize": "clip", "copy_paste": 0.5},
+    ],
 )
 def test_augmentation_options_fit_reproducibly(option):
     """A training augmentation draws from the fit's generators: the same
