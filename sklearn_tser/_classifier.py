@@ -265,12 +265,12 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         seconds, 0.01 s a frame with the default ``LogMelTransformer``), and
         whose direct-to-reverberant ratio is drawn uniformly from [0, 10]
         dB: every band's power gets an exponentially decaying sum of its
-        power in the frames before (a diffuse room's late reverberation, in
-        the mel power domain). Recordings of other corpora come from other
-        rooms, while the emotion's course over time is kept. It reads the
-        features as dB (``LogMelTransformer``'s) to return to power.
-        Applied after the frequency warp and before ``freq_mixstyle``. 0
-        turns it off.
+        power in that frame and the frames before (a diffuse room's late
+        reverberation, in the mel power domain). Recordings of other corpora
+        come from other rooms, while the emotion's course over time is kept.
+        It reads the features as power in dB (``LogMelTransformer``'s with
+        its default ``power=2``) to return to power. Applied after the crop,
+        before the frequency warp. 0 turns it off.
     copy_paste : float in [0, 1], default=0.0
         Probability that a training clip is followed by another clip of its
         batch with the same label, before the crop, in both phases

@@ -243,7 +243,8 @@ class SpectrogramDataset(torch.utils.data.Dataset):
     A batch (:meth:`__getitems__`, which torch's ``DataLoader`` calls with the
     indices of a batch) is ``({"x": x, "lengths": lengths}, y)``: ``x`` of shape
     ``(batch, n_mels, longest)`` holds the standardised frames of each clip's
-    region and zeros after them. Only one batch is standardised at a time.
+    region and zeros after them (the dict holds ``"speakers"`` and ``"scale"``
+    too where asked, below). Only one batch is standardised at a time.
 
     Parameters
     ----------
@@ -753,9 +754,20 @@ class EmbeddingNet(NeuralNet):
         speakers = X.get("speakers")
         x, lengths = X["x"].to(self.device), X["lengths"].to(self.device)
         y = y.to(self.device)
+        scale = X.get("scale")
         if self.copy_paste:
-            x, lengths = paste_partners(x, lengths, y, self.copy_paste, self.generator_)
-        X = self.augment(x, lengths, scale=X.get("scale"))
+            if scale is None:
+                x, lengths = paste_partners(
+                    x, lengths, y, self.copy_paste, self.generator_
+                )
+            else:  # a pasted partner's frames keep the scale they came with
+                n_mels = x.shape[1]
+                both = torch.cat([x, frame_scales(scale.to(x), lengths, x.shape[2])], 1)
+                both, lengths = paste_partners(
+                    both, lengths, y, self.copy_paste, self.generator_
+                )
+                x, scale = both[:, :n_mels], both[:, n_mels:]
+        X = self.augment(x, lengths, scale=scale)
         lam, perm = 1.0, None
         if self.phase_ == "softmax" and self.mixup_alpha:
             lam = float(self.rng_.beta(self.mixup_alpha, self.mixup_alpha))
@@ -799,14 +811,16 @@ class EmbeddingNet(NeuralNet):
         time at a random rate ``r`` in ``[1 - t, 1 + t]``: output frame ``j``
         is the linear interpolation of input frames at ``j * r``, so that the
         clip lasts ``ceil(lengths / r)`` frames, faster (``r > 1``) or slower.
+        With ``reverberation = T > 0``, each crop is then heard in a random
+        room whose reverberation time is at most ``T`` frames
+        (:func:`reverberate`), with the scale each of its frames was
+        standardised with (the bands' own, before the warp moves them).
         With ``frequency_warping = w > 0``, each crop is then resampled along
         its mel bands at a random rate ``a`` in ``[1 - w, 1 + w]``: output
         band ``b`` is the linear interpolation of input bands at ``b * a``
         (the top band beyond the last), which moves the formants and the
         pitch harmonics up (``a < 1``) or down, as a longer or shorter vocal
-        tract would. With ``reverberation = T > 0``, each crop is then heard
-        in a random room whose reverberation time is at most ``T`` frames
-        (:func:`reverberate`). With ``freq_mixstyle = p > 0``, the batch then goes,
+        tract would. With ``freq_mixstyle = p > 0``, the batch then goes,
         with probability ``p``, through frequency MixStyle: each crop gets the
         band statistics of a mixture of its own and those of a random crop of
         the batch, at times itself (:func:`mix_band_statistics`). With
@@ -821,10 +835,12 @@ class EmbeddingNet(NeuralNet):
         lengths : torch.Tensor of shape (batch,)
         generator : torch.Generator or None, default=None
             Source of the random draws; ``None`` means the training's.
-        scale : torch.Tensor of shape (batch, n_mels) or None, default=None
-            What each clip's bands were divided by in the standardisation, in
-            dB (the ``"scale"`` of a :class:`SpectrogramDataset` batch);
-            needed with ``reverberation``, unused otherwise.
+        scale : torch.Tensor of shape (batch, n_mels) or (batch, n_mels, \
+n_frames), or None, default=None
+            What each clip's bands (or each frame's, as :func:`frame_scales`
+            gives them) were divided by in the standardisation, in dB (the
+            ``"scale"`` of a :class:`SpectrogramDataset` batch); needed with
+            ``reverberation``, unused otherwise.
 
         Returns
         -------
@@ -833,6 +849,16 @@ class EmbeddingNet(NeuralNet):
         """
         g, dev = self.generator_ if generator is None else generator, x.device
         n, n_mels, _ = x.shape
+        if self.reverberation:
+            if scale is None:
+                raise ValueError(
+                    "reverberation needs the scale of the standardisation: "
+                    "serve the batches from a SpectrogramDataset(scales=True)."
+                )
+            if scale.dim() == 2:
+                scale = frame_scales(scale.to(x), lengths, x.shape[2])
+            # Each frame's scale rides along through the stretch and the crop.
+            x = torch.cat([x, scale.to(x)], dim=1)
         if self.tempo_perturbation:
             rate = 1.0 + uniform_around_zero(n, self.tempo_perturbation, g, dev)
             x, lengths = _stretch(x, lengths, rate)
@@ -843,17 +869,13 @@ class EmbeddingNet(NeuralNet):
             width = int(lengths.max())
             frames = start[:, None] + torch.arange(width, device=dev)
             frames = frames.clamp(max=x.shape[2] - 1)
-            x = x.gather(2, frames[:, None, :].expand(n, n_mels, width))
+            x = x.gather(2, frames[:, None, :].expand(n, x.shape[1], width))
+        if self.reverberation:
+            x, scale = x[:, :n_mels], x[:, n_mels:]
+            x = reverberate(x, lengths, scale, self.reverberation, g)
         if self.frequency_warping:
             rate = 1.0 + uniform_around_zero(n, self.frequency_warping, g, dev)
             x = _warp(x, rate)
-        if self.reverberation:
-            if scale is None:
-                raise ValueError(
-                    "reverberation needs the scale of the standardisation: "
-                    "serve the batches from a SpectrogramDataset(scales=True)."
-                )
-            x = reverberate(x, lengths, scale.to(dev), self.reverberation, g)
         if self.freq_mixstyle and n > 1:
             # One host sync for both draws. The Beta draws come from a seed of
             # the generator: torch's Beta sampler takes no generator, and the
@@ -1507,6 +1529,25 @@ _T60_DECAY = 6.0 * _LN_10
 _LARGEST_NEPERS = 30.0 * _LN_10
 
 
+def frame_scales(scale, lengths, n_frames):
+    """Each clip's band scales repeated on its valid frames, zero after them:
+    the scales of :func:`reverberate` that can follow the frames through
+    :func:`paste_partners`, a stretch or a crop.
+
+    Parameters
+    ----------
+    scale : torch.Tensor of shape (batch, n_mels)
+    lengths : torch.Tensor of shape (batch,)
+    n_frames : int
+
+    Returns
+    -------
+    scales : torch.Tensor of shape (batch, n_mels, n_frames)
+    """
+    valid = torch.arange(n_frames, device=scale.device)[None, :] < lengths[:, None]
+    return scale[:, :, None] * valid[:, None, :].to(scale.dtype)
+
+
 def reverberate(x, lengths, scale, longest, generator):
     """Each clip of a batch as heard in a random room: late reverberation
     added in the mel power domain.
@@ -1514,28 +1555,35 @@ def reverberate(x, lengths, scale, longest, generator):
     Each clip draws a reverberation time ``t60`` uniformly from
     ``(0, longest]`` frames and a direct-to-reverberant ratio ``drr``
     uniformly from ``[0, 10]`` dB. The power of every band at frame ``t``
-    becomes its own plus a tail of the frames before,
-    ``sum(share * decay ** (k - 1) * power[t - k] for k >= 1)``, with
-    ``decay = 10 ** (-6 / t60)`` (60 dB in ``t60`` frames) and ``share =
-    (1 - decay) * 10 ** (-drr / 10)`` (the tail's weights sum to the
-    ratio's share of the direct sound): a diffuse room's exponentially
-    decaying reverberation, whose reflections add to each band as power
-    (their phases are random). The tail of what came before a crop is not
-    heard.
+    becomes its own plus a tail of it and the frames before,
+    ``sum(share * decay ** k * power[t - k] for k >= 0)``, with ``decay =
+    10 ** (-6 / t60)`` (60 dB in ``t60`` frames) and ``share = (1 - decay) *
+    10 ** (-drr / 10)`` (the tail's weights sum to the ratio's share of the
+    direct sound; the reflections within a frame's span are heard in it): a
+    diffuse room's exponentially decaying reverberation, whose reflections
+    add to each band as power (their phases are random). The tail of what
+    came before a crop is not heard.
+
+    The features are read as power in dB (``LogMelTransformer``'s, with its
+    default ``power=2``), standardised; the power is clamped to 300 dB
+    either way of a band's mean, which only features in other units reach.
 
     Parameters
     ----------
     x : torch.Tensor of shape (batch, n_mels, n_frames)
-        Standardised log-mel spectrograms (dB divided by ``scale``, less a
-        mean of each band), zero after each clip's ``lengths``.
+        Standardised log-mel spectrograms (dB less a mean of each band,
+        divided by ``scale``), zero after each clip's ``lengths``.
     lengths : torch.Tensor of shape (batch,)
-    scale : torch.Tensor of shape (batch, n_mels)
-        What each clip's bands were divided by in the standardisation, in
-        dB. A band's mean cancels out (a gain per band commutes with the
-        room), so it is not needed.
+        Valid frames of each clip.
+    scale : torch.Tensor of shape (batch, n_mels) or (batch, n_mels, n_frames)
+        What each clip's bands (or each frame's, where a clip is made of
+        several, :func:`frame_scales`) were divided by in the
+        standardisation, in dB. A band's mean cancels out (a gain per band
+        commutes with the room), so it is not needed.
     longest : float > 0
         Longest reverberation time, in frames.
     generator : torch.Generator
+        Source of the draws (of ``x``'s device).
 
     Returns
     -------
@@ -1545,29 +1593,31 @@ def reverberate(x, lengths, scale, longest, generator):
     """
     n, _, width = x.shape
     dev = x.device
-    t60 = torch.rand(n, generator=generator, device=dev) * longest
+    t60 = (1.0 - torch.rand(n, generator=generator, device=dev)) * longest
     drr_db = torch.rand(n, generator=generator, device=dev) * _LARGEST_DRR_DB
-    # A time far under a frame leaves all of the tail one frame late.
-    decay = torch.exp(-_T60_DECAY / t60.clamp_min(1e-3))[:, None]
+    decay = torch.exp(-_T60_DECAY / t60)[:, None]
     share = (1.0 - decay) * 10.0 ** (-drr_db[:, None] / 10.0)
     # Powers relative to each band's mean, from nepers of power (natural
     # log): a clip spans top_db, 80 dB, so they stay far from float32's
-    # limits; the clamp (300 dB either way) keeps features in other units
-    # finite. Frames first in memory, each frame's bands side by side.
-    scale = scale[:, None, :].float()
+    # limits; the clamp keeps features in other units finite. Frames first
+    # in memory, each frame's bands side by side.
+    scale = scale.float()
+    scale = scale[:, None, :] if scale.dim() == 2 else scale.transpose(1, 2)
     nepers = x.transpose(1, 2).contiguous().float() * (scale * (_LN_10 / 10.0))
     power = nepers.clamp_(-_LARGEST_NEPERS, _LARGEST_NEPERS).exp_()
     # The tail as a first-order recursion over the frames: exact, and
     # several times faster on a CPU than a convolution with a kernel per
     # clip. The padding after a clip comes after every frame it reaches.
     tail = torch.empty_like(power)
-    tail[:, 0] = 0.0
+    torch.mul(power[:, 0], share, out=tail[:, 0])
     for t in range(1, width):
         torch.mul(tail[:, t - 1], decay, out=tail[:, t])
-        tail[:, t].addcmul_(share, power[:, t - 1])
+        tail[:, t].addcmul_(share, power[:, t])
     heard = power.add_(tail).log_().mul_((10.0 / _LN_10) / scale)
     valid = torch.arange(width, device=dev)[None, :] < lengths[:, None]
-    return heard.mul_(valid[:, :, None]).to(x.dtype).transpose(1, 2)
+    # where, not a product: the padding's scale may be 0 (frame_scales).
+    heard = torch.where(valid[:, :, None], heard, 0.0)
+    return heard.to(x.dtype).transpose(1, 2)
 
 
 def _warp(x, rate):

@@ -324,3 +324,24 @@ def test_benchmark_mean_fit_time_leaves_out_the_fit_alone_and_earlier_runs(
     r = bench_classifier.run(None, **kw)  # no earlier run: all but the first
     r["jobs"] = 2
     assert "| 77 s |" in bench_classifier.table(r)  # mean of 110, 11, 111
+
+
+def test_room_impulse_responses_decay_and_ratio():
+    """The simulated rooms of room_robustness.py: a unit direct sound, then a
+    tail whose energy is the ratio's share and whose power falls 60 dB in
+    the reverberation time."""
+    import room_robustness
+
+    h = room_robustness.impulse_response(0.5, 3.0, np.random.default_rng(0))
+    assert len(h) == 1 + round(0.75 * room_robustness.SR) and h[0] == 1.0
+    np.testing.assert_allclose(np.sum(h[1:] ** 2), 10**-0.3)
+    # The tail's power in its first quarter second and in its third, 0.5 s
+    # (the reverberation time) later: 60 dB apart, the noise aside.
+    quarter = room_robustness.SR // 4
+    first = np.sum(h[1 : 1 + quarter] ** 2)
+    second = np.sum(h[1 + 2 * quarter : 1 + 3 * quarter] ** 2)
+    assert abs(10 * np.log10(first / second) - 60.0) < 1.0
+    clip = np.random.default_rng(1).standard_normal(8000).astype(np.float32)
+    heard = room_robustness.in_room(clip, 0.5, 3.0, seed=7)
+    assert heard.shape == clip.shape and heard.dtype == np.float32
+    np.testing.assert_array_equal(heard, room_robustness.in_room(clip, 0.5, 3.0, 7))
