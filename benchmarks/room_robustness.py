@@ -94,13 +94,15 @@ def room_features(data, cache, clips, t60, drr_db):
     return np.load(path)
 
 
-def fitted(S, y, actor, params, protocol, fold, seed, cache):
-    """The model of a fold (as ablate.py fits it), kept on disk."""
+def fitted(S, y, actor, params, protocol, fold, seed, cache, log=print):
+    """The model of a fold (as ablate.py fits it), kept on disk; a fit's
+    time is logged."""
     key = fit_key(params, protocol, fold, seed)
     name = hashlib.sha256(key.encode()).hexdigest()[:16]
     path = Path(cache) / "rooms" / f"model-{protocol}-{fold}-{seed}-{name}.joblib"
     if not path.exists():
-        clf = fit_fold(S, y, actor, params, protocol, fold, seed)[0]
+        clf, _, _, fit_s = fit_fold(S, y, actor, params, protocol, fold, seed)
+        log(f"fitted {params} on {protocol} fold {fold} seed {seed}: {fit_s:.0f} s")
         path.parent.mkdir(parents=True, exist_ok=True)
         joblib.dump(clf, path)
     return joblib.load(path)
@@ -132,7 +134,7 @@ def run(configs, rooms, data, cache, protocols, seeds, log=print):
                 heard[room] = room_features(data, cache, test, t60, drr_db)
             for seed in range(seeds):
                 for name, params in configs.items():
-                    clf = fitted(S, y, actor, params, protocol, fold, seed, cache)
+                    clf = fitted(S, y, actor, params, protocol, fold, seed, cache, log)
                     for room, S_test in heard.items():
                         pred = clf.predict(S_test, groups=actor[test])
                         score = 100 * score_of(y[test], pred)
