@@ -204,7 +204,7 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
     label_smoothing : float in [0, 1), default=0.1
         Label smoothing of the cross-entropy (softmax phase, and the
         ``ce_weight`` term of the triplet phase); 0 is plain cross-entropy.
-    mixup_alpha : float >= 0, default=0.4
+    mixup_alpha : float >= 0, default=1.0
         Mixup in the softmax phase: each batch is mixed with a shuffled copy of
         itself, ``lam * x + (1 - lam) * x'``, ``lam ~ Beta(alpha, alpha)``, and
         so are the losses of both labels. Below 1 the draws of ``lam`` stay
@@ -585,7 +585,7 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         aam_margin=0.2,
         aam_scale=30.0,
         label_smoothing=0.1,
-        mixup_alpha=0.4,
+        mixup_alpha=1.0,
         tempo_perturbation=0.0,
         frequency_warping=0.05,
         freq_mixstyle=0.0,
