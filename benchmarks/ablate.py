@@ -157,6 +157,16 @@ def fit_key(params, protocol, fold, seed):
     return json.dumps(fit, sort_keys=True, default=str)
 
 
+def cached_fits(cache):
+    """The fits recorded in ``<cache>/ablate.jsonl``, by key (the last record
+    of a key wins); empty when there is none."""
+    store = Path(cache) / "ablate.jsonl"
+    if not store.exists():
+        return {}
+    records = (json.loads(line) for line in store.read_text().splitlines())
+    return {record["key"]: record for record in records}
+
+
 def fit_fold(S, y, actor, params, protocol, fold, seed):
     """Fit the classifier of a parameter set on a fold of a protocol, with one
     torch thread; return it, the fold's train and test indices and the fit
@@ -193,11 +203,7 @@ def run(configs, data, cache, seeds, protocols, jobs, n_folds=None, log=print):
         return spectrograms[name]
 
     store = Path(cache) / "ablate.jsonl"
-    done = {}
-    if store.exists():
-        for line in store.read_text().splitlines():
-            record = json.loads(line)
-            done[record["key"]] = record
+    done = cached_fits(cache)
 
     tasks = []  # fold by fold, each set's fit of a fold next to the others'
     for protocol in protocols:

@@ -30,6 +30,7 @@ refitting.
 """
 
 import argparse
+import functools
 import hashlib
 import json
 from pathlib import Path
@@ -40,6 +41,7 @@ from ablate import (
     DEFAULT_CACHE,
     DEFAULT_DATA,
     PROTOCOLS,
+    cached_fits,
     features,
     fit_fold,
     fit_key,
@@ -74,21 +76,21 @@ def in_room(clip, t60, drr_db, seed):
     return fftconvolve(clip, h)[: len(clip)].astype(np.float32)
 
 
-def room_features(data, cache, clips, t60, drr_db):
+def room_features(data, cache, clips, t60, drr_db, waves):
     """Default log-mel spectrograms of the clips ``clips`` in one room, cached
-    (every clip's room drawn with its index as seed)."""
+    (every clip's room drawn with its index as seed); ``waves()`` gives the
+    clips' recordings, called only when the cache lacks the room."""
     mel = default_pipeline().named_steps["mel"]
     key = [str(Path(data).resolve()), [int(i) for i in clips], t60, drr_db]
     key += [SR, ROOM_MODEL, mel.get_params()]
     key = hashlib.sha256(json.dumps(key, default=str).encode()).hexdigest()[:16]
     path = Path(cache) / "rooms" / f"features-{key}.npy"
     if not path.exists():
-        paths = load_ravdess(data).data
-        waves = [
-            in_room(load_audio(paths[i], sr=SR), t60, drr_db, seed=int(i))
-            for i in clips
+        heard = [
+            in_room(clip, t60, drr_db, seed=int(i))
+            for i, clip in zip(clips, waves(), strict=True)
         ]
-        S = mel.transform(waves)
+        S = mel.transform(heard)
         path.parent.mkdir(parents=True, exist_ok=True)
         np.save(path, S)
     return np.load(path)
@@ -108,30 +110,26 @@ def fitted(S, y, actor, params, protocol, fold, seed, cache, log=print):
     return joblib.load(path)
 
 
-def screened_score(cache, key):
-    """The score ablate.py cached for the fit ``key``, or None."""
-    store = Path(cache) / "ablate.jsonl"
-    if store.exists():
-        for line in store.read_text().splitlines():
-            record = json.loads(line)
-            if record["key"] == key:
-                return 100 * record["score"]
-    return None
-
-
 def run(configs, rooms, data, cache, protocols, seeds, log=print):
     """Scores (%) by set, then room (``"clean"`` first), each a list over
     protocols, folds and seeds in one order. A clean score is shown beside
     ablate.py's for the same fit where its cache has it."""
     S, y, actor = features(data, cache)
+    paths = load_ravdess(data).data
+    screened = cached_fits(cache)
     scores = {name: {"clean": []} for name in configs}
     for protocol in protocols:
         score_of = PROTOCOLS[protocol][1]
         for fold, (_, test) in enumerate(folds(protocol, y, actor)):
+
+            @functools.cache
+            def recordings(test=test):  # decoded once a fold, if at all
+                return [load_audio(paths[i], sr=SR) for i in test]
+
             heard = {"clean": S[test]}
             for room in rooms:
                 t60, drr_db = (float(v) for v in room.split(":"))
-                heard[room] = room_features(data, cache, test, t60, drr_db)
+                heard[room] = room_features(data, cache, test, t60, drr_db, recordings)
             for seed in range(seeds):
                 for name, params in configs.items():
                     clf = fitted(S, y, actor, params, protocol, fold, seed, cache, log)
@@ -143,11 +141,10 @@ def run(configs, rooms, data, cache, protocols, seeds, log=print):
                             f"{name}, {protocol} fold {fold} seed {seed}, {room}: "
                             f"{score:.2f}"
                         )
-                    screened = screened_score(
-                        cache, fit_key(params, protocol, fold, seed)
-                    )
-                    if screened is not None:
-                        log(f"  (ablate.py's score of this fit: {screened:.2f})")
+                    record = screened.get(fit_key(params, protocol, fold, seed))
+                    if record is not None:
+                        score = 100 * record["score"]
+                        log(f"  (ablate.py's score of this fit: {score:.2f})")
     return scores
 
 
@@ -157,9 +154,9 @@ def table(scores, protocols):
     lines = [
         f"{metrics} % on the test clips of {', '.join(protocols)}, as recorded "
         "and in simulated rooms (T60 s : direct-to-reverberant ratio dB); mean "
-        "over folds and seeds. Training's rooms (with reverberation=50 at the "
-        "default hop) last at most 0.5 s at ratios of 0 to 10 dB: longer or "
-        "more distant rooms lie outside them.",
+        "over folds and seeds. A set's training rooms last at most its "
+        "reverberation frames (0.01 s each at the default hop) at ratios of 0 "
+        "to 10 dB: longer or more distant rooms lie outside them.",
         "",
         "| set | " + " | ".join(rooms) + " |",
         "|---|" + "---:|" * len(rooms),

@@ -345,3 +345,38 @@ def test_room_impulse_responses_decay_and_ratio():
     heard = room_robustness.in_room(clip, 0.5, 3.0, seed=7)
     assert heard.shape == clip.shape and heard.dtype == np.float32
     np.testing.assert_array_equal(heard, room_robustness.in_room(clip, 0.5, 3.0, 7))
+
+
+def test_room_features_identity_room_and_cache(ravdess_dir, tmp_path):
+    """A room with no tail to speak of (a ratio of 200 dB) gives the clips'
+    own log-mel features back; a second call reads the cache and decodes
+    nothing."""
+    import room_robustness
+
+    from sklearn_tser._audio import load_audio
+    from sklearn_tser.datasets import load_ravdess
+    from sklearn_tser.evaluation import default_pipeline
+
+    paths = load_ravdess(ravdess_dir).data
+    clips = np.array([3, 700])
+    decoded = []
+
+    def recordings():
+        decoded.append(1)
+        return [load_audio(paths[i]) for i in clips]
+
+    S = room_robustness.room_features(
+        ravdess_dir, tmp_path, clips, 0.3, 200.0, recordings
+    )
+    clean = default_pipeline().named_steps["mel"].transform([paths[i] for i in clips])
+    np.testing.assert_allclose(S, clean, atol=0.01)  # NaN padding alike
+    again = room_robustness.room_features(
+        ravdess_dir, tmp_path, clips, 0.3, 200.0, recordings
+    )
+    np.testing.assert_array_equal(again, S)
+    assert decoded == [1]
+    # Another room is another cache entry, and sounds otherwise.
+    other = room_robustness.room_features(
+        ravdess_dir, tmp_path, clips, 0.6, 0.0, recordings
+    )
+    assert decoded == [1, 1] and np.nanmean(other - clean) > 1.0
