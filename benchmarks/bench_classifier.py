@@ -129,13 +129,22 @@ class FitStore:
     changes the digest: resume a run from a worktree of its own commit. The
     machine and the device are not in the key but in each fit's record (a run
     may end on another machine, as two runs of the same code differ by their
-    machine's rounding anyway); the report names them.
+    machine's rounding anyway); the report names them. Without ``key`` an
+    existing store is opened to read its fits (:meth:`saved`), whatever its
+    key.
     """
 
-    def __init__(self, directory, key):
+    def __init__(self, directory, key=None):
         self.directory = Path(directory)
-        self.directory.mkdir(parents=True, exist_ok=True)
         index = self.directory / "run.json"
+        if key is None:  # read a run's fits, as compare_runs.py does
+            if not index.is_file():
+                raise SystemExit(
+                    f"{directory} holds no saved run (no run.json): give the "
+                    "directory a run was started with --resume."
+                )
+            return
+        self.directory.mkdir(parents=True, exist_ok=True)
         if index.exists():
             held = json.loads(index.read_text())
             if held != key:
@@ -155,6 +164,16 @@ class FitStore:
         """The saved outcome of a fit, or None."""
         path = self._path(protocol, fold, seed)
         return json.loads(path.read_text()) if path.exists() else None
+
+    def saved(self):
+        """Every saved fit, as ``{(protocol, fold, seed): outcome}``."""
+        tags = {p.replace("/", "_"): p for p in PROTOCOLS}
+        fits = {}
+        for path in sorted(self.directory.glob("*-*-*.json")):
+            tag, fold, seed = path.stem.rsplit("-", 2)
+            if tag in tags:
+                fits[tags[tag], int(fold), int(seed)] = json.loads(path.read_text())
+        return fits
 
     def put(self, protocol, fold, seed, outcome):
         """Save a fit's outcome with the machine and the date it ran on."""

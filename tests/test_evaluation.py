@@ -206,6 +206,57 @@ def test_benchmark_fit_store_resumes_the_same_run_only(tmp_path):
         bench_classifier.FitStore(tmp_path / "run", {**key, "code": "x", "params": {}})
 
 
+def test_compare_runs_pairs_fits_by_protocol_fold_and_seed(tmp_path, capsys):
+    """compare_runs.py reads two --resume directories and pairs their fits:
+    WA under the paper's protocols, UA by actor, only fits saved in both."""
+    import compare_runs
+
+    key = {"code": "abc", "params": {}, "quick": False, "n_clips": 9}
+    new = bench_classifier.FitStore(tmp_path / "new", key)
+    old = bench_classifier.FitStore(tmp_path / "old", {**key, "code": "def"})
+    for (protocol, fold, seed), (a, b) in {
+        ("paper-70/30", 0, 0): (0.80, 0.75),
+        ("speaker", 0, 0): (0.60, 0.70),
+        ("speaker", 0, 1): (0.65, 0.55),
+        ("speaker", 1, 0): (0.50, 0.50),
+    }.items():
+        new.put(protocol, fold, seed, {"acc": a, "uar": a / 2})
+        old.put(protocol, fold, seed, {"acc": b, "uar": b / 2})
+    new.put("speaker", 2, 0, {"acc": 1.0, "uar": 1.0})  # no partner: left out
+    compare_runs.main(
+        [str(tmp_path / "new"), str(tmp_path / "old"), "--names", "A", "B"]
+    )
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("| protocol | pairs (fold, seed) | A % | B % |")
+    # 70/30: one pair, WA; by actor: three pairs, UA (half the accuracy here)
+    row = "| {} | {} | {} | {} | {} | {} to {} | {} | {} |".format
+    assert out[2] == row(
+        "paper-70/30 (WA)",
+        1,
+        "80.00",
+        "75.00",
+        "+5.00",
+        "+5.00",
+        "+5.00",
+        "1 of 1",
+        "0 of 1",
+    )
+    assert out[3] == row(
+        "speaker (UA)",
+        3,
+        "29.17",
+        "29.17",
+        "+0.00",
+        "-5.00",
+        "+5.00",
+        "1 of 3",
+        "1 of 3",
+    )
+    assert len(out) == 4
+    with pytest.raises(SystemExit, match=r"holds no saved run"):
+        compare_runs.main([str(tmp_path / "new"), str(tmp_path / "nothing")])
+
+
 def test_benchmark_code_digest_follows_the_library_source(tmp_path, monkeypatch):
     import sklearn_tser
 
