@@ -267,13 +267,19 @@ def table(rows, protocols, seeds):
     return "\n".join(lines)
 
 
-def paired_table(rows, protocols):
+def paired_table(rows, protocols, lead=None):
     """The difference of every set to the first, paired by fold and seed
-    (the same folds, seeds and initialisation draws), in points."""
+    (the same folds, seeds and initialisation draws), in points, under a
+    ``lead`` sentence (by default one that refers to the table of means
+    above it). ``rows[name][protocol]`` lists a set's scores (fractions) in
+    the same order of folds and seeds for every set."""
     names = list(rows)
-    lines = [
+    lead = lead or (
         f"Paired by fold and seed, the difference to {names[0]!r} (std over "
-        "the pairs, as in the table above):",
+        "the pairs, as in the table above):"
+    )
+    lines = [
+        lead,
         "",
         "| change | screen | pairs (fold, seed) | mean difference, points | std "
         "| range | ahead in |",

@@ -14,12 +14,14 @@ runs are paired; the table says how many.
 """
 
 import argparse
-import statistics
 import sys
 from pathlib import Path
 
+import numpy as np
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from ablate import paired_table  # noqa: E402
 from bench_classifier import PROTOCOLS, FitStore  # noqa: E402
 
 #: The figure compared under each protocol (a key of a saved outcome).
@@ -31,55 +33,40 @@ def saved_fits(directory):
     return FitStore(directory).saved()
 
 
-def paired_rows(new, old):
-    """One row per protocol: the pairs of fits of both runs and their
-    differences, in points (``new - old``)."""
-    rows = []
+def paired_scores(new, old, names=("new", "old")):
+    """The scores of the fits saved in both runs, in the same order of folds
+    and seeds: ``{name: {protocol: [score, ...]}}``, old run first, as
+    :func:`ablate.paired_table` reads them."""
+    rows = {names[1]: {}, names[0]: {}}
     for protocol in PROTOCOLS:
         keys = sorted(k for k in new if k[0] == protocol and k in old)
-        if not keys:
-            continue
-        metric = METRIC[protocol]
-        a = [100 * new[k][metric] for k in keys]
-        b = [100 * old[k][metric] for k in keys]
-        diff = [x - y for x, y in zip(a, b, strict=True)]
-        rows.append(
-            {
-                "protocol": protocol,
-                "metric": "UA" if metric == "uar" else "WA",
-                "pairs": len(keys),
-                "new": statistics.mean(a),
-                "old": statistics.mean(b),
-                "diff": statistics.mean(diff),
-                "low": min(diff),
-                "high": max(diff),
-                "ahead": sum(d > 0 for d in diff),
-                "behind": sum(d < 0 for d in diff),
-            }
-        )
+        if keys:
+            metric = METRIC[protocol]
+            rows[names[1]][protocol] = [old[k][metric] for k in keys]
+            rows[names[0]][protocol] = [new[k][metric] for k in keys]
     return rows
 
 
-def _signed(points):
-    return f"{round(points, 2) + 0.0:+.2f}"  # + 0.0: no "-0.00" from rounding
-
-
-def table(rows, names=("new", "old")):
-    """The markdown table of :func:`paired_rows`."""
-    new, old = names
+def table(rows):
+    """Each run's mean over the paired fits, then their paired differences."""
+    old, new = rows
+    protocols = list(rows[old])
     lines = [
-        f"| protocol | pairs (fold, seed) | {new} % | {old} % | mean difference, "
-        "points | range | ahead in | behind in |",
-        "|---|---:|---:|---:|---:|---|---|---|",
+        f"| protocol | pairs (fold, seed) | {new} % | {old} % |",
+        "|---|---:|---:|---:|",
     ]
-    for r in rows:
+    for protocol in protocols:
+        a, b = rows[new][protocol], rows[old][protocol]
+        metric = "UA" if METRIC[protocol] == "uar" else "WA"
         lines.append(
-            f"| {r['protocol']} ({r['metric']}) | {r['pairs']} | {r['new']:.2f} | "
-            f"{r['old']:.2f} | {_signed(r['diff'])} | "
-            f"{_signed(r['low'])} to {_signed(r['high'])} "
-            f"| {r['ahead']} of {r['pairs']} | {r['behind']} of {r['pairs']} |"
+            f"| {protocol} ({metric}) | {len(a)} | {100 * np.mean(a):.2f} | "
+            f"{100 * np.mean(b):.2f} |"
         )
-    return "\n".join(lines)
+    lead = (
+        f"Paired by fold and seed, the difference of {new!r} to {old!r}, "
+        "points (mean, std over the pairs, range):"
+    )
+    return "\n".join(lines) + "\n\n" + paired_table(rows, protocols, lead)
 
 
 def main(argv=None):
@@ -88,13 +75,13 @@ def main(argv=None):
     parser.add_argument("old", type=Path, help="--resume directory of the other")
     parser.add_argument("--names", nargs=2, default=("new", "old"))
     args = parser.parse_args(argv)
-    rows = paired_rows(saved_fits(args.new), saved_fits(args.old))
-    if not rows:
+    rows = paired_scores(saved_fits(args.new), saved_fits(args.old), args.names)
+    if not any(rows.values()):
         raise SystemExit(
             f"{args.new} and {args.old} hold no fit of the same protocol, "
             "fold and seed."
         )
-    print(table(rows, args.names))
+    print(table(rows))
 
 
 if __name__ == "__main__":
