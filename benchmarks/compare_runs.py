@@ -75,6 +75,10 @@ def main(argv=None):
     parser.add_argument("old", type=Path, help="--resume directory of the other")
     parser.add_argument("--names", nargs=2, default=("new", "old"))
     args = parser.parse_args(argv)
+    if args.names[0] == args.names[1]:
+        parser.error(
+            f"--names gives both runs the name {args.names[0]!r}: name them apart."
+        )
     rows = paired_scores(saved_fits(args.new), saved_fits(args.old), args.names)
     if not any(rows.values()):
         raise SystemExit(

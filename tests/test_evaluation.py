@@ -241,6 +241,11 @@ def test_compare_runs_pairs_fits_by_protocol_fold_and_seed(tmp_path, capsys):
     ]
     with pytest.raises(SystemExit, match=r"holds no saved run"):
         compare_runs.main([str(tmp_path / "new"), str(tmp_path / "nothing")])
+    with pytest.raises(SystemExit):
+        compare_runs.main(
+            [str(tmp_path / "new"), str(tmp_path / "old"), "--names", "A", "A"]
+        )
+    assert "name them apart" in capsys.readouterr().err
 
 
 def test_benchmark_code_digest_follows_the_library_source(tmp_path, monkeypatch):
