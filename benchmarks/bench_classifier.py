@@ -143,7 +143,9 @@ class FitStore:
                     f"{directory} holds no saved run (no run.json): give the "
                     "directory a run was started with --resume."
                 )
+            self.key = json.loads(index.read_text())
             return
+        self.key = key
         self.directory.mkdir(parents=True, exist_ok=True)
         if index.exists():
             held = json.loads(index.read_text())
@@ -171,7 +173,7 @@ class FitStore:
         fits = {}
         for path in sorted(self.directory.glob("*-*-*.json")):
             tag, fold, seed = path.stem.rsplit("-", 2)
-            if tag in tags:
+            if tag in tags and fold.isdigit() and seed.isdigit():
                 fits[tags[tag], int(fold), int(seed)] = json.loads(path.read_text())
         return fits
 

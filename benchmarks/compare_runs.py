@@ -28,15 +28,31 @@ from bench_classifier import PROTOCOLS, FitStore  # noqa: E402
 METRIC = {"paper-10fold": "acc", "paper-70/30": "acc", "speaker": "uar"}
 
 
-def saved_fits(directory):
-    """The fits a run saved in ``directory``, ``{(protocol, fold, seed): outcome}``."""
-    return FitStore(directory).saved()
+#: What two runs must share for their fold k to be the same split.
+SAME_SPLITS = ("quick", "n_clips", "clips")
+
+
+def saved_fits(new, old):
+    """The fits each run saved, ``{(protocol, fold, seed): outcome}``, once
+    both runs are known to split the same clips the same way (their code and
+    parameters may differ: that is what is compared)."""
+    stores = FitStore(new), FitStore(old)
+    differ = [k for k in SAME_SPLITS if stores[0].key.get(k) != stores[1].key.get(k)]
+    if differ:
+        raise SystemExit(
+            f"{new} and {old} are runs of other folds ({', '.join(differ)} "
+            "differ: other clips, or --quick in one of them); their fits do "
+            "not pair."
+        )
+    return stores[0].saved(), stores[1].saved()
 
 
 def paired_scores(new, old, names=("new", "old")):
     """The scores of the fits saved in both runs, in the same order of folds
     and seeds: ``{name: {protocol: [score, ...]}}``, old run first, as
     :func:`ablate.paired_table` reads them."""
+    if names[0] == names[1]:
+        raise ValueError(f"both runs are named {names[0]!r}: name them apart.")
     rows = {names[1]: {}, names[0]: {}}
     for protocol in PROTOCOLS:
         keys = sorted(k for k in new if k[0] == protocol and k in old)
@@ -79,7 +95,7 @@ def main(argv=None):
         parser.error(
             f"--names gives both runs the name {args.names[0]!r}: name them apart."
         )
-    rows = paired_scores(saved_fits(args.new), saved_fits(args.old), args.names)
+    rows = paired_scores(*saved_fits(args.new, args.old), args.names)
     if not any(rows.values()):
         raise SystemExit(
             f"{args.new} and {args.old} hold no fit of the same protocol, "

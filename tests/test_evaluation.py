@@ -215,30 +215,40 @@ def test_compare_runs_pairs_fits_by_protocol_fold_and_seed(tmp_path, capsys):
     new = bench_classifier.FitStore(tmp_path / "new", key)
     old = bench_classifier.FitStore(tmp_path / "old", {**key, "code": "def"})
     for (protocol, fold, seed), (a, b) in {
+        ("paper-10fold", 3, 0): (0.90, 0.92),
         ("paper-70/30", 0, 0): (0.80, 0.75),
         ("speaker", 0, 0): (0.60, 0.70),
-        ("speaker", 0, 1): (0.65, 0.55),
+        ("speaker", 0, 1): (0.70, 0.55),
         ("speaker", 1, 0): (0.50, 0.50),
     }.items():
         new.put(protocol, fold, seed, {"acc": a, "uar": a / 2})
         old.put(protocol, fold, seed, {"acc": b, "uar": b / 2})
     new.put("speaker", 2, 0, {"acc": 1.0, "uar": 1.0})  # no partner: left out
+    (tmp_path / "new" / "speaker-x-0.json").write_text("{}")  # not a fit
+    (tmp_path / "new" / "other-0-0.json").write_text("{}")
     compare_runs.main(
         [str(tmp_path / "new"), str(tmp_path / "old"), "--names", "A", "B"]
     )
     out = capsys.readouterr().out.splitlines()
-    # the means over the paired fits: 70/30 one pair (WA), by actor three (UA)
-    assert out[:4] == [
+    # the means over the paired fits: WA under the paper's protocols, UA by
+    # actor (half the accuracy here), A's column first
+    assert out[:5] == [
         "| protocol | pairs (fold, seed) | A % | B % |",
         "|---|---:|---:|---:|",
+        "| paper-10fold (WA) | 1 | 90.00 | 92.00 |",
         "| paper-70/30 (WA) | 1 | 80.00 | 75.00 |",
-        "| speaker (UA) | 3 | 29.17 | 29.17 |",
+        "| speaker (UA) | 3 | 30.00 | 29.17 |",
     ]
-    # then the differences A - B: +5; and -5, +5, 0 (mean 0, std 4.08)
-    assert out[-2:] == [
+    # then the differences A - B: -2; +5; and -5, +7.5, 0
+    assert out[-3:] == [
+        "| A | paper-10fold | 1 | -2.00 | 0.00 | -2.00 to -2.00 | 0 of 1 |",
         "| A | paper-70/30 | 1 | +5.00 | 0.00 | +5.00 to +5.00 | 1 of 1 |",
-        "| A | speaker | 3 | +0.00 | 4.08 | -5.00 to +5.00 | 1 of 3 |",
+        "| A | speaker | 3 | +0.83 | 5.14 | -5.00 to +7.50 | 1 of 3 |",
     ]
+    # runs of other splits do not pair
+    bench_classifier.FitStore(tmp_path / "quick", {**key, "quick": True})
+    with pytest.raises(SystemExit, match=r"other folds \(quick differ"):
+        compare_runs.main([str(tmp_path / "new"), str(tmp_path / "quick")])
     with pytest.raises(SystemExit, match=r"holds no saved run"):
         compare_runs.main([str(tmp_path / "new"), str(tmp_path / "nothing")])
     with pytest.raises(SystemExit):
