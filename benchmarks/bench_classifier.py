@@ -159,8 +159,12 @@ class FitStore:
         else:
             index.write_text(json.dumps(key, indent=1, sort_keys=True))
 
+    @staticmethod
+    def _tag(protocol):  # a protocol's name in the fits' file names
+        return protocol.replace("/", "_")
+
     def _path(self, protocol, fold, seed):
-        return self.directory / f"{protocol.replace('/', '_')}-{fold}-{seed}.json"
+        return self.directory / f"{self._tag(protocol)}-{fold}-{seed}.json"
 
     def get(self, protocol, fold, seed):
         """The saved outcome of a fit, or None."""
@@ -169,7 +173,7 @@ class FitStore:
 
     def saved(self):
         """Every saved fit, as ``{(protocol, fold, seed): outcome}``."""
-        tags = {p.replace("/", "_"): p for p in PROTOCOLS}
+        tags = {self._tag(p): p for p in PROTOCOLS}
         fits = {}
         for path in sorted(self.directory.glob("*-*-*.json")):
             tag, fold, seed = path.stem.rsplit("-", 2)

@@ -91,11 +91,10 @@ def main(argv=None):
     parser.add_argument("old", type=Path, help="--resume directory of the other")
     parser.add_argument("--names", nargs=2, default=("new", "old"))
     args = parser.parse_args(argv)
-    if args.names[0] == args.names[1]:
-        parser.error(
-            f"--names gives both runs the name {args.names[0]!r}: name them apart."
-        )
-    rows = paired_scores(*saved_fits(args.new, args.old), args.names)
+    try:
+        rows = paired_scores(*saved_fits(args.new, args.old), args.names)
+    except ValueError as error:  # one name for both runs
+        parser.error(str(error))
     if not any(rows.values()):
         raise SystemExit(
             f"{args.new} and {args.old} hold no fit of the same protocol, "
