@@ -257,7 +257,7 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         give a recording vary, while the emotion's course over time is
         kept. Applied after ``freq_mixstyle`` and before the masks. 0 turns
         it off.
-    reverberation : float >= 0, default=0.0
+    reverberation : float >= 0, default=50.0
         Random reverberation on the training crops, in both phases: each
         crop is heard in a room whose reverberation time (the time its
         sound takes to decay by 60 dB) is drawn uniformly from
@@ -591,7 +591,7 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         freq_mixstyle=0.0,
         freq_mixstyle_alpha=0.3,
         filter_augment=0.0,
-        reverberation=0.0,
+        reverberation=50.0,
         copy_paste=0.0,
         speaker_adversarial=0.0,
         ema_epochs=0.0,
