@@ -128,7 +128,7 @@ def mel_changes(params):
 # Options added after fits were cached, with the value that turns them off:
 # off, an option draws nothing and changes no step, so a fit with it off is
 # the fit cached before it existed, and its key leaves it out.
-ADDED_OFF = {"reverberation": 0.0}
+ADDED_OFF = {"reverberation": 0.0, "reverberation_fraction": 1.0}
 
 
 def fit_key(params, protocol, fold, seed):
@@ -140,7 +140,8 @@ def fit_key(params, protocol, fold, seed):
     effect there; fits cached before ``n_jobs`` existed keep their keys);
     another ``n_jobs`` gives the same ensemble, but is kept in the key because
     the cached fit time depends on it. The options of ``ADDED_OFF`` are left
-    out when off, for the same reason."""
+    out at the value that gives the fits from before they existed, for the
+    same reason."""
     clf = default_pipeline().named_steps["clf"].set_params(**split_params(params)[0])
     unused = clf.n_jobs is None or clf.n_networks == 1
     resolved = {

@@ -271,6 +271,11 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         It reads the features as power in dB (``LogMelTransformer``'s with
         its default ``power=2``) to return to power. Applied after the crop,
         before the frequency warp. 0 turns it off.
+    reverberation_fraction : float in (0, 1], default=1.0
+        Fraction of each training batch's crops heard in a room with
+        ``reverberation``, drawn at random (``round(fraction * n)`` of a
+        batch of ``n``); the others stay as recorded and cost nothing.
+        Unused when ``reverberation`` is 0.
     copy_paste : float in [0, 1], default=0.0
         Probability that a training clip is followed by another clip of its
         batch with the same label, before the crop, in both phases
@@ -527,6 +532,7 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         "freq_mixstyle_alpha": [Interval(numbers.Real, 0, None, closed="neither")],
         "filter_augment": [Interval(numbers.Real, 0, None, closed="left")],
         "reverberation": [Interval(numbers.Real, 0, None, closed="left")],
+        "reverberation_fraction": [Interval(numbers.Real, 0, 1, closed="right")],
         "copy_paste": [Interval(numbers.Real, 0, 1, closed="both")],
         "speaker_adversarial": [Interval(numbers.Real, 0, None, closed="left")],
         "ema_epochs": [
@@ -592,6 +598,7 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         freq_mixstyle_alpha=0.3,
         filter_augment=0.0,
         reverberation=0.0,
+        reverberation_fraction=1.0,
         copy_paste=0.0,
         speaker_adversarial=0.0,
         ema_epochs=0.0,
@@ -646,6 +653,7 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         self.freq_mixstyle_alpha = freq_mixstyle_alpha
         self.filter_augment = filter_augment
         self.reverberation = reverberation
+        self.reverberation_fraction = reverberation_fraction
         self.copy_paste = copy_paste
         self.speaker_adversarial = speaker_adversarial
         self.ema_epochs = ema_epochs

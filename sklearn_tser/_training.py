@@ -433,6 +433,10 @@ class EmbeddingNet(NeuralNet):
         Longest reverberation time, in frames, of the random reverberation
         added to the training crops (:func:`reverberate`, :meth:`augment`);
         0 turns it off.
+    reverberation_fraction : float, default=1.0
+        Fraction of each training batch's crops that ``reverberation``
+        reaches, chosen at random (``round(fraction * n)`` of a batch of
+        ``n``); the others stay as recorded.
     copy_paste : float, default=0.0
         Probability that a training clip is followed by another of the batch
         with its label, before the crop (:func:`paste_partners`); 0 turns it
@@ -500,6 +504,7 @@ class EmbeddingNet(NeuralNet):
         freq_mixstyle_alpha=0.3,
         filter_augment=0.0,
         reverberation=0.0,
+        reverberation_fraction=1.0,
         copy_paste=0.0,
         softmax_loss="cross_entropy",
         aam_margin=0.2,
@@ -531,6 +536,7 @@ class EmbeddingNet(NeuralNet):
         self.freq_mixstyle_alpha = freq_mixstyle_alpha
         self.filter_augment = filter_augment
         self.reverberation = reverberation
+        self.reverberation_fraction = reverberation_fraction
         self.copy_paste = copy_paste
         self.softmax_loss = softmax_loss
         self.aam_margin = aam_margin
@@ -814,7 +820,9 @@ class EmbeddingNet(NeuralNet):
         With ``reverberation = T > 0``, each crop is then heard in a random
         room whose reverberation time is at most ``T`` frames
         (:func:`reverberate`), with the scale each of its frames was
-        standardised with (the bands' own, before the warp moves them).
+        standardised with (the bands' own, before the warp moves them); with
+        ``reverberation_fraction = f < 1``, only ``round(f * n)`` crops of a
+        batch of ``n``, drawn at random, are (the others cost nothing).
         With ``frequency_warping = w > 0``, each crop is then resampled along
         its mel bands at a random rate ``a`` in ``[1 - w, 1 + w]``: output
         band ``b`` is the linear interpolation of input bands at ``b * a``
@@ -872,7 +880,9 @@ n_frames), or None, default=None
         if self.reverberation:
             if scale.dim() == 3:
                 x, scale = x[:, :n_mels], x[:, n_mels:]
-            x = reverberate(x, lengths, scale, self.reverberation, g)
+            x = _reverberate_some(
+                x, lengths, scale, self.reverberation, self.reverberation_fraction, g
+            )
         if self.frequency_warping:
             rate = 1.0 + uniform_around_zero(n, self.frequency_warping, g, dev)
             x = _warp(x, rate)
@@ -1632,6 +1642,22 @@ def reverberate(x, lengths, scale, longest, generator):
     return torch.where(valid[:, None, :], heard, 0.0).to(x.dtype)
 
 
+def _reverberate_some(x, lengths, scale, longest, fraction, generator):
+    """:func:`reverberate` on ``round(fraction * n)`` clips of a batch of n,
+    drawn without replacement; all of them, with the same draws as
+    :func:`reverberate` alone, when that is the whole batch. The count is
+    fixed, not drawn, so that no draw waits for the device."""
+    n = x.shape[0]
+    count = round(fraction * n)
+    if count >= n:
+        return reverberate(x, lengths, scale, longest, generator)
+    if count == 0:
+        return x
+    chosen = torch.randperm(n, generator=generator, device=x.device)[:count]
+    heard = reverberate(x[chosen], lengths[chosen], scale[chosen], longest, generator)
+    return x.index_copy(0, chosen, heard)
+
+
 def _warp(x, rate):
     """Resample the mel bands of each clip of a batch at its ``rate``: output
     band ``b`` is the linear interpolation of input bands at ``b * rate``,
@@ -1833,6 +1859,7 @@ def training_params(params, *, device, random_state):
         freq_mixstyle_alpha=p["freq_mixstyle_alpha"],
         filter_augment=p["filter_augment"],
         reverberation=p["reverberation"],
+        reverberation_fraction=p["reverberation_fraction"],
         copy_paste=p["copy_paste"],
         softmax_loss=p["softmax_loss"],
         aam_margin=p["aam_margin"],

@@ -234,6 +234,8 @@ def test_warm_start_continues_training(data):
         ({"copy_paste": -0.1}, "'copy_paste' parameter"),
         ({"filter_augment": -0.5}, "'filter_augment' parameter"),
         ({"reverberation": -1.0}, "'reverberation' parameter"),
+        ({"reverberation_fraction": 0.0}, "'reverberation_fraction' parameter"),
+        ({"reverberation_fraction": 1.5}, "'reverberation_fraction' parameter"),
     ],
 )
 def test_bad_parameters(params, match, data):

@@ -162,6 +162,13 @@ def test_ablation_keys_of_feature_parameters():
     assert "reverberation" not in default[0]
     on = json.loads(ablate.fit_key({"reverberation": 50.0}, "actor", 0, 0))
     assert on[0]["reverberation"] == 50.0
+    # ... and at the value that reverberates every crop, as before it existed.
+    assert "reverberation_fraction" not in on[0]
+    half = {"reverberation": 50.0, "reverberation_fraction": 0.5}
+    assert (
+        json.loads(ablate.fit_key(half, "actor", 0, 0))[0]["reverberation_fraction"]
+        == 0.5
+    )
 
 
 def test_ablation_benchmark_protocols_are_the_benchmark_folds():

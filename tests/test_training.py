@@ -652,6 +652,34 @@ def test_reverberation_off_never_reverberates(monkeypatch):
     assert torch.equal(g.get_state(), state)
 
 
+@pytest.mark.parametrize("fraction", [0.5, 0.2, 1.0])
+def test_reverberation_fraction_reverberates_that_share_of_the_batch(fraction):
+    """``reverberation_fraction`` reverberates ``round(fraction * n)`` clips
+    of a batch of ``n``, drawn without replacement, each as reverberate
+    hears it alone with the draws that follow the choice; the others are
+    the batch's own. The whole batch takes reverberate's draws unchanged,
+    so that a fraction of 1 trains as before the option existed."""
+    lengths = torch.tensor([40, 25, 33, 7, 40, 18, 29, 11, 40, 3])
+    net, x = _unaugmented(lengths, n_mels=4)
+    x = x * 2.0
+    scale = torch.rand(10, 4, generator=torch.Generator().manual_seed(1)) * 10 + 10
+    net.set_params(reverberation=20.0, reverberation_fraction=fraction)
+    out = net.augment(x, lengths, torch.Generator().manual_seed(4), scale=scale)["x"]
+    count = round(fraction * 10)
+    g = torch.Generator().manual_seed(4)
+    if count == 10:
+        chosen = list(range(10))
+    else:
+        chosen = torch.randperm(10, generator=g)[:count].tolist()
+    assert len(set(chosen)) == count
+    heard = reverberate(x[chosen], lengths[chosen], scale[chosen], 20.0, g)
+    for row, i in enumerate(chosen):
+        torch.testing.assert_close(out[i], heard[row])
+        assert not torch.equal(out[i], x[i])
+    for i in set(range(10)) - set(chosen):
+        assert torch.equal(out[i], x[i])
+
+
 def test_reverberation_reads_each_pasted_frame_with_its_scale(monkeypatch):
     """In training with CopyPaste and per-clip standardisation, reverberate
     gets each frame's own scale: a pasted row holds two clips' scales, a
