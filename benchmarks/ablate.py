@@ -125,9 +125,10 @@ def mel_changes(params):
     return {k: v for k, v in mel.get_params().items() if v != base[k]}
 
 
-# Options added after fits were cached, with the value that turns them off:
-# off, an option draws nothing and changes no step, so a fit with it off is
-# the fit cached before it existed, and its key leaves it out.
+# Options added after fits were cached, with the value at which they draw
+# nothing and change no step (off, or reverberation for every crop as before
+# reverberation_fraction existed), so that a fit at that value is the fit
+# cached before the option existed, and its key leaves it out.
 ADDED_OFF = {"reverberation": 0.0, "reverberation_fraction": 1.0}
 
 

@@ -274,7 +274,8 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
     reverberation_fraction : float in (0, 1], default=1.0
         Fraction of each training batch's crops heard in a room with
         ``reverberation``, drawn at random (``round(fraction * n)`` of a
-        batch of ``n``); the others stay as recorded and cost nothing.
+        batch of ``n``); the others stay as recorded, and their
+        reverberation is not computed.
         Unused when ``reverberation`` is 0.
     copy_paste : float in [0, 1], default=0.0
         Probability that a training clip is followed by another clip of its

@@ -822,7 +822,7 @@ class EmbeddingNet(NeuralNet):
         (:func:`reverberate`), with the scale each of its frames was
         standardised with (the bands' own, before the warp moves them); with
         ``reverberation_fraction = f < 1``, only ``round(f * n)`` crops of a
-        batch of ``n``, drawn at random, are (the others cost nothing).
+        batch of ``n``, drawn at random, are (the others' is not computed).
         With ``frequency_warping = w > 0``, each crop is then resampled along
         its mel bands at a random rate ``a`` in ``[1 - w, 1 + w]``: output
         band ``b`` is the linear interpolation of input bands at ``b * a``
