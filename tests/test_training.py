@@ -801,6 +801,7 @@ def test_freq_mixstyle_restyles_training_views_only_when_asked():
         {"filter_augment": 0.3},
         {"reverberation": 20.0},
         {"reverberation": 20.0, "standardize": "clip", "copy_paste": 0.5},
+        {"reverberation": 20.0, "reverberation_fraction": 0.5},
     ],
 )
 def test_augmentation_options_fit_reproducibly(option):
