@@ -46,7 +46,9 @@ script's), the parameters and the library versions, and a run with another
 key refuses it. The peers are computed again on every run (a minute or two).
 The report says how many fits came from earlier runs, and on which machines:
 a seeded fit may round differently on another CPU, and a fit time is that of
-its own machine.
+its own machine. The report ends with every fit of the classifier (protocol,
+fold, seed, WA, UA and fit time), so that ``compare_runs.py`` pairs a run kept
+only as its report with another run, fit by fit.
 """
 
 import argparse
@@ -85,6 +87,8 @@ from sklearn_tser.evaluation import (
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "ravdess"
 PROTOCOLS = ("paper-10fold", "paper-70/30", "speaker")
 PEERS = ("MFCC+SVM", "openSMILE+SVM")
+#: The heading of a report's list of every fit, which compare_runs.py reads.
+FITS_HEADING = "#### Every fit of the classifier"
 
 
 def cpu_name():
@@ -451,10 +455,12 @@ def run(
 
     results = {p: {"ours": [], **{name: [] for name in peers}} for p in protocols}
     first = None
+    fits = []
     for (protocol, k, seed, *_), ours in zip(tasks, outcomes(), strict=True):
         first = first or ours
         rows = results[protocol]
         rows["ours"].append(ours)
+        fits.append({"protocol": protocol, "fold": k, "seed": seed, **ours})
         line = (
             f"{protocol} fold {k + 1} seed {seed}: ours acc={ours['acc']:.3f} "
             f"uar={ours['uar']:.3f} ece={ours['ece']:.3f} ({ours['fit_s']:.0f} s fit, "
@@ -479,6 +485,8 @@ def run(
         "n_clips": len(y),
         "params": params,
         "results": {p: results[p] for p in protocols},
+        "fits": fits,
+        "split": {"quick": quick, **clips_key(files)},
         "peak_mb": peak_mb,
         "seeds": seeds,
         "jobs": jobs,
@@ -571,7 +579,64 @@ def table(r):
                 f"The first fit (its fit time and prediction throughput above) "
                 f"ran on {where_it_ran(first)} ({first['date']})."
             )
+    return "\n".join(lines) + "\n\n" + fits_table(r)
+
+
+def fits_table(r):
+    """Every fit of the classifier, one row each, and the clips they split.
+
+    ``compare_runs.py`` pairs two runs fit by fit from their ``--resume``
+    directories or from these lists in their reports (:func:`read_fits`): a
+    report kept in the docs outlives the directory its run saved its fits in.
+    """
+    lines = [
+        FITS_HEADING,
+        "",
+        f"Clips split: `{json.dumps(r['split'], sort_keys=True)}` (runs of the "
+        "same clips, split the same way, pair fit by fit: "
+        "`benchmarks/compare_runs.py`)",
+        "",
+        "| protocol | fold | seed | accuracy (WA) % | balanced accuracy (UA) % "
+        "| fit s |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for f in r["fits"]:
+        lines.append(
+            f"| {f['protocol']} | {f['fold'] + 1} | {f['seed']} | "
+            f"{100 * f['acc']:.3f} | {100 * f['uar']:.3f} | {f['fit_s']:.0f} |"
+        )
     return "\n".join(lines)
+
+
+def read_fits(text, source="the report"):
+    """The clips split and the fits listed by :func:`fits_table` in a report:
+    ``(split, {(protocol, fold, seed): {"acc": ..., "uar": ..., "fit_s":
+    ...}})``, fold from 0 as in :class:`FitStore` (the table counts from 1)."""
+    _, found, listed = text.partition(FITS_HEADING)
+    if not found:
+        raise SystemExit(
+            f"{source} lists no fit (no {FITS_HEADING!r} section: reports "
+            "written before 2026-12-06 have none); give a --resume directory "
+            "or a newer report."
+        )
+    split, fits = None, {}
+    for line in listed.splitlines():
+        if line.startswith("Clips split: `"):
+            split = json.loads(line.split("`")[1])
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 6 and cells[0] in PROTOCOLS:
+            fold, seed = int(cells[1]) - 1, int(cells[2])
+            acc, uar, fit_s = (float(c) for c in cells[3:])
+            fits[cells[0], fold, seed] = {
+                "acc": acc / 100,
+                "uar": uar / 100,
+                "fit_s": fit_s,
+            }
+        elif line.startswith("#") and fits:  # the next section
+            break
+    if split is None:
+        raise SystemExit(f"{source} does not say which clips its fits split.")
+    return split, fits
 
 
 def main(argv=None):

@@ -1,12 +1,14 @@
 """Two full benchmark runs side by side, fit by fit.
 
 Each run is the directory that ``run_all.py --resume DIR`` (or
-``bench_classifier.py --resume DIR``) saved its fits in. Fits of the same
+``bench_classifier.py --resume DIR``) saved its fits in, or the run's report
+(``run_all.py --output FILE``, as kept in ``docs/``), which lists every fit
+with its accuracy to a thousandth of a point. Fits of the same
 protocol, fold and seed are paired, so the difference between two settings
 is read without the spread between folds, which is larger than most
 changes::
 
-    python benchmarks/compare_runs.py NEW_RUN_DIR OLD_RUN_DIR [--names new old]
+    python benchmarks/compare_runs.py NEW_RUN OLD_RUN [--names new old]
 
 Accuracy (WA) is compared under the paper's protocols and balanced accuracy
 (UA) by actor, the figures the report leads with. Only fits saved in both
@@ -22,7 +24,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from ablate import paired_table  # noqa: E402
-from bench_classifier import PROTOCOLS, FitStore  # noqa: E402
+from bench_classifier import PROTOCOLS, FitStore, read_fits  # noqa: E402
 
 #: The figure compared under each protocol (a key of a saved outcome).
 METRIC = {"paper-10fold": "acc", "paper-70/30": "acc", "speaker": "uar"}
@@ -32,19 +34,28 @@ METRIC = {"paper-10fold": "acc", "paper-70/30": "acc", "speaker": "uar"}
 SAME_SPLITS = ("quick", "n_clips", "clips")
 
 
+def run_fits(run):
+    """``(key, {(protocol, fold, seed): outcome})`` of a run: its ``--resume``
+    directory, or its report (a file)."""
+    if Path(run).is_file():
+        return read_fits(Path(run).read_text(), source=str(run))
+    store = FitStore(run)
+    return store.key, store.saved()
+
+
 def saved_fits(new, old):
     """The fits each run saved, ``{(protocol, fold, seed): outcome}``, once
     both runs are known to split the same clips the same way (their code and
     parameters may differ: that is what is compared)."""
-    stores = FitStore(new), FitStore(old)
-    differ = [k for k in SAME_SPLITS if stores[0].key.get(k) != stores[1].key.get(k)]
+    (new_key, new_fits), (old_key, old_fits) = run_fits(new), run_fits(old)
+    differ = [k for k in SAME_SPLITS if new_key.get(k) != old_key.get(k)]
     if differ:
         raise SystemExit(
             f"{new} and {old} are runs of other folds ({', '.join(differ)} "
             "differ: other clips, or --quick in one of them); their fits do "
             "not pair."
         )
-    return stores[0].saved(), stores[1].saved()
+    return new_fits, old_fits
 
 
 def paired_scores(new, old, names=("new", "old")):
@@ -87,8 +98,10 @@ def table(rows):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("new", type=Path, help="--resume directory of one run")
-    parser.add_argument("old", type=Path, help="--resume directory of the other")
+    parser.add_argument(
+        "new", type=Path, help="one run: its --resume directory or its report"
+    )
+    parser.add_argument("old", type=Path, help="the other run, the same way")
     parser.add_argument("--names", nargs=2, default=("new", "old"))
     args = parser.parse_args(argv)
     try:

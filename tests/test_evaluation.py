@@ -265,6 +265,60 @@ def test_compare_runs_pairs_fits_by_protocol_fold_and_seed(tmp_path, capsys):
     assert "name them apart" in capsys.readouterr().err
 
 
+def test_compare_runs_reads_a_report_as_it_reads_the_run_directory(tmp_path, capsys):
+    """A report lists every fit (bench_classifier.fits_table) so that a run
+    pairs with another after its --resume directory is gone: compare_runs.py
+    reads the report's fits, folds from 0 again, as it reads the directory's."""
+    import compare_runs
+
+    split = {"quick": False, "n_clips": 9, "clips": "0123456789abcdef"}
+    key = {"code": "abc", "params": {}, **split}
+    new = bench_classifier.FitStore(tmp_path / "new", key)
+    old = bench_classifier.FitStore(tmp_path / "old", {**key, "code": "def"})
+    old_fits = []
+    for protocol, fold, seed, a, b in [
+        ("paper-70/30", 0, 0, 0.8, 0.75),
+        ("speaker", 0, 0, 0.6, 0.7),
+        ("speaker", 0, 1, 0.7, 0.55),
+        ("speaker", 5, 2, 0.5, 0.6),
+    ]:
+        new.put(protocol, fold, seed, {"acc": a, "uar": a / 2})
+        outcome = {"acc": b, "uar": b / 3, "fit_s": 250.4}
+        old.put(protocol, fold, seed, outcome)
+        old_fits.append({"protocol": protocol, "fold": fold, "seed": seed, **outcome})
+    text = bench_classifier.fits_table({"split": split, "fits": old_fits})
+    assert "| speaker | 6 | 2 | 60.000 | 20.000 | 250 |" in text.splitlines()
+    report = tmp_path / "report.md"
+    report.write_text("# A run\n\nSome table\n\n" + text + "\n\n## After\n| x |\n")
+    read_split, fits = bench_classifier.read_fits(report.read_text())
+    assert read_split == split
+    assert fits == {
+        (f["protocol"], f["fold"], f["seed"]): {
+            "acc": pytest.approx(f["acc"], abs=5e-6),  # to 0.001 point
+            "uar": pytest.approx(f["uar"], abs=5e-6),
+            "fit_s": 250.0,
+        }
+        for f in old_fits
+    }
+    compare_runs.main([str(tmp_path / "new"), str(tmp_path / "old")])
+    from_directory = capsys.readouterr().out
+    compare_runs.main([str(tmp_path / "new"), str(report)])
+    assert capsys.readouterr().out == from_directory
+    # a report of other clips does not pair; one without the list is refused
+    other = tmp_path / "other.md"
+    other.write_text(text.replace("0123456789abcdef", "fedcba9876543210"))
+    with pytest.raises(SystemExit, match=r"other folds \(clips differ"):
+        compare_runs.main([str(tmp_path / "new"), str(other)])
+    old_report = tmp_path / "old.md"
+    old_report.write_text("| speaker | EmotionEmbeddingClassifier | 64.47 |")
+    with pytest.raises(SystemExit, match=r"old\.md lists no fit"):
+        compare_runs.main([str(tmp_path / "new"), str(old_report)])
+    no_split = tmp_path / "no_split.md"
+    no_split.write_text(text.replace("Clips split:", "Clips:"))
+    with pytest.raises(SystemExit, match=r"does not say which clips"):
+        compare_runs.main([str(no_split), str(report)])
+
+
 def test_benchmark_code_digest_follows_the_library_source(tmp_path, monkeypatch):
     import sklearn_tser
 
