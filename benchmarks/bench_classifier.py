@@ -91,15 +91,24 @@ PEERS = ("MFCC+SVM", "openSMILE+SVM")
 FITS_HEADING = "#### Every fit of the classifier"
 
 
-def cpu_name():
-    """The CPU's model name (from /proc/cpuinfo where there is one)."""
+def cpu_name(cpuinfo="/proc/cpuinfo"):
+    """The CPU's model name, with its family and model numbers where
+    ``cpuinfo`` has them: a name such as "AMD EPYC" covers CPUs of other
+    generations, whose fit times differ by half (a fit time is read against
+    its CPU's)."""
     try:
-        with open("/proc/cpuinfo") as f:
-            return next(
-                line.split(":", 1)[1].strip() for line in f if "model name" in line
-            )
-    except (OSError, StopIteration):
-        return platform.processor() or platform.machine()
+        with open(cpuinfo) as f:
+            first = f.read().split("\n\n", 1)[0]  # the first processor's
+    except OSError:
+        first = ""
+    fields = dict(
+        (key.strip(), value.strip())
+        for key, _, value in (line.partition(":") for line in first.splitlines())
+    )
+    name = fields.get("model name") or platform.processor() or platform.machine()
+    if "cpu family" in fields and "model" in fields:
+        name += f" (CPU family {fields['cpu family']}, model {fields['model']})"
+    return name
 
 
 def code_digest():

@@ -265,6 +265,18 @@ def test_compare_runs_pairs_fits_by_protocol_fold_and_seed(tmp_path, capsys):
     assert "name them apart" in capsys.readouterr().err
 
 
+def test_benchmark_cpu_name_tells_cpu_generations_apart(tmp_path):
+    """Two CPUs both named "AMD EPYC" fit at other speeds: a run's machine
+    names the family and model too, from the first processor's fields."""
+    info = tmp_path / "cpuinfo"
+    first = "processor\t: 0\ncpu family\t: 25\nmodel\t\t: 17\nmodel name\t: AMD EPYC\n"
+    info.write_text(first + "\nprocessor\t: 1\ncpu family\t: 6\nmodel\t\t: 85\n")
+    assert bench_classifier.cpu_name(info) == "AMD EPYC (CPU family 25, model 17)"
+    info.write_text("processor\t: 0\nmodel name\t: Some CPU\n")
+    assert bench_classifier.cpu_name(info) == "Some CPU"
+    assert bench_classifier.cpu_name(tmp_path / "none")  # platform's name
+
+
 def test_compare_runs_reads_a_report_as_it_reads_the_run_directory(tmp_path, capsys):
     """A report lists every fit (bench_classifier.fits_table) so that a run
     pairs with another after its --resume directory is gone: compare_runs.py
