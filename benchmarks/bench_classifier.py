@@ -372,10 +372,10 @@ def run(
         params = {"pretrain_epochs": 4, "triplet_epochs": 2, **params}
     files = [bunch.data[i] for i in keep]
     y, actor = bunch.target[keep], bunch.actor[keep]
+    split = {"quick": quick, **clips_key(files)}  # what two runs must share to pair
     store = None
     if resume is not None:  # another run's store is refused before any work
-        key = {"code": code_digest(), "params": params, "quick": quick}
-        store = FitStore(resume, {**key, **clips_key(files)})
+        store = FitStore(resume, {"code": code_digest(), "params": params, **split})
     clips = [sf.read(f, dtype="float32")[0] for f in files]
     pipe = default_pipeline()
     pipe.set_params(**{f"clf__{k}": v for k, v in params.items()})
@@ -464,12 +464,11 @@ def run(
 
     results = {p: {"ours": [], **{name: [] for name in peers}} for p in protocols}
     first = None
-    fits = []
     for (protocol, k, seed, *_), ours in zip(tasks, outcomes(), strict=True):
+        ours = {"fold": k, "seed": seed, **ours}  # for the report's list of fits
         first = first or ours
         rows = results[protocol]
         rows["ours"].append(ours)
-        fits.append({"protocol": protocol, "fold": k, "seed": seed, **ours})
         line = (
             f"{protocol} fold {k + 1} seed {seed}: ours acc={ours['acc']:.3f} "
             f"uar={ours['uar']:.3f} ece={ours['ece']:.3f} ({ours['fit_s']:.0f} s fit, "
@@ -494,8 +493,7 @@ def run(
         "n_clips": len(y),
         "params": params,
         "results": {p: results[p] for p in protocols},
-        "fits": fits,
-        "split": {"quick": quick, **clips_key(files)},
+        "split": split,
         "peak_mb": peak_mb,
         "seeds": seeds,
         "jobs": jobs,
@@ -609,11 +607,12 @@ def fits_table(r):
         "| fit s |",
         "|---|---:|---:|---:|---:|---:|",
     ]
-    for f in r["fits"]:
-        lines.append(
-            f"| {f['protocol']} | {f['fold'] + 1} | {f['seed']} | "
-            f"{100 * f['acc']:.3f} | {100 * f['uar']:.3f} | {f['fit_s']:.0f} |"
-        )
+    for protocol, rows in r["results"].items():
+        for f in rows["ours"]:
+            lines.append(
+                f"| {protocol} | {f['fold'] + 1} | {f['seed']} | "
+                f"{100 * f['acc']:.3f} | {100 * f['uar']:.3f} | {f['fit_s']:.0f} |"
+            )
     return "\n".join(lines)
 
 
@@ -624,9 +623,8 @@ def read_fits(text, source="the report"):
     _, found, listed = text.partition(FITS_HEADING)
     if not found:
         raise SystemExit(
-            f"{source} lists no fit (no {FITS_HEADING!r} section: reports "
-            "written before 2026-12-06 have none); give a --resume directory "
-            "or a newer report."
+            f"{source} lists no fit (no {FITS_HEADING!r} section: older "
+            "reports have none); give a --resume directory or a newer report."
         )
     split, fits = None, {}
     for line in listed.splitlines():

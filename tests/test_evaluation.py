@@ -298,7 +298,11 @@ def test_compare_runs_reads_a_report_as_it_reads_the_run_directory(tmp_path, cap
         outcome = {"acc": b, "uar": b / 3, "fit_s": 250.4}
         old.put(protocol, fold, seed, outcome)
         old_fits.append({"protocol": protocol, "fold": fold, "seed": seed, **outcome})
-    text = bench_classifier.fits_table({"split": split, "fits": old_fits})
+    results = {}  # as bench_classifier.run reports them
+    for f in old_fits:
+        rows = results.setdefault(f["protocol"], {"ours": [], "MFCC+SVM": []})
+        rows["ours"].append({k: v for k, v in f.items() if k != "protocol"})
+    text = bench_classifier.fits_table({"split": split, "results": results})
     assert "| speaker | 6 | 2 | 60.000 | 20.000 | 250 |" in text.splitlines()
     report = tmp_path / "report.md"
     report.write_text("# A run\n\nSome table\n\n" + text + "\n\n## After\n| x |\n")
