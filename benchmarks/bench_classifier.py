@@ -619,30 +619,47 @@ def fits_table(r):
 def read_fits(text, source="the report"):
     """The clips split and the fits listed by :func:`fits_table` in a report:
     ``(split, {(protocol, fold, seed): {"acc": ..., "uar": ..., "fit_s":
-    ...}})``, fold from 0 as in :class:`FitStore` (the table counts from 1)."""
-    _, found, listed = text.partition(FITS_HEADING)
-    if not found:
+    ...}})``, fold from 0 as in :class:`FitStore` (the table counts from 1).
+
+    A file may keep the reports of several commands of one run one after the
+    other (the protocols of a run split across commands, as in the docs): the
+    fits of every list are read, once they split the same clips the same way.
+    """
+    sections = text.split(FITS_HEADING)[1:]
+    if not sections:
         raise SystemExit(
             f"{source} lists no fit (no {FITS_HEADING!r} section: older "
             "reports have none); give a --resume directory or a newer report."
         )
     split, fits = None, {}
-    for line in listed.splitlines():
-        if line.startswith("Clips split: `"):
-            split = json.loads(line.split("`")[1])
-        cells = [c.strip() for c in line.strip().strip("|").split("|")]
-        if len(cells) == 6 and cells[0] in PROTOCOLS:
-            fold, seed = int(cells[1]) - 1, int(cells[2])
-            acc, uar, fit_s = (float(c) for c in cells[3:])
-            fits[cells[0], fold, seed] = {
-                "acc": acc / 100,
-                "uar": uar / 100,
-                "fit_s": fit_s,
-            }
-        elif line.startswith("#") and fits:  # the next section
-            break
-    if split is None:
-        raise SystemExit(f"{source} does not say which clips its fits split.")
+    for listed in sections:
+        section_split = None
+        for line in listed.splitlines():
+            if line.startswith("Clips split: `"):
+                section_split = json.loads(line.split("`")[1])
+            cells = [c.strip() for c in line.strip().strip("|").split("|")]
+            if len(cells) == 6 and cells[0] in PROTOCOLS:
+                fold, seed = int(cells[1]) - 1, int(cells[2])
+                acc, uar, fit_s = (float(c) for c in cells[3:])
+                outcome = {"acc": acc / 100, "uar": uar / 100, "fit_s": fit_s}
+                key = cells[0], fold, seed
+                if fits.get(key, outcome) != outcome:
+                    raise SystemExit(
+                        f"{source} lists fold {fold + 1}, seed {seed} of "
+                        f"{cells[0]} twice, with other outcomes: keep one "
+                        "run's fits in it."
+                    )
+                fits[key] = outcome
+            elif line.startswith("#") and section_split is not None:
+                break  # the next section
+        if section_split is None:
+            raise SystemExit(f"{source} does not say which clips its fits split.")
+        if split is not None and section_split != split:
+            raise SystemExit(
+                f"{source} lists fits of other splits ({split} and "
+                f"{section_split}): keep one run's fits in it."
+            )
+        split = section_split
     return split, fits
 
 

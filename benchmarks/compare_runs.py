@@ -2,8 +2,9 @@
 
 Each run is the directory that ``run_all.py --resume DIR`` (or
 ``bench_classifier.py --resume DIR``) saved its fits in, or the run's report
-(``run_all.py --output FILE``, as kept in ``docs/``), which lists every fit
-with its accuracy to a thousandth of a point. Fits of the same
+(``run_all.py --output FILE``, as kept in ``docs/``; a file may hold the
+reports of a run whose protocols ran as separate commands), which lists every
+fit with its accuracy to a thousandth of a point. Fits of the same
 protocol, fold and seed are paired, so the difference between two settings
 is read without the spread between folds, which is larger than most
 changes::
@@ -36,11 +37,20 @@ SAME_SPLITS = ("quick", "n_clips", "clips")
 
 def run_fits(run):
     """``(key, {(protocol, fold, seed): outcome})`` of a run: its ``--resume``
-    directory, or its report (a file)."""
+    directory, or its report (a file). The scores of a directory are rounded
+    as its report rounds them (a thousandth of a point), so that a run reads
+    the same from either, and the same fits are not told apart by noise."""
     if Path(run).is_file():
         return read_fits(Path(run).read_text(), source=str(run))
     store = FitStore(run)
-    return store.key, store.saved()
+    fits = {
+        key: {
+            **outcome,
+            **{m: float(f"{100 * outcome[m]:.3f}") / 100 for m in ("acc", "uar")},
+        }
+        for key, outcome in store.saved().items()
+    }
+    return store.key, fits
 
 
 def saved_fits(new, old):

@@ -335,6 +335,54 @@ def test_compare_runs_reads_a_report_as_it_reads_the_run_directory(tmp_path, cap
         compare_runs.main([str(no_split), str(report)])
 
 
+def test_read_fits_joins_the_lists_of_a_run_split_across_commands(tmp_path, capsys):
+    """A docs file may keep a run's reports one after the other (its protocols
+    run as separate commands): read_fits reads every list of fits in it, and
+    refuses lists of other splits or one fit listed with two outcomes. A
+    directory compares at its report's precision, so the same run reads alike."""
+    import compare_runs
+
+    split = {"quick": False, "n_clips": 9, "clips": "0123456789abcdef"}
+    store = bench_classifier.FitStore(tmp_path / "run", {"code": "a", **split})
+    mixed, actor = {}, {}
+    for protocol, fold, seed, acc in [
+        ("paper-70/30", 0, 0, 0.81234567),
+        ("paper-10fold", 3, 0, 0.7),
+        ("speaker", 0, 1, 0.61234444),
+        ("speaker", 4, 2, 0.5),
+    ]:
+        outcome = {"acc": acc, "uar": acc - 0.1, "fit_s": 300.0}
+        store.put(protocol, fold, seed, outcome)
+        results = actor if protocol == "speaker" else mixed
+        rows = results.setdefault(protocol, {"ours": []})["ours"]
+        rows.append({"fold": fold, "seed": seed, **outcome})
+    first = bench_classifier.fits_table({"split": split, "results": mixed})
+    second = bench_classifier.fits_table({"split": split, "results": actor})
+    doc = tmp_path / "doc.md"
+    doc.write_text(f"### Mixed\n\n#{first}\n\n### By actor\n\n#{second}\n\n## After\n")
+    read_split, fits = bench_classifier.read_fits(doc.read_text())
+    assert read_split == split
+    assert sorted(fits) == sorted(store.saved())
+    assert fits["speaker", 0, 1]["acc"] == pytest.approx(0.61234, abs=1e-12)
+    compare_runs.main([str(tmp_path / "run"), str(doc)])
+    lines = capsys.readouterr().out.splitlines()
+    for protocol, pairs in [("paper-70/30", 1), ("paper-10fold", 1), ("speaker", 2)]:
+        row = next(r for r in lines if r.startswith(f"| new | {protocol} |"))
+        assert row.endswith(
+            f"| {pairs} | +0.00 | 0.00 | +0.00 to +0.00 | 0 of {pairs} |"
+        )
+    other = second.replace("0123456789abcdef", "fedcba9876543210")
+    doc.write_text(f"{first}\n\n{other}\n")
+    with pytest.raises(SystemExit, match=r"doc\.md lists fits of other splits"):
+        compare_runs.main([str(tmp_path / "run"), str(doc)])
+    twice = second.replace(
+        "| speaker | 5 | 2 | 50.000 |", "| speaker | 1 | 1 | 50.000 |"
+    )
+    doc.write_text(f"{first}\n\n{second}\n\n{twice}\n")
+    with pytest.raises(SystemExit, match=r"fold 1, seed 1 of speaker twice"):
+        compare_runs.main([str(tmp_path / "run"), str(doc)])
+
+
 def test_benchmark_code_digest_follows_the_library_source(tmp_path, monkeypatch):
     import sklearn_tser
 
