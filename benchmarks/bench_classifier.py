@@ -589,6 +589,12 @@ def table(r):
     return "\n".join(lines) + "\n\n" + fits_table(r)
 
 
+def listed_percent(score):
+    """A score (a fraction) as the list of fits writes it: a percentage to a
+    thousandth of a point, the precision :func:`read_fits` reads back."""
+    return f"{100 * score:.3f}"
+
+
 def fits_table(r):
     """Every fit of the classifier, one row each, and the clips they split.
 
@@ -611,9 +617,29 @@ def fits_table(r):
         for f in rows["ours"]:
             lines.append(
                 f"| {protocol} | {f['fold'] + 1} | {f['seed']} | "
-                f"{100 * f['acc']:.3f} | {100 * f['uar']:.3f} | {f['fit_s']:.0f} |"
+                f"{listed_percent(f['acc'])} | {listed_percent(f['uar'])} | "
+                f"{f['fit_s']:.0f} |"
             )
     return "\n".join(lines)
+
+
+def _read_list(listed, source):
+    """The clips split and the fits of one list of :func:`fits_table`: the
+    text after its heading, up to the next heading."""
+    split, fits = None, {}
+    for line in listed.splitlines():
+        if line.startswith("Clips split: `"):
+            split = json.loads(line.split("`")[1])
+        elif line.startswith("#") and split is not None:
+            break  # the next section
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 6 and cells[0] in PROTOCOLS:
+            acc, uar, fit_s = (float(c) for c in cells[3:])
+            key = cells[0], int(cells[1]) - 1, int(cells[2])
+            fits[key] = {"acc": acc / 100, "uar": uar / 100, "fit_s": fit_s}
+    if split is None:
+        raise SystemExit(f"{source} does not say which clips its fits split.")
+    return split, fits
 
 
 def read_fits(text, source="the report"):
@@ -625,41 +651,25 @@ def read_fits(text, source="the report"):
     other (the protocols of a run split across commands, as in the docs): the
     fits of every list are read, once they split the same clips the same way.
     """
-    sections = text.split(FITS_HEADING)[1:]
-    if not sections:
+    lists = [_read_list(t, source) for t in text.split(FITS_HEADING)[1:]]
+    if not lists:
         raise SystemExit(
             f"{source} lists no fit (no {FITS_HEADING!r} section: older "
             "reports have none); give a --resume directory or a newer report."
         )
-    split, fits = None, {}
-    for listed in sections:
-        section_split = None
-        for line in listed.splitlines():
-            if line.startswith("Clips split: `"):
-                section_split = json.loads(line.split("`")[1])
-            cells = [c.strip() for c in line.strip().strip("|").split("|")]
-            if len(cells) == 6 and cells[0] in PROTOCOLS:
-                fold, seed = int(cells[1]) - 1, int(cells[2])
-                acc, uar, fit_s = (float(c) for c in cells[3:])
-                outcome = {"acc": acc / 100, "uar": uar / 100, "fit_s": fit_s}
-                key = cells[0], fold, seed
-                if fits.get(key, outcome) != outcome:
-                    raise SystemExit(
-                        f"{source} lists fold {fold + 1}, seed {seed} of "
-                        f"{cells[0]} twice, with other outcomes: keep one "
-                        "run's fits in it."
-                    )
-                fits[key] = outcome
-            elif line.startswith("#") and section_split is not None:
-                break  # the next section
-        if section_split is None:
-            raise SystemExit(f"{source} does not say which clips its fits split.")
-        if split is not None and section_split != split:
+    split, fits = lists[0][0], {}
+    for other, listed in lists:
+        if other != split:
             raise SystemExit(
-                f"{source} lists fits of other splits ({split} and "
-                f"{section_split}): keep one run's fits in it."
+                f"{source} lists fits of other splits ({split} and {other}): "
+                "keep one run's fits in it."
             )
-        split = section_split
+        for (protocol, fold, seed), outcome in listed.items():
+            if fits.setdefault((protocol, fold, seed), outcome) != outcome:
+                raise SystemExit(
+                    f"{source} lists fold {fold + 1}, seed {seed} of {protocol} "
+                    "twice, with other outcomes: keep one run's fits in it."
+                )
     return split, fits
 
 

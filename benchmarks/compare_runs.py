@@ -25,7 +25,12 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from ablate import paired_table  # noqa: E402
-from bench_classifier import PROTOCOLS, FitStore, read_fits  # noqa: E402
+from bench_classifier import (  # noqa: E402
+    PROTOCOLS,
+    FitStore,
+    listed_percent,
+    read_fits,
+)
 
 #: The figure compared under each protocol (a key of a saved outcome).
 METRIC = {"paper-10fold": "acc", "paper-70/30": "acc", "speaker": "uar"}
@@ -46,7 +51,7 @@ def run_fits(run):
     fits = {
         key: {
             **outcome,
-            **{m: float(f"{100 * outcome[m]:.3f}") / 100 for m in ("acc", "uar")},
+            **{m: float(listed_percent(outcome[m])) / 100 for m in ("acc", "uar")},
         }
         for key, outcome in store.saved().items()
     }
