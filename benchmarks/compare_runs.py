@@ -25,12 +25,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from ablate import paired_table  # noqa: E402
-from bench_classifier import (  # noqa: E402
-    PROTOCOLS,
-    FitStore,
-    listed_percent,
-    read_fits,
-)
+from bench_classifier import PROTOCOLS, FitStore  # noqa: E402
+from fit_reports import listed_percent, read_fits  # noqa: E402
 
 #: The figure compared under each protocol (a key of a saved outcome).
 METRIC = {"paper-10fold": "acc", "paper-70/30": "acc", "speaker": "uar"}

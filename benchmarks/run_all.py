@@ -15,7 +15,8 @@ With ``--resume DIR`` each classifier fit is saved in ``DIR`` as it ends, and
 the same command run again fits only what is missing (see
 ``bench_classifier.py``). ``DIR`` is keyed by the library's and
 ``bench_classifier.py``'s source: after an edit of either, resume from a
-worktree of the run's commit (``git worktree add --detach ../run COMMIT``).
+worktree of the run's commit (``git worktree add --detach ../run COMMIT``);
+an edit of how reports are written or read (``fit_reports.py``) keeps it.
 
 The report starts with the machine it ran on and the command that made it.
 """
@@ -39,6 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_classifier  # noqa: E402
 import bench_features  # noqa: E402
+import fit_reports  # noqa: E402
 
 
 def machine():
@@ -129,7 +131,7 @@ def main(argv=None):
             else [
                 "### Classification on RAVDESS (8 emotions, speech)",
                 "",
-                bench_classifier.table(clf),
+                fit_reports.table(clf),
                 "",
             ]
         )

@@ -11,6 +11,7 @@ from sklearn_tser.evaluation import default_pipeline, expected_calibration_error
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 import bench_classifier  # noqa: E402
+import fit_reports  # noqa: E402
 
 # RAVDESS's layout without its audio: 24 actors of 60 clips, 8 emotions.
 ACTOR = np.repeat(np.arange(1, 25), 60)
@@ -278,7 +279,7 @@ def test_benchmark_cpu_name_tells_cpu_generations_apart(tmp_path):
 
 
 def test_compare_runs_reads_a_report_as_it_reads_the_run_directory(tmp_path, capsys):
-    """A report lists every fit (bench_classifier.fits_table) so that a run
+    """A report lists every fit (fit_reports.fits_table) so that a run
     pairs with another after its --resume directory is gone: compare_runs.py
     reads the report's fits, folds from 0 again, as it reads the directory's."""
     import compare_runs
@@ -302,11 +303,11 @@ def test_compare_runs_reads_a_report_as_it_reads_the_run_directory(tmp_path, cap
     for f in old_fits:
         rows = results.setdefault(f["protocol"], {"ours": [], "MFCC+SVM": []})
         rows["ours"].append({k: v for k, v in f.items() if k != "protocol"})
-    text = bench_classifier.fits_table({"split": split, "results": results})
+    text = fit_reports.fits_table({"split": split, "results": results})
     assert "| speaker | 6 | 2 | 60.000 | 20.000 | 250 |" in text.splitlines()
     report = tmp_path / "report.md"
     report.write_text("# A run\n\nSome table\n\n" + text + "\n\n## After\n| x |\n")
-    read_split, fits = bench_classifier.read_fits(report.read_text())
+    read_split, fits = fit_reports.read_fits(report.read_text())
     assert read_split == split
     assert fits == {
         (f["protocol"], f["fold"], f["seed"]): {
@@ -356,11 +357,11 @@ def test_read_fits_joins_the_lists_of_a_run_split_across_commands(tmp_path, caps
         results = actor if protocol == "speaker" else mixed
         rows = results.setdefault(protocol, {"ours": []})["ours"]
         rows.append({"fold": fold, "seed": seed, **outcome})
-    first = bench_classifier.fits_table({"split": split, "results": mixed})
-    second = bench_classifier.fits_table({"split": split, "results": actor})
+    first = fit_reports.fits_table({"split": split, "results": mixed})
+    second = fit_reports.fits_table({"split": split, "results": actor})
     doc = tmp_path / "doc.md"
     doc.write_text(f"### Mixed\n\n#{first}\n\n### By actor\n\n#{second}\n\n## After\n")
-    read_split, fits = bench_classifier.read_fits(doc.read_text())
+    read_split, fits = fit_reports.read_fits(doc.read_text())
     assert read_split == split
     assert sorted(fits) == sorted(store.saved())
     assert fits["speaker", 0, 1]["acc"] == pytest.approx(0.61234, abs=1e-12)
@@ -461,11 +462,11 @@ def test_benchmark_run_resumes_with_the_fits_it_lacks_only(
     ]
     assert [f["acc"] for f in ours[0]] == [f["acc"] for f in ours[1]]
     assert [bool(f.get("resumed")) for f in ours[1]] == [True, True, False, True]
-    assert "3 of the classifier's 4 fits were saved" in bench_classifier.table(again)
-    assert "The first fit (its fit time" in bench_classifier.table(again)
-    assert "the others ran now on" in bench_classifier.table(again)
+    assert "3 of the classifier's 4 fits were saved" in fit_reports.table(again)
+    assert "The first fit (its fit time" in fit_reports.table(again)
+    assert "the others ran now on" in fit_reports.table(again)
     fitted.clear()
-    whole = bench_classifier.table(run())  # every fit saved: none runs
+    whole = fit_reports.table(run())  # every fit saved: none runs
     assert fitted == []
     assert "4 of the classifier's 4 fits were saved" in whole
     assert "none ran now" in whole and "the others" not in whole
@@ -496,11 +497,11 @@ def test_benchmark_mean_fit_time_leaves_out_the_fit_alone_and_earlier_runs(
     r["jobs"] = 2  # the table's row; the fake fits ran in this process
     # Fit times 10 + random_state: 10 (alone), 110, 11, 111 (this run).
     assert "| mean fit time of the other fits of this run, 2 at a time | 111 s |" in (
-        bench_classifier.table(r)
+        fit_reports.table(r)
     )
     r = bench_classifier.run(None, **kw)  # no earlier run: all but the first
     r["jobs"] = 2
-    assert "| 77 s |" in bench_classifier.table(r)  # mean of 110, 11, 111
+    assert "| 77 s |" in fit_reports.table(r)  # mean of 110, 11, 111
 
 
 def test_room_impulse_responses_decay_and_ratio():
