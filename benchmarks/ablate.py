@@ -142,15 +142,18 @@ def fit_key(params, protocol, fold, seed):
     another ``n_jobs`` gives the same ensemble, but is kept in the key because
     the cached fit time depends on it. The options of ``ADDED_OFF`` are left
     out at the value that gives the fits from before they existed, for the
-    same reason."""
+    same reason, and ``reverberation_fraction`` when ``reverberation`` is off
+    (it has no effect then)."""
     clf = default_pipeline().named_steps["clf"].set_params(**split_params(params)[0])
-    unused = clf.n_jobs is None or clf.n_networks == 1
+    unused = {"verbose"}
+    if clf.n_jobs is None or clf.n_networks == 1:
+        unused.add("n_jobs")
+    if clf.reverberation == 0:
+        unused.add("reverberation_fraction")
     resolved = {
         k: v
         for k, v in clf.get_params().items()
-        if k != "verbose"
-        and not (k == "n_jobs" and unused)
-        and not (k in ADDED_OFF and v == ADDED_OFF[k])
+        if k not in unused and not (k in ADDED_OFF and v == ADDED_OFF[k])
     }
     fit = [resolved, protocol, fold, seed]
     changed = mel_changes(params)

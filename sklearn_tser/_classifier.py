@@ -257,7 +257,7 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         give a recording vary, while the emotion's course over time is
         kept. Applied after ``freq_mixstyle`` and before the masks. 0 turns
         it off.
-    reverberation : float >= 0, default=0.0
+    reverberation : float >= 0, default=50.0
         Random reverberation on the training crops, in both phases: each
         crop is heard in a room whose reverberation time (the time its
         sound takes to decay by 60 dB) is drawn uniformly from
@@ -269,9 +269,10 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         reverberation, in the mel power domain). Recordings of other corpora
         come from other rooms, while the emotion's course over time is kept.
         It reads the features as power in dB (``LogMelTransformer``'s with
-        its default ``power=2``) to return to power. Applied after the crop,
-        before the frequency warp. 0 turns it off.
-    reverberation_fraction : float in (0, 1], default=1.0
+        its default ``power=2``) to return to power: set 0 for features of
+        another kind. Applied after the crop, before the frequency warp. 0
+        turns it off.
+    reverberation_fraction : float in (0, 1], default=0.5
         Fraction of each training batch's crops heard in a room with
         ``reverberation``, drawn at random (``round(fraction * n)`` of a
         batch of ``n``); the others stay as recorded, and their
@@ -598,8 +599,8 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         freq_mixstyle=0.0,
         freq_mixstyle_alpha=0.3,
         filter_augment=0.0,
-        reverberation=0.0,
-        reverberation_fraction=1.0,
+        reverberation=50.0,
+        reverberation_fraction=0.5,
         copy_paste=0.0,
         speaker_adversarial=0.0,
         ema_epochs=0.0,

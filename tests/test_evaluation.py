@@ -159,17 +159,18 @@ def test_ablation_keys_of_feature_parameters():
     assert default[0]["n_jobs"] == -1 and default[0]["n_networks"] == 2
     one = json.loads(ablate.fit_key({"n_networks": 1, "n_jobs": 2}, "actor", 0, 0))
     assert "n_jobs" not in one[0] and one[0]["n_networks"] == 1
-    # An option added later is in the key when on, not when off.
-    assert "reverberation" not in default[0]
-    on = json.loads(ablate.fit_key({"reverberation": 50.0}, "actor", 0, 0))
-    assert on[0]["reverberation"] == 50.0
+    # An option added later is in the key when on (as by default), not when
+    # off: the fits cached before it existed keep their keys.
+    assert default[0]["reverberation"] == 50.0
+    assert default[0]["reverberation_fraction"] == 0.5
+    # Off, its fraction has no effect, and neither is in the key: the former
+    # defaults' fits keep theirs.
+    off = json.loads(ablate.fit_key({"reverberation": 0.0}, "actor", 0, 0))
+    assert "reverberation" not in off[0] and "reverberation_fraction" not in off[0]
     # ... and at the value that reverberates every crop, as before it existed.
-    assert "reverberation_fraction" not in on[0]
-    half = {"reverberation": 50.0, "reverberation_fraction": 0.5}
-    assert (
-        json.loads(ablate.fit_key(half, "actor", 0, 0))[0]["reverberation_fraction"]
-        == 0.5
-    )
+    every = json.loads(ablate.fit_key({"reverberation_fraction": 1.0}, "actor", 0, 0))
+    assert "reverberation_fraction" not in every[0]
+    assert every[0]["reverberation"] == 50.0
 
 
 def test_ablation_benchmark_protocols_are_the_benchmark_folds():

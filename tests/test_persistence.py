@@ -424,6 +424,24 @@ def test_a_file_saved_before_a_network_option_existed_loads_as_before(
     assert_same_outputs(old, pipe, audio[0])
 
 
+def test_a_file_saved_before_reverberation_existed_loads_without_it(
+    pipe, saved, tmp_path
+):
+    """``reverberation`` is on by default since it was added: a file that
+    lacks it was trained without it, and loads so (a refit trains as its
+    first fit did), not with today's default."""
+
+    def edit(doc, tensors):
+        for name in ("reverberation", "reverberation_fraction"):
+            del _clf(doc)["params"][name]
+
+    assert pipe[-1].reverberation == 50.0
+    old = load(_craft(saved, tmp_path / "old.safetensors", edit))
+    assert old[-1].reverberation == 0.0
+    assert old[-1].reverberation_fraction == 1.0
+    assert load(saved)[-1].reverberation == 50.0
+
+
 def _set_attribute(name, spec):
     def edit(doc, tensors):
         _clf(doc)["attributes"][name] = spec
