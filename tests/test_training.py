@@ -370,7 +370,8 @@ def test_mixup_mixes_the_softmax_phase_only(monkeypatch):
     monkeypatch.setattr(EmbeddingNet, "infer", spy)
     params = {**TINY, "pretrain_epochs": 1, "triplet_epochs": 1, "mixup_alpha": 1.0}
     params.update(freq_masks=0, time_masks=0, crop_frames=None, batch_size=64)
-    params.update(frequency_warping=0.0)  # training views are the clips
+    # training views are the clips
+    params.update(frequency_warping=0.0, reverberation=0.0)
     clf = EmotionEmbeddingClassifier(**params).fit(X, y)
     S = check_spectrograms(X)
     lengths = S.lengths
@@ -400,7 +401,8 @@ def test_augmented_embeddings_are_reproducible_views():
     X, y = make_spectrograms(n=30)
     clf = EmotionEmbeddingClassifier(**{**TINY, "crop_frames": 12}).fit(X, y)
     S = check_spectrograms(X)
-    dataset = clf._dataset(S, (np.zeros(30, int), S.lengths))
+    # As the training set is built: with the scales that rooms need.
+    dataset = clf._dataset(S, (np.zeros(30, int), S.lengths), scales=True)
     whole = clf.net_.embed(dataset)
     views = clf.net_.embed(dataset, augmented=True)
     np.testing.assert_array_equal(views, clf.net_.embed(dataset, augmented=True))
@@ -1256,7 +1258,9 @@ def _datasets(clf, X, y):
     set), standardised with the statistics ``clf`` fitted."""
     S = check_spectrograms(X)
     scale = {"mean": clf.feature_mean_, "std": clf.feature_std_}
-    return SpectrogramDataset(S, *speech_regions(S), y, **scale), None
+    scales = clf.reverberation > 0
+    dataset = SpectrogramDataset(S, *speech_regions(S), y, scales=scales, **scale)
+    return dataset, None
 
 
 def test_refit_with_another_standardisation_keeps_no_old_statistics():
