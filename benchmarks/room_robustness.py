@@ -23,11 +23,11 @@ by the clip's index, so every model hears the same rooms.
         [--seeds 1] [--rooms 0.3:5 0.6:0 1.0:-3] [--output table.md]
 
 ``--configs`` is a file of ``{"name": {parameters}}`` as ablate.py reads
-(default: the defaults, which hear half of each batch's crops in rooms of up
-to 0.5 s, and the same without rooms, ``reverberation=0``); each room is
-``T60_seconds:DRR_dB``. The fitted models
-are kept in ``<cache>/rooms/`` (joblib), so new rooms are scored without
-refitting.
+(default: ``reverberation=0``, then the defaults, which hear half of each
+batch's crops in rooms of up to 0.5 s); the first set is the baseline that the
+table's differences are taken from. Each room is ``T60_seconds:DRR_dB``. The
+fitted models are kept in ``<cache>/rooms/`` (joblib), so new rooms are
+scored without refitting.
 """
 
 import argparse
@@ -57,7 +57,8 @@ from sklearn_tser.evaluation import default_pipeline
 SR = 16000
 # Bumped when the room model changes, so that cached features are not reused.
 ROOM_MODEL = 1
-DEFAULT_CONFIGS = {"defaults": {}, "no reverberation": {"reverberation": 0.0}}
+# The first set is the baseline that the table subtracts from the others.
+DEFAULT_CONFIGS = {"no reverberation": {"reverberation": 0.0}, "defaults": {}}
 DEFAULT_ROOMS = ("0.3:5", "0.6:0", "1.0:-3")
 
 

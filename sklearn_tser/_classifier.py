@@ -88,8 +88,9 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
     network. What the second network buys, and costs, is measured in
     :doc:`/benchmarks`.
 
-    Training clips are randomly cropped to ``crop_frames`` and masked in time and
-    frequency (SpecAugment); prediction reads each whole clip. Time pooling is
+    Training clips are randomly cropped to ``crop_frames``, half of them heard in
+    a random room (``reverberation``), and masked in time and frequency
+    (SpecAugment); prediction reads each whole clip. Time pooling is
     length-aware, so NaN padding (the output of :class:`LogMelTransformer` for
     clips of different lengths) never affects a clip's embedding.
 
@@ -445,12 +446,12 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
     is ``softmax(proba_scale_ * similarities)``; ``proba_scale_`` is fitted by
     minimising the log loss (temperature scaling) of the validation clips, or,
     with ``validation_fraction=0``, of the training clips as training sees them:
-    one random crop of ``crop_frames`` with random masks each. The network fits
-    whole training clips almost perfectly, so a temperature fitted on them makes
-    the probabilities far too confident on new clips; the cropped, masked views
-    are harder, and the temperature fitted on them is close to the one new clips
-    would give. :doc:`/benchmarks` reports the expected calibration error on the
-    test folds.
+    one random crop of ``crop_frames`` with random rooms and masks each. The
+    network fits whole training clips almost perfectly, so a temperature fitted
+    on them makes the probabilities far too confident on new clips; the
+    cropped, masked views are harder, and the temperature fitted on them is
+    close to the one new clips would give. :doc:`/benchmarks` reports the
+    expected calibration error on the test folds.
 
     With ``standardize="group"`` or ``center_embeddings="group"``, what a clip
     gives depends on the other clips of its speaker in the same call: their
