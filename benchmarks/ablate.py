@@ -56,6 +56,7 @@ from sklearn.base import clone
 from sklearn.metrics import accuracy_score, balanced_accuracy_score
 from sklearn.model_selection import GroupKFold
 
+from sklearn_tser._classifier import PARAMS_BEFORE_ADDED
 from sklearn_tser.datasets import load_ravdess
 from sklearn_tser.evaluation import (
     default_pipeline,
@@ -125,13 +126,6 @@ def mel_changes(params):
     return {k: v for k, v in mel.get_params().items() if v != base[k]}
 
 
-# Options added after fits were cached, with the value at which they draw
-# nothing and change no step (off, or reverberation for every crop as before
-# reverberation_fraction existed), so that a fit at that value is the fit
-# cached before the option existed, and its key leaves it out.
-ADDED_OFF = {"reverberation": 0.0, "reverberation_fraction": 1.0}
-
-
 def fit_key(params, protocol, fold, seed):
     """The cache key of a fit: every classifier parameter, defaults included
     (a changed default is a new fit), and the feature parameters that differ
@@ -140,10 +134,11 @@ def fit_key(params, protocol, fold, seed):
     out, and ``n_jobs`` when it is None or the fit has one network (it has no
     effect there; fits cached before ``n_jobs`` existed keep their keys);
     another ``n_jobs`` gives the same ensemble, but is kept in the key because
-    the cached fit time depends on it. The options of ``ADDED_OFF`` are left
-    out at the value that gives the fits from before they existed, for the
-    same reason, and ``reverberation_fraction`` when ``reverberation`` is off
-    (it has no effect then)."""
+    the cached fit time depends on it. The options added after fits were
+    cached (``PARAMS_BEFORE_ADDED``) are left out at the value that gives the
+    fits from before they existed, for the same reason, and
+    ``reverberation_fraction`` when ``reverberation`` is off (it has no
+    effect then)."""
     clf = default_pipeline().named_steps["clf"].set_params(**split_params(params)[0])
     unused = {"verbose"}
     if clf.n_jobs is None or clf.n_networks == 1:
@@ -153,7 +148,8 @@ def fit_key(params, protocol, fold, seed):
     resolved = {
         k: v
         for k, v in clf.get_params().items()
-        if k not in unused and not (k in ADDED_OFF and v == ADDED_OFF[k])
+        if k not in unused
+        and not (k in PARAMS_BEFORE_ADDED and v == PARAMS_BEFORE_ADDED[k])
     }
     fit = [resolved, protocol, fold, seed]
     changed = mel_changes(params)

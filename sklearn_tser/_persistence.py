@@ -474,18 +474,18 @@ def _decode_array(spec, tensors, where):
         raise ModelFileError(f"{where} is malformed in the model file: {exc}") from exc
 
 
-# Parameters whose default changed after they were added, by class: a file
-# without one was saved before the parameter existed, by a version that
-# trained as this value does, so it loads with this value, not the default.
-_BEFORE_ADDED = {
-    "EmotionEmbeddingClassifier": {"reverberation": 0.0, "reverberation_fraction": 1.0}
-}
+def _params_before_added(cls):
+    """The parameters of ``cls`` a file lacks when it was saved before they
+    existed, with the value its model was trained at (not today's default)."""
+    from ._classifier import PARAMS_BEFORE_ADDED, EmotionEmbeddingClassifier
+
+    return PARAMS_BEFORE_ADDED if cls is EmotionEmbeddingClassifier else {}
 
 
 def _new_estimator(cls, params, where):
     if not isinstance(params, dict):
         raise ModelFileError(f"The parameters of {where} are malformed.")
-    params = {**_BEFORE_ADDED.get(cls.__name__, {}), **params}
+    params = {**_params_before_added(cls), **params}
     unknown = sorted(set(params) - set(cls._get_param_names()))
     if unknown:
         raise IncompatibleModelVersionError(

@@ -159,12 +159,11 @@ def test_ablation_keys_of_feature_parameters():
     assert default[0]["n_jobs"] == -1 and default[0]["n_networks"] == 2
     one = json.loads(ablate.fit_key({"n_networks": 1, "n_jobs": 2}, "actor", 0, 0))
     assert "n_jobs" not in one[0] and one[0]["n_networks"] == 1
-    # An option added later is in the key when on (as by default), not when
-    # off: the fits cached before it existed keep their keys.
+    # An option added later is in the key when on (as by default); off, it
+    # and its fraction (of no effect then) are not: the fits cached before it
+    # existed keep their keys.
     assert default[0]["reverberation"] == 50.0
     assert default[0]["reverberation_fraction"] == 0.5
-    # Off, its fraction has no effect, and neither is in the key: the former
-    # defaults' fits keep theirs.
     off = json.loads(ablate.fit_key({"reverberation": 0.0}, "actor", 0, 0))
     assert "reverberation" not in off[0] and "reverberation_fraction" not in off[0]
     # ... and at the value that reverberates every crop, as before it existed.
