@@ -866,17 +866,23 @@ n_frames), or None, default=None
             scale = scale.to(x)
             if scale.dim() == 3:  # each frame's rides along (stretch, crop)
                 x = torch.cat([x, scale], dim=1)
+        unstretched, n_frames = None, x.shape[2]
         if self.tempo_perturbation:
             rate = 1.0 + uniform_around_zero(n, self.tempo_perturbation, g, dev)
-            x, lengths = _stretch(x, lengths, rate)
+            unstretched, lengths = lengths, stretched_lengths(lengths, rate)
+            n_frames = int(lengths.max())
+        frames = None  # of the stretched clips: all of them, or the crops'
         if self.crop_frames is not None:
             room = (lengths - self.crop_frames).clamp(min=0)
             start = (torch.rand(n, generator=g, device=dev) * (room + 1)).long()
             lengths = lengths.clamp(max=self.crop_frames)
             width = int(lengths.max())
             frames = start[:, None] + torch.arange(width, device=dev)
-            frames = frames.clamp(max=x.shape[2] - 1)
-            x = x.gather(2, frames[:, None, :].expand(n, x.shape[1], width))
+            frames = frames.clamp(max=n_frames - 1)
+        if unstretched is not None:  # only the frames kept are computed
+            x = _stretch(x, unstretched, rate, frames)
+        elif frames is not None:
+            x = x.gather(2, frames[:, None, :].expand(n, x.shape[1], frames.shape[1]))
         if self.reverberation:
             if scale.dim() == 3:
                 x, scale = x[:, :n_mels], x[:, n_mels:]
@@ -1428,27 +1434,39 @@ def mix_band_statistics(x, lengths, lam, perm):
     return (out * mask).to(x.dtype)
 
 
-def _stretch(x, lengths, rate):
+def stretched_lengths(lengths, rate):
+    """Frames of clips of ``lengths`` frames resampled in time at ``rate``:
+    ``ceil(lengths / rate)``, at least 1 (see :func:`_stretch`)."""
+    return torch.ceil(lengths / rate).long().clamp(min=1)
+
+
+def _stretch(x, lengths, rate, frames=None):
     """Resample each clip of a batch in time at its ``rate`` (linear
-    interpolation between frames); returns ``(x, lengths)``, the new clips
-    lasting ``ceil(lengths / rate)`` frames, and anything after them padding.
+    interpolation between frames); the new clips last
+    :func:`stretched_lengths` frames, and anything after them is padding.
 
     Output frame ``j`` of clip ``i`` interpolates its input frames at
-    ``j * rate[i]``, clamped to its last valid frame.
+    ``j * rate[i]``, clamped to its last valid frame. ``frames``, of shape
+    ``(batch, width)``, are the output frames to compute (the others are not),
+    e.g. a crop of each stretched clip: ``out[i, :, k]`` is output frame
+    ``frames[i, k]`` of clip ``i``, the same value as in the whole stretched
+    clip; ``None`` means all of them, ``0`` to the longest stretched clip's
+    last. Returns ``out`` of shape ``(batch, n_mels, width)``.
     """
-    new = torch.ceil(lengths / rate).long().clamp(min=1)
     n, n_mels, _ = x.shape
-    left, right, weight = _interpolation(int(new.max()), rate, (lengths - 1)[:, None])
+    if frames is None:
+        longest = int(stretched_lengths(lengths, rate).max())
+        frames = torch.arange(longest, device=x.device).expand(n, longest)
+    left, right, weight = _interpolation(frames, rate, (lengths - 1)[:, None])
 
     def along_frames(t):  # (batch, frames) -> (batch, n_mels, frames)
         return t[:, None, :].expand(n, n_mels, -1)
 
     weight = along_frames(weight.to(x.dtype))
-    out = (
+    return (
         x.gather(2, along_frames(left)) * (1.0 - weight)
         + x.gather(2, along_frames(right)) * weight
     )
-    return out, new
 
 
 def uniform_around_zero(shape, half_width, generator, device):
@@ -1670,7 +1688,8 @@ def _warp(x, rate):
     """
     n, n_mels, _ = x.shape
     last = torch.full((n, 1), n_mels - 1, device=x.device)
-    left, right, weight = _interpolation(n_mels, rate, last)
+    bands = torch.arange(n_mels, device=x.device)[None, :]
+    left, right, weight = _interpolation(bands, rate, last)
     weight = weight.to(x.dtype)[:, :, None]
     matrix = x.new_zeros(n, n_mels, n_mels)
     matrix.scatter_add_(2, left[:, :, None], 1.0 - weight)
@@ -1678,12 +1697,13 @@ def _warp(x, rate):
     return torch.bmm(x.transpose(1, 2), matrix.transpose(1, 2)).transpose(1, 2)
 
 
-def _interpolation(size, rate, last):
-    """Where ``size`` values resampled at ``rate`` fall: value ``j`` of clip
-    ``i`` is ``(1 - weight) * input[left] + weight * input[right]`` at
-    position ``j * rate[i]`` clamped to ``last[i]``; each of shape
-    ``(batch, size)``."""
-    position = torch.arange(size, device=rate.device)[None, :] * rate[:, None]
+def _interpolation(index, rate, last):
+    """Where values resampled at ``rate`` fall: value ``index[i, k] = j`` of
+    clip ``i`` is ``(1 - weight) * input[left] + weight * input[right]`` at
+    position ``j * rate[i]`` clamped to ``last[i]``. ``index`` is of shape
+    ``(batch, size)`` or ``(1, size)`` (the same for every clip); each output
+    of shape ``(batch, size)``."""
+    position = index * rate[:, None]
     position = torch.minimum(position, last.to(position.dtype))
     left = position.long()
     right = torch.minimum(left + 1, last)

@@ -35,6 +35,7 @@ from sklearn_tser._training import (
     reverberate,
     speech_regions,
     standardization,
+    stretched_lengths,
 )
 from sklearn_tser._validation import check_spectrograms
 from sklearn_tser.exceptions import MissingGroupsWarning
@@ -415,7 +416,7 @@ def test_stretch_matches_numpy_interpolation_clip_by_clip():
     lengths = torch.tensor([40, 17, 1, 33])
     x = torch.as_tensor(rng.normal(size=(4, 3, 40)), dtype=torch.float32)
     rate = torch.tensor([1.1, 0.9, 1.05, 1.0])
-    out, new = _stretch(x, lengths, rate)
+    out, new = _stretch(x, lengths, rate), stretched_lengths(lengths, rate)
     np.testing.assert_array_equal(new.numpy(), [37, 19, 1, 33])
     assert out.shape == (4, 3, 37)
     for i, n in enumerate(lengths.tolist()):
@@ -426,6 +427,21 @@ def test_stretch_matches_numpy_interpolation_clip_by_clip():
             np.testing.assert_allclose(out[i, band, :m].numpy(), ref, atol=1e-5)
     # Rate 1 is the identity.
     torch.testing.assert_close(out[3, :, :33], x[3, :, :33])
+
+
+def test_stretch_of_some_frames_is_those_frames_of_the_whole_stretch():
+    # A crop's frames computed alone (as augment does) are, to the bit, the
+    # same frames of the whole stretched clips, past their ends included.
+    rng = np.random.default_rng(1)
+    lengths = torch.tensor([40, 17, 1, 33])
+    x = torch.as_tensor(rng.normal(size=(4, 3, 45)), dtype=torch.float32)
+    rate = torch.tensor([1.1, 0.9, 1.05, 0.93])
+    whole = _stretch(x, lengths, rate)
+    frames = torch.as_tensor(rng.integers(0, whole.shape[2], size=(4, 12)))
+    some = _stretch(x, lengths, rate, frames)
+    assert some.shape == (4, 3, 12)
+    for i in range(4):
+        torch.testing.assert_close(some[i], whole[i][:, frames[i]], rtol=0, atol=0)
 
 
 def _unaugmented(lengths, n_mels):
