@@ -866,21 +866,20 @@ n_frames), or None, default=None
             scale = scale.to(x)
             if scale.dim() == 3:  # each frame's rides along (stretch, crop)
                 x = torch.cat([x, scale], dim=1)
-        unstretched, n_frames = None, x.shape[2]
+        stretch = None  # (lengths, rate) of the clips before the stretch
         if self.tempo_perturbation:
             rate = 1.0 + uniform_around_zero(n, self.tempo_perturbation, g, dev)
-            unstretched, lengths = lengths, stretched_lengths(lengths, rate)
-            n_frames = int(lengths.max())
-        frames = None  # of the stretched clips: all of them, or the crops'
+            stretch, lengths = (lengths, rate), stretched_lengths(lengths, rate)
+        frames = None  # the frames kept: all, or each clip's crop
         if self.crop_frames is not None:
+            # A crop ends within its clip (start <= lengths - crop_frames), or
+            # starts at 0 when the clip is shorter: no frame past the longest.
             room = (lengths - self.crop_frames).clamp(min=0)
             start = (torch.rand(n, generator=g, device=dev) * (room + 1)).long()
             lengths = lengths.clamp(max=self.crop_frames)
-            width = int(lengths.max())
-            frames = start[:, None] + torch.arange(width, device=dev)
-            frames = frames.clamp(max=n_frames - 1)
-        if unstretched is not None:  # only the frames kept are computed
-            x = _stretch(x, unstretched, rate, frames)
+            frames = start[:, None] + torch.arange(int(lengths.max()), device=dev)
+        if stretch is not None:  # only the frames kept are interpolated
+            x = _stretch(x, *stretch, frames)
         elif frames is not None:
             x = x.gather(2, frames[:, None, :].expand(n, x.shape[1], frames.shape[1]))
         if self.reverberation:
