@@ -30,6 +30,7 @@ from ._training import (
     group_standardization,
     make_net,
     member_nets,
+    serves_scales,
     speech_regions,
     standardization,
     training_params,
@@ -45,7 +46,11 @@ __all__ = ["EmotionEmbeddingClassifier"]
 # or rooms for every crop as before reverberation_fraction): a model file
 # without one was trained so and loads so, and a benchmark's cache key leaves
 # one out at that value.
-PARAMS_BEFORE_ADDED = {"reverberation": 0.0, "reverberation_fraction": 1.0}
+PARAMS_BEFORE_ADDED = {
+    "reverberation": 0.0,
+    "reverberation_fraction": 1.0,
+    "noise_snr": None,
+}
 
 
 def needs_speakers(clf):
@@ -286,6 +291,19 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         batch of ``n``); the others stay as recorded, and their
         reverberation is not computed.
         Unused when ``reverberation`` is 0.
+    noise_snr : float or None, default=None
+        Random noise on the training crops, in both phases: each crop gets
+        stationary noise whose spectrum is the crop's own long-term
+        spectrum (speech-shaped noise), at a signal-to-noise ratio drawn
+        uniformly from ``[noise_snr, noise_snr + 20]`` dB, added in the mel
+        power domain (every band's power gets its mean power over the crop
+        times ``10 ** (-snr / 10)``): the floor that a noisy recording
+        raises under the quiet frames and between the harmonics. Recordings
+        of other corpora come with other noise, while the emotion's course
+        over time is kept. Like ``reverberation``, it reads the features as
+        power in dB. Applied after the rooms, before the frequency warp.
+        ``None`` turns it off. What it buys is measured in
+        :doc:`/benchmarks`.
     copy_paste : float in [0, 1], default=0.0
         Probability that a training clip is followed by another clip of its
         batch with the same label, before the crop, in both phases
@@ -543,6 +561,7 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         "filter_augment": [Interval(numbers.Real, 0, None, closed="left")],
         "reverberation": [Interval(numbers.Real, 0, None, closed="left")],
         "reverberation_fraction": [Interval(numbers.Real, 0, 1, closed="right")],
+        "noise_snr": [Interval(numbers.Real, None, None, closed="neither"), None],
         "copy_paste": [Interval(numbers.Real, 0, 1, closed="both")],
         "speaker_adversarial": [Interval(numbers.Real, 0, None, closed="left")],
         "ema_epochs": [
@@ -609,6 +628,7 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         filter_augment=0.0,
         reverberation=50.0,
         reverberation_fraction=0.5,
+        noise_snr=None,
         copy_paste=0.0,
         speaker_adversarial=0.0,
         ema_epochs=0.0,
@@ -664,6 +684,7 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         self.filter_augment = filter_augment
         self.reverberation = reverberation
         self.reverberation_fraction = reverberation_fraction
+        self.noise_snr = noise_snr
         self.copy_paste = copy_paste
         self.speaker_adversarial = speaker_adversarial
         self.ema_epochs = ema_epochs
@@ -786,7 +807,7 @@ of shape (n_mels, n_frames_i), or SpectrogramStore
             train,
             speakers=speakers,
             groups=groups,
-            scales=self.reverberation > 0,
+            scales=serves_scales(self),
         )
         valid_set = (
             self._dataset(X, regions, y, valid, groups=groups) if len(valid) else None

@@ -58,6 +58,7 @@ __all__ = [
     "group_standardization",
     "networks_at_once",
     "network_shapes",
+    "serves_scales",
     "speech_regions",
     "standardization",
     "training_params",
@@ -437,6 +438,10 @@ class EmbeddingNet(NeuralNet):
         Fraction of each training batch's crops that ``reverberation``
         reaches, chosen at random (``round(fraction * n)`` of a batch of
         ``n``); the others stay as recorded.
+    noise_snr : float or None, default=None
+        Lowest signal-to-noise ratio, in dB, of the speech-shaped noise added
+        to every training crop (:func:`add_noise`, :meth:`augment`); ``None``
+        turns it off.
     copy_paste : float, default=0.0
         Probability that a training clip is followed by another of the batch
         with its label, before the crop (:func:`paste_partners`); 0 turns it
@@ -505,6 +510,7 @@ class EmbeddingNet(NeuralNet):
         filter_augment=0.0,
         reverberation=0.0,
         reverberation_fraction=1.0,
+        noise_snr=None,
         copy_paste=0.0,
         softmax_loss="cross_entropy",
         aam_margin=0.2,
@@ -537,6 +543,7 @@ class EmbeddingNet(NeuralNet):
         self.filter_augment = filter_augment
         self.reverberation = reverberation
         self.reverberation_fraction = reverberation_fraction
+        self.noise_snr = noise_snr
         self.copy_paste = copy_paste
         self.softmax_loss = softmax_loss
         self.aam_margin = aam_margin
@@ -810,8 +817,8 @@ class EmbeddingNet(NeuralNet):
         )
 
     def augment(self, x, lengths, generator=None, scale=None):
-        """Tempo changes, random crops of ``crop_frames``, frequency warps,
-        reverberation and SpecAugment masks of a batch.
+        """Tempo changes, random crops of ``crop_frames``, reverberation,
+        noise, frequency warps and SpecAugment masks of a batch.
 
         With ``tempo_perturbation = t > 0``, each clip is first resampled in
         time at a random rate ``r`` in ``[1 - t, 1 + t]``: output frame ``j``
@@ -823,6 +830,9 @@ class EmbeddingNet(NeuralNet):
         standardised with (the bands' own, before the warp moves them); with
         ``reverberation_fraction = f < 1``, only ``round(f * n)`` crops of a
         batch of ``n``, drawn at random, are (the others' is not computed).
+        With ``noise_snr = s``, each crop then gets speech-shaped noise at a
+        signal-to-noise ratio drawn from ``[s, s + 20]`` dB
+        (:func:`add_noise`), with the same scale.
         With ``frequency_warping = w > 0``, each crop is then resampled along
         its mel bands at a random rate ``a`` in ``[1 - w, 1 + w]``: output
         band ``b`` is the linear interpolation of input bands at ``b * a``
@@ -848,7 +858,8 @@ n_frames), or None, default=None
             What each clip's bands (or each frame's, as :func:`frame_scales`
             gives them) were divided by in the standardisation, in dB (the
             ``"scale"`` of a :class:`SpectrogramDataset` batch); needed with
-            ``reverberation``, unused otherwise.
+            ``reverberation`` or ``noise_snr`` (:func:`serves_scales`),
+            unused otherwise.
 
         Returns
         -------
@@ -857,11 +868,12 @@ n_frames), or None, default=None
         """
         g, dev = self.generator_ if generator is None else generator, x.device
         n, n_mels, _ = x.shape
-        if self.reverberation:
+        if serves_scales(self):
             if scale is None:
                 raise ValueError(
-                    "reverberation needs the scale of the standardisation: "
-                    "serve the batches from a SpectrogramDataset(scales=True)."
+                    "reverberation and noise_snr need the scale of the "
+                    "standardisation: serve the batches from a "
+                    "SpectrogramDataset(scales=True)."
                 )
             scale = scale.to(x)
             if scale.dim() == 3:  # each frame's rides along (stretch, crop)
@@ -882,12 +894,14 @@ n_frames), or None, default=None
             x = _stretch(x, *stretch, frames)
         elif frames is not None:
             x = x.gather(2, frames[:, None, :].expand(n, x.shape[1], frames.shape[1]))
+        if serves_scales(self) and scale.dim() == 3:
+            x, scale = x[:, :n_mels], x[:, n_mels:]
         if self.reverberation:
-            if scale.dim() == 3:
-                x, scale = x[:, :n_mels], x[:, n_mels:]
             x = _reverberate_some(
                 x, lengths, scale, self.reverberation, self.reverberation_fraction, g
             )
+        if self.noise_snr is not None:
+            x = add_noise(x, lengths, scale, self.noise_snr, g)
         if self.frequency_warping:
             rate = 1.0 + uniform_around_zero(n, self.frequency_warping, g, dev)
             x = _warp(x, rate)
@@ -1556,6 +1570,17 @@ _T60_DECAY = 6.0 * _LN_10
 _TAIL_BLOCK = 16
 # The largest power ``reverberate`` computes with, in nepers: 300 dB.
 _LARGEST_NEPERS = 30.0 * _LN_10
+# The signal-to-noise ratios of ``add_noise`` span this many dB from the
+# lowest.
+_NOISE_SNR_SPAN_DB = 20.0
+
+
+def serves_scales(params):
+    """Whether training needs the scale each clip was standardised with
+    (``SpectrogramDataset(scales=True)``): with ``reverberation`` or
+    ``noise_snr``, which return to power. ``params`` is the classifier or
+    the net (their attributes of these names are read)."""
+    return params.reverberation > 0 or params.noise_snr is not None
 
 
 def frame_scales(scale, lengths, n_frames):
@@ -1673,6 +1698,70 @@ def _reverberate_some(x, lengths, scale, longest, fraction, generator):
     chosen = torch.randperm(n, generator=generator, device=x.device)[:count]
     heard = reverberate(x[chosen], lengths[chosen], scale[chosen], longest, generator)
     return x.index_copy(0, chosen, heard)
+
+
+def add_noise(x, lengths, scale, lowest_snr, generator):
+    """Each clip of a batch with stationary noise shaped like its own
+    long-term spectrum (speech-shaped noise), added in the mel power domain.
+
+    Each clip draws a signal-to-noise ratio ``snr`` uniformly from
+    ``[lowest_snr, lowest_snr + 20]`` dB. Every band's power at every valid
+    frame gets ``10 ** (-snr / 10)`` times that band's mean power over the
+    clip's valid frames: the expected power of a noise whose spectrum is the
+    clip's long-term spectrum, so that the ratio holds in every band and
+    over the whole clip. It fills the quiet frames and the valleys between
+    harmonics, as a noisy recording's floor does, while the loud frames
+    keep their shape.
+
+    The features are read as power in dB and clamped as in
+    :func:`reverberate`; a band's mean cancels out (the noise of each band
+    is relative to its power), so it is not needed.
+
+    Parameters
+    ----------
+    x : torch.Tensor of shape (batch, n_mels, n_frames)
+        Standardised log-mel spectrograms (dB less a mean of each band,
+        divided by ``scale``), zero after each clip's ``lengths``.
+    lengths : torch.Tensor of shape (batch,)
+        Valid frames of each clip.
+    scale : torch.Tensor of shape (batch, n_mels) or (batch, n_mels, n_frames)
+        What each clip's bands (or each frame's, :func:`frame_scales`) were
+        divided by in the standardisation, in dB.
+    lowest_snr : float
+        Lowest signal-to-noise ratio drawn, in dB.
+    generator : torch.Generator
+        Source of the draws (of ``x``'s device).
+
+    Returns
+    -------
+    x : torch.Tensor of the shape and dtype of ``x``
+        Zero after each clip's ``lengths`` still.
+
+    Examples
+    --------
+    >>> import torch
+    >>> x = torch.tensor([[[1.0, -1.0, 0.0]]])  # one band, 2 valid frames
+    >>> noisy = add_noise(x, torch.tensor([2]), torch.full((1, 1), 10.0),
+    ...                   lowest_snr=0.0, generator=torch.Generator())
+    >>> bool(noisy[0, 0, 0] > 1.0), bool(noisy[0, 0, 1] > -1.0), noisy[0, 0, 2].item()
+    (True, True, 0.0)
+    """
+    n, _, width = x.shape
+    dev = x.device
+    snr_db = lowest_snr + torch.rand(n, generator=generator, device=dev) * (
+        _NOISE_SNR_SPAN_DB
+    )
+    scale = scale.float()
+    scale = scale[:, :, None] if scale.dim() == 2 else scale
+    nepers = x.float() * (scale * (_LN_10 / 10.0))
+    power = nepers.clamp_(-_LARGEST_NEPERS, _LARGEST_NEPERS).exp_()
+    valid = (torch.arange(width, device=dev)[None, :] < lengths[:, None])[:, None, :]
+    mean = torch.where(valid, power, 0.0).sum(2, keepdim=True)
+    mean = mean / lengths.clamp(min=1).to(mean.dtype)[:, None, None]
+    noise = mean * torch.pow(10.0, -snr_db / 10.0)[:, None, None]
+    heard = power.add_(noise).log_().mul_((10.0 / _LN_10) / scale)
+    # where, not a product: the padding's scale may be 0 (frame_scales).
+    return torch.where(valid, heard, 0.0).to(x.dtype)
 
 
 def _warp(x, rate):
@@ -1879,6 +1968,7 @@ def training_params(params, *, device, random_state):
         filter_augment=p["filter_augment"],
         reverberation=p["reverberation"],
         reverberation_fraction=p["reverberation_fraction"],
+        noise_snr=p["noise_snr"],
         copy_paste=p["copy_paste"],
         softmax_loss=p["softmax_loss"],
         aam_margin=p["aam_margin"],

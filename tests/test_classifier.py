@@ -236,6 +236,8 @@ def test_warm_start_continues_training(data):
         ({"reverberation": -1.0}, "'reverberation' parameter"),
         ({"reverberation_fraction": 0.0}, "'reverberation_fraction' parameter"),
         ({"reverberation_fraction": 1.5}, "'reverberation_fraction' parameter"),
+        ({"noise_snr": float("inf")}, "'noise_snr' parameter"),
+        ({"noise_snr": "10"}, "'noise_snr' parameter"),
     ],
 )
 def test_bad_parameters(params, match, data):

@@ -170,6 +170,10 @@ def test_ablation_keys_of_feature_parameters():
     every = json.loads(ablate.fit_key({"reverberation_fraction": 1.0}, "actor", 0, 0))
     assert "reverberation_fraction" not in every[0]
     assert every[0]["reverberation"] == 50.0
+    # Noise, off by default, is in the key only when on.
+    assert "noise_snr" not in default[0]
+    noisy = json.loads(ablate.fit_key({"noise_snr": 10.0}, "actor", 0, 0))
+    assert noisy[0]["noise_snr"] == 10.0
 
 
 def test_ablation_benchmark_protocols_are_the_benchmark_folds():

@@ -442,6 +442,20 @@ def test_a_file_saved_before_reverberation_existed_loads_without_it(
     assert load(saved)[-1].reverberation == 50.0
 
 
+def test_a_file_saved_before_noise_existed_loads_without_it(
+    pipe, saved, audio, tmp_path
+):
+    """A file that lacks ``noise_snr`` was trained without noise, and loads
+    so."""
+
+    def edit(doc, tensors):
+        del _clf(doc)["params"]["noise_snr"]
+
+    old = load(_craft(saved, tmp_path / "old.safetensors", edit))
+    assert old[-1].noise_snr is None
+    assert_same_outputs(old, pipe, audio[0])
+
+
 def _set_attribute(name, spec):
     def edit(doc, tensors):
         _clf(doc)["attributes"][name] = spec

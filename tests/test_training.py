@@ -22,6 +22,7 @@ from sklearn_tser._training import (
     _ReverseGradient,
     _stretch,
     _warp,
+    add_noise,
     autocast_dtype,
     group_standardization,
     make_net,
@@ -33,6 +34,7 @@ from sklearn_tser._training import (
     piecewise_linear,
     random_filters,
     reverberate,
+    serves_scales,
     speech_regions,
     standardization,
     stretched_lengths,
@@ -646,9 +648,9 @@ def test_reverberation_far_under_a_frame_only_raises_each_frame():
 
 
 def test_reverberation_off_never_reverberates(monkeypatch):
-    """Off (the default), augment never calls reverberate (which makes all
-    of the option's draws) and ignores a scale, so that training is what it
-    was before the option existed."""
+    """Off (the default), augment never calls reverberate or add_noise
+    (which make all of the options' draws) and ignores a scale, so that
+    training is what it was before the options existed."""
     lengths = torch.tensor([30, 20])
     net, x = _unaugmented(lengths, n_mels=4)
     net.set_params(filter_augment=0.5)
@@ -661,9 +663,10 @@ def test_reverberation_off_never_reverberates(monkeypatch):
     assert torch.equal(g.get_state(), state)
 
     def refuse(*args):
-        raise AssertionError("reverberate called with reverberation=0")
+        raise AssertionError("reverberate or add_noise called while off")
 
     monkeypatch.setattr(training_module, "reverberate", refuse)
+    monkeypatch.setattr(training_module, "add_noise", refuse)
     g = torch.Generator().manual_seed(5)
     again = net.augment(x, lengths, g, scale=torch.ones(2, 4))["x"]
     torch.testing.assert_close(again, first)
@@ -738,7 +741,7 @@ def test_reverberation_fills_the_silence_after_a_sound():
     x[0, 0, 10:20] = 0.0
     net, _ = _unaugmented(torch.tensor([60]), n_mels=1)
     net.set_params(reverberation=30.0)
-    with pytest.raises(ValueError, match="reverberation needs the scale"):
+    with pytest.raises(ValueError, match="reverberation and noise_snr need the scale"):
         net.augment(x, torch.tensor([60]))
     out = net.augment(x, torch.tensor([60]), scale=torch.full((1, 1), 20.0))["x"]
     db = out[0, 0] * 20.0
@@ -754,6 +757,87 @@ def test_reverberation_fills_the_silence_after_a_sound():
     torch.testing.assert_close(
         drops, torch.full_like(drops, 60.0 / t60), atol=0.05, rtol=0
     )
+
+
+@pytest.mark.parametrize("per_frame", [False, True])
+def test_add_noise_matches_a_band_by_band_reference(per_frame):
+    """In power (dB, as the standardisation's scale gives it back), each
+    valid frame of a band gets that band's mean power over the clip's valid
+    frames times 10 ** (-snr / 10), the ratio drawn from the generator in
+    [lowest, lowest + 20] dB; with a scale per frame, each frame is read and
+    written with its own."""
+    lengths = torch.tensor([30, 12, 1])
+    _, x = _unaugmented(lengths, n_mels=5)
+    x = x * 2.0
+    bands = torch.rand(3, 5, generator=torch.Generator().manual_seed(1)) * 10 + 10
+    scale = bands[:, :, None].expand(3, 5, 30).clone()
+    if per_frame:  # from frame 8 on, the scales of a clip of another speaker
+        scale[:, :, 8:] = bands.flip(0)[:, :, None] * 1.5
+    given = scale if per_frame else bands
+    out = add_noise(x, lengths, given, 5.0, torch.Generator().manual_seed(2))
+    assert out.shape == x.shape and out.dtype == x.dtype
+    snr_db = 5.0 + torch.rand(3, generator=torch.Generator().manual_seed(2)) * 20
+    assert ((snr_db >= 5.0) & (snr_db <= 25.0)).all()
+    for i, n in enumerate(lengths.tolist()):
+        for b in range(5):
+            s = scale[i, b, :n].double().numpy()
+            power = 10 ** (x[i, b, :n].double().numpy() * s / 10)
+            noise = power.mean() * 10 ** (-float(snr_db[i]) / 10)
+            ref = 10 * np.log10(power + noise) / s
+            np.testing.assert_allclose(out[i, b, :n].numpy(), ref, atol=1e-4)
+            # The ratio of the band's power to the noise's over the clip.
+            added = 10 ** (out[i, b, :n].double().numpy() * s / 10) - power
+            ratio = 10 * np.log10(power.sum() / added.sum())
+            assert ratio == pytest.approx(float(snr_db[i]), abs=1e-2)
+        assert (out[i, :, n:] == 0).all()
+    # Noise only adds power, most where the clip is quietest.
+    assert (out >= x - 1e-5).all()
+    rise = out - x
+    quiet, loud = x[0].argmin(dim=1), x[0].argmax(dim=1)
+    assert (rise[0].gather(1, quiet[:, None]) > rise[0].gather(1, loud[:, None])).all()
+
+
+def test_noise_snr_in_augment_is_add_noise_after_the_rooms():
+    """With ``noise_snr``, augment adds noise to every crop (add_noise, with
+    the draws that follow the rooms'), needs the scale, and serves it."""
+    lengths = torch.tensor([30, 20, 9])
+    net, x = _unaugmented(lengths, n_mels=4)
+    x = x * 2.0
+    scale = torch.rand(3, 4, generator=torch.Generator().manual_seed(1)) * 10 + 10
+    net.set_params(noise_snr=0.0)
+    assert serves_scales(net)
+    with pytest.raises(ValueError, match="reverberation and noise_snr need the scale"):
+        net.augment(x, lengths)
+    out = net.augment(x, lengths, torch.Generator().manual_seed(4), scale=scale)
+    expected = add_noise(x, lengths, scale, 0.0, torch.Generator().manual_seed(4))
+    torch.testing.assert_close(out["x"], expected)
+    torch.testing.assert_close(out["lengths"], lengths)
+    net.set_params(reverberation=20.0)
+    out = net.augment(x, lengths, torch.Generator().manual_seed(4), scale=scale)["x"]
+    g = torch.Generator().manual_seed(4)
+    heard = reverberate(x, lengths, scale, 20.0, g)
+    torch.testing.assert_close(out, add_noise(heard, lengths, scale, 0.0, g))
+
+
+def test_noise_snr_trains_with_the_scales_served():
+    """A fit with noise (and per-clip standardisation, whose scales differ
+    clip by clip) serves the scales and adds noise to the training crops."""
+    calls = []
+    add_noise_ = training_module.add_noise
+
+    def spy(x, lengths, scale, lowest_snr, generator):
+        calls.append((scale.shape, lowest_snr))
+        return add_noise_(x, lengths, scale, lowest_snr, generator)
+
+    X, y = make_spectrograms(n=32)
+    params = {**TINY, "pretrain_epochs": 1, "triplet_epochs": 1, "reverberation": 0.0}
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(training_module, "add_noise", spy)
+        clf = EmotionEmbeddingClassifier(
+            **params, standardize="clip", noise_snr=10.0
+        ).fit(X, y)
+    assert calls and all(snr == 10.0 for _, snr in calls)
+    assert serves_scales(clf) and not serves_scales(clf.set_params(noise_snr=None))
 
 
 def test_mix_band_statistics_matches_a_clip_by_clip_reference():
@@ -1274,8 +1358,9 @@ def _datasets(clf, X, y):
     set), standardised with the statistics ``clf`` fitted."""
     S = check_spectrograms(X)
     scale = {"mean": clf.feature_mean_, "std": clf.feature_std_}
-    scales = clf.reverberation > 0
-    dataset = SpectrogramDataset(S, *speech_regions(S), y, scales=scales, **scale)
+    dataset = SpectrogramDataset(
+        S, *speech_regions(S), y, scales=serves_scales(clf), **scale
+    )
     return dataset, None
 
 
