@@ -1650,13 +1650,7 @@ def reverberate(x, lengths, scale, longest, generator):
     drr_db = torch.rand(n, generator=generator, device=dev) * _LARGEST_DRR_DB
     log_decay = -_T60_DECAY / t60  # per frame, in nepers of power
     share = -torch.expm1(log_decay) * 10.0 ** (-drr_db / 10.0)
-    # Powers relative to each band's mean, from nepers of power (natural
-    # log): a clip spans top_db, 80 dB, so they stay far from float32's
-    # limits; the clamp keeps features in other units finite.
-    scale = scale.float()
-    scale = scale[:, :, None] if scale.dim() == 2 else scale
-    nepers = x.float() * (scale * (_LN_10 / 10.0))
-    power = nepers.clamp_(-_LARGEST_NEPERS, _LARGEST_NEPERS).exp_()
+    power, scale = _power(x, scale)
     # The tail, a first-order recursion over the frames, computed exactly in
     # blocks of frames: within a block, one matrix product of the frames with
     # each clip's weights ``share * decay ** (j - i)``; across blocks, what
@@ -1678,10 +1672,29 @@ def reverberate(x, lengths, scale, longest, generator):
     for k in range(1, blocks):  # the whole tail at the last frame before
         tail[:, :, k].addcmul_(tail[:, :, k - 1, -1:], carried[:, None, :])
     tail = tail.view(n, n_mels, blocks * size)[:, :, :width]
-    heard = power.add_(tail).log_().mul_((10.0 / _LN_10) / scale)
-    valid = torch.arange(width, device=dev)[None, :] < lengths[:, None]
+    return _standardised(power.add_(tail), scale, lengths, x.dtype)
+
+
+def _power(x, scale):
+    """Standardised log-mel features as power relative to each band's mean
+    (the mean cancels out of what :func:`reverberate` and :func:`add_noise`
+    do), and the scale broadcastable to ``x``: ``(batch, n_mels, 1)`` or
+    ``(batch, n_mels, n_frames)``. The power is that of nepers (natural
+    log): a clip spans top_db, 80 dB, so it stays far from float32's limits;
+    the clamp keeps features in other units finite."""
+    scale = scale.float()
+    scale = scale[:, :, None] if scale.dim() == 2 else scale
+    nepers = x.float() * (scale * (_LN_10 / 10.0))
+    return nepers.clamp_(-_LARGEST_NEPERS, _LARGEST_NEPERS).exp_(), scale
+
+
+def _standardised(power, scale, lengths, dtype):
+    """The inverse of :func:`_power`, in place, in ``dtype``, with zeros
+    after each clip's ``lengths``."""
+    heard = power.log_().mul_((10.0 / _LN_10) / scale)
+    valid = torch.arange(power.shape[2], device=power.device) < lengths[:, None]
     # where, not a product: the padding's scale may be 0 (frame_scales).
-    return torch.where(valid[:, None, :], heard, 0.0).to(x.dtype)
+    return torch.where(valid[:, None, :], heard, 0.0).to(dtype)
 
 
 def _reverberate_some(x, lengths, scale, longest, fraction, generator):
@@ -1751,17 +1764,12 @@ def add_noise(x, lengths, scale, lowest_snr, generator):
     snr_db = lowest_snr + torch.rand(n, generator=generator, device=dev) * (
         _NOISE_SNR_SPAN_DB
     )
-    scale = scale.float()
-    scale = scale[:, :, None] if scale.dim() == 2 else scale
-    nepers = x.float() * (scale * (_LN_10 / 10.0))
-    power = nepers.clamp_(-_LARGEST_NEPERS, _LARGEST_NEPERS).exp_()
-    valid = (torch.arange(width, device=dev)[None, :] < lengths[:, None])[:, None, :]
-    mean = torch.where(valid, power, 0.0).sum(2, keepdim=True)
+    power, scale = _power(x, scale)
+    valid = torch.arange(width, device=dev) < lengths[:, None]
+    mean = torch.where(valid[:, None, :], power, 0.0).sum(2, keepdim=True)
     mean = mean / lengths.clamp(min=1).to(mean.dtype)[:, None, None]
     noise = mean * torch.pow(10.0, -snr_db / 10.0)[:, None, None]
-    heard = power.add_(noise).log_().mul_((10.0 / _LN_10) / scale)
-    # where, not a product: the padding's scale may be 0 (frame_scales).
-    return torch.where(valid, heard, 0.0).to(x.dtype)
+    return _standardised(power.add_(noise), scale, lengths, x.dtype)
 
 
 def _warp(x, rate):
