@@ -868,7 +868,8 @@ n_frames), or None, default=None
         """
         g, dev = self.generator_ if generator is None else generator, x.device
         n, n_mels, _ = x.shape
-        if serves_scales(self):
+        scaled = serves_scales(self)
+        if scaled:
             if scale is None:
                 raise ValueError(
                     "reverberation and noise_snr need the scale of the "
@@ -894,7 +895,7 @@ n_frames), or None, default=None
             x = _stretch(x, *stretch, frames)
         elif frames is not None:
             x = x.gather(2, frames[:, None, :].expand(n, x.shape[1], frames.shape[1]))
-        if serves_scales(self) and scale.dim() == 3:
+        if scaled and scale.dim() == 3:
             x, scale = x[:, :n_mels], x[:, n_mels:]
         if self.reverberation:
             x = _reverberate_some(
@@ -1575,12 +1576,12 @@ _LARGEST_NEPERS = 30.0 * _LN_10
 _NOISE_SNR_SPAN_DB = 20.0
 
 
-def serves_scales(params):
+def serves_scales(estimator):
     """Whether training needs the scale each clip was standardised with
     (``SpectrogramDataset(scales=True)``): with ``reverberation`` or
-    ``noise_snr``, which return to power. ``params`` is the classifier or
-    the net (their attributes of these names are read)."""
-    return params.reverberation > 0 or params.noise_snr is not None
+    ``noise_snr``, which return to power. ``estimator`` is the classifier or
+    its net, whose parameters of these names are read."""
+    return estimator.reverberation > 0 or estimator.noise_snr is not None
 
 
 def frame_scales(scale, lengths, n_frames):
@@ -1672,7 +1673,8 @@ def reverberate(x, lengths, scale, longest, generator):
     for k in range(1, blocks):  # the whole tail at the last frame before
         tail[:, :, k].addcmul_(tail[:, :, k - 1, -1:], carried[:, None, :])
     tail = tail.view(n, n_mels, blocks * size)[:, :, :width]
-    return _standardised(power.add_(tail), scale, lengths, x.dtype)
+    valid = torch.arange(width, device=dev) < lengths[:, None]
+    return _standardised(power.add_(tail), scale, valid, x.dtype)
 
 
 def _power(x, scale):
@@ -1688,11 +1690,10 @@ def _power(x, scale):
     return nepers.clamp_(-_LARGEST_NEPERS, _LARGEST_NEPERS).exp_(), scale
 
 
-def _standardised(power, scale, lengths, dtype):
+def _standardised(power, scale, valid, dtype):
     """The inverse of :func:`_power`, in place, in ``dtype``, with zeros
-    after each clip's ``lengths``."""
+    where ``valid`` (of shape ``(batch, n_frames)``) is False."""
     heard = power.log_().mul_((10.0 / _LN_10) / scale)
-    valid = torch.arange(power.shape[2], device=power.device) < lengths[:, None]
     # where, not a product: the padding's scale may be 0 (frame_scales).
     return torch.where(valid[:, None, :], heard, 0.0).to(dtype)
 
@@ -1761,15 +1762,14 @@ def add_noise(x, lengths, scale, lowest_snr, generator):
     """
     n, _, width = x.shape
     dev = x.device
-    snr_db = lowest_snr + torch.rand(n, generator=generator, device=dev) * (
-        _NOISE_SNR_SPAN_DB
-    )
+    draw = torch.rand(n, generator=generator, device=dev)
+    snr_db = lowest_snr + draw * _NOISE_SNR_SPAN_DB
     power, scale = _power(x, scale)
     valid = torch.arange(width, device=dev) < lengths[:, None]
     mean = torch.where(valid[:, None, :], power, 0.0).sum(2, keepdim=True)
     mean = mean / lengths.clamp(min=1).to(mean.dtype)[:, None, None]
-    noise = mean * torch.pow(10.0, -snr_db / 10.0)[:, None, None]
-    return _standardised(power.add_(noise), scale, lengths, x.dtype)
+    noise = mean * (10.0 ** (-snr_db / 10.0))[:, None, None]
+    return _standardised(power.add_(noise), scale, valid, x.dtype)
 
 
 def _warp(x, rate):

@@ -443,14 +443,22 @@ def test_a_file_saved_before_reverberation_existed_loads_without_it(
 
 
 def test_a_file_saved_before_noise_existed_loads_without_it(
-    pipe, saved, audio, tmp_path
+    pipe, saved, audio, tmp_path, monkeypatch
 ):
     """A file that lacks ``noise_snr`` was trained without noise, and loads
-    so."""
+    so, whatever today's default: here one with noise stands in for a
+    default changed later."""
 
     def edit(doc, tensors):
         del _clf(doc)["params"]["noise_snr"]
 
+    defaults = {**EmotionEmbeddingClassifier.__init__.__kwdefaults__}
+    monkeypatch.setattr(
+        EmotionEmbeddingClassifier.__init__,
+        "__kwdefaults__",
+        {**defaults, "noise_snr": 10.0},
+    )
+    assert EmotionEmbeddingClassifier().noise_snr == 10.0
     old = load(_craft(saved, tmp_path / "old.safetensors", edit))
     assert old[-1].noise_snr is None
     assert_same_outputs(old, pipe, audio[0])

@@ -798,8 +798,8 @@ def test_add_noise_matches_a_band_by_band_reference(per_frame):
 
 
 def test_noise_snr_in_augment_is_add_noise_after_the_rooms():
-    """With ``noise_snr``, augment adds noise to every crop (add_noise, with
-    the draws that follow the rooms'), needs the scale, and serves it."""
+    """With ``noise_snr``, augment needs the scale and adds noise to every
+    crop (add_noise, with the draws that follow the rooms')."""
     lengths = torch.tensor([30, 20, 9])
     net, x = _unaugmented(lengths, n_mels=4)
     x = x * 2.0
@@ -826,7 +826,7 @@ def test_noise_snr_trains_with_the_scales_served():
     add_noise_ = training_module.add_noise
 
     def spy(x, lengths, scale, lowest_snr, generator):
-        calls.append((scale.shape, lowest_snr))
+        calls.append((scale.clone(), lowest_snr))
         return add_noise_(x, lengths, scale, lowest_snr, generator)
 
     X, y = make_spectrograms(n=32)
@@ -837,6 +837,10 @@ def test_noise_snr_trains_with_the_scales_served():
             **params, standardize="clip", noise_snr=10.0
         ).fit(X, y)
     assert calls and all(snr == 10.0 for _, snr in calls)
+    # Each crop's own scales: one per band (nothing is pasted), clip by clip.
+    for scale, _ in calls:
+        assert scale.shape[1:] == (X.shape[1],) and (scale > 0).all()
+        assert len(torch.unique(scale[:, 0])) == len(scale)
     assert serves_scales(clf) and not serves_scales(clf.set_params(noise_snr=None))
 
 
