@@ -562,3 +562,93 @@ def test_room_features_identity_room_and_cache(ravdess_dir, tmp_path):
         ravdess_dir, tmp_path, clips, 0.6, 0.0, recordings
     )
     assert decoded == [1, 1] and np.nanmean(other - clean) > 1.0
+
+
+def _tone(freq, seconds=1.0, amplitude=0.5, sr=16000):
+    t = np.arange(int(seconds * sr)) / sr
+    return (amplitude * np.sin(2 * np.pi * freq * t)).astype(np.float32)
+
+
+def test_noise_ratio_is_of_the_active_power():
+    """room_robustness.py's noise: white noise at the ratio asked of the
+    clip's active power (its pauses left out), the same for the same seed."""
+    import room_robustness
+
+    tone = _tone(440.0)
+    clip = np.concatenate([np.zeros(16000, np.float32), tone])  # half silence
+    # A sine of amplitude 0.5 has a power of 0.125; over the whole clip, half
+    # of that. The intervals are found in frames of 2048 samples, so a few
+    # silent samples count too.
+    np.testing.assert_allclose(room_robustness.active_power(clip), 0.125, rtol=0.05)
+    heard = room_robustness.in_noise(clip, "white", 10.0, seed=3)
+    assert heard.shape == clip.shape and heard.dtype == np.float32
+    noise = heard.astype(np.float64) - clip
+    snr = 10 * np.log10(room_robustness.active_power(clip) / np.mean(noise**2))
+    np.testing.assert_allclose(snr, 10.0, atol=1e-3)
+    np.testing.assert_array_equal(heard, room_robustness.in_noise(clip, "white", 10, 3))
+    assert not np.array_equal(heard, room_robustness.in_noise(clip, "white", 10, 4))
+    with pytest.raises(ValueError, match="'pink' is not one of"):
+        room_robustness.in_noise(clip, "pink", 10.0, seed=3)
+
+
+def test_babble_is_other_actors_speech_at_the_ratio():
+    """Babble is made of the talkers given, at the ratio asked; its talkers
+    are clips of other actors than the clip's."""
+    import room_robustness
+
+    clip = _tone(300.0)
+    talkers = [_tone(1000.0, seconds=0.3), _tone(2000.0, seconds=0.7, amplitude=0.1)]
+    heard = room_robustness.in_noise(clip, "babble", 5.0, seed=0, talkers=talkers)
+    noise = heard.astype(np.float64) - clip
+    snr = 10 * np.log10(room_robustness.active_power(clip) / np.mean(noise**2))
+    np.testing.assert_allclose(snr, 5.0, atol=1e-3)
+    spectrum = np.abs(np.fft.rfft(noise))  # 1 Hz a bin over 1 s
+    assert spectrum[300] < 1e-3 * spectrum.max()
+    # Both talkers, looped to the clip's length, at equal active power.
+    assert np.argmax(spectrum) in (999, 1000, 1001, 1999, 2000, 2001)
+    np.testing.assert_allclose(
+        spectrum[995:1006].max(), spectrum[1995:2006].max(), rtol=0.2
+    )
+    actors = np.array([1, 1, 2, 3, 2, 4, 5])
+    picks = room_robustness.babble_talkers(7, actors, 1)
+    assert len(picks) == room_robustness.BABBLE_TALKERS
+    assert set(picks) <= {2, 3, 4, 5, 6} and len(set(picks)) == len(picks)
+    np.testing.assert_array_equal(picks, room_robustness.babble_talkers(7, actors, 1))
+    assert list(room_robustness.babble_talkers(7, actors, 4)) != list(picks)
+    with pytest.raises(ValueError, match="clip 9 has no clip of another actor"):
+        room_robustness.babble_talkers(9, np.array([2, 2]), 2)
+
+
+def test_noise_features_faint_noise_and_cache(ravdess_dir, tmp_path):
+    """Noise 200 dB under the clips gives their own log-mel features back; a
+    second call reads the cache; babble is another entry, and sounds
+    otherwise."""
+    import room_robustness
+
+    from sklearn_tser._audio import load_audio
+    from sklearn_tser.datasets import load_ravdess
+    from sklearn_tser.evaluation import default_pipeline
+
+    bunch = load_ravdess(ravdess_dir)
+    clips = np.array([3, 700])
+    actors = bunch.actor[clips]
+    assert actors[0] != actors[1]
+    decoded = []
+
+    def recordings():
+        decoded.append(1)
+        return [load_audio(bunch.data[i]) for i in clips]
+
+    def features(kind, snr_db):
+        return room_robustness.noise_features(
+            ravdess_dir, tmp_path, clips, actors, kind, snr_db, recordings
+        )
+
+    S = features("white", 200.0)
+    mel = default_pipeline().named_steps["mel"]
+    clean = mel.transform([bunch.data[i] for i in clips])
+    np.testing.assert_allclose(S, clean, atol=0.01)  # NaN padding alike
+    np.testing.assert_array_equal(features("white", 200.0), S)
+    assert decoded == [1]
+    other = features("babble", 0.0)
+    assert decoded == [1, 1] and np.nanmean(np.abs(other - clean)) > 1.0
