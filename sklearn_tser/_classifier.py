@@ -25,6 +25,7 @@ from ._losses import (
 from ._networks import ARCHITECTURES, MAX_LAYERS, MIN_LAYERS, POOLINGS, STEMS
 from ._training import (
     NETWORK_PARAMS,
+    NOISE_SPECTRA,
     PRECISIONS,
     SpectrogramDataset,
     group_standardization,
@@ -50,6 +51,7 @@ PARAMS_BEFORE_ADDED = {
     "reverberation": 0.0,
     "reverberation_fraction": 1.0,
     "noise_snr": None,
+    "noise_spectrum": "speech",
 }
 
 
@@ -304,6 +306,16 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         power in dB. Applied after the rooms, before the frequency warp.
         ``None`` turns it off. What it buys is measured in
         :doc:`/benchmarks`.
+    noise_spectrum : {"speech", "tilted"}, default="speech"
+        Spectrum of the noise of ``noise_snr``. ``"speech"``: the crop's own
+        long-term spectrum, at the ratio in every band (above).
+        ``"tilted"``: a spectrum that falls linearly in dB over the mel
+        bands, by a tilt drawn for each crop from 0 dB (white noise, in
+        ``LogMelTransformer``'s bands) to 40 dB (about brown noise) between
+        the bottom band and the top one, at the ratio of the crop's mean
+        power to the noise's over all bands, in the features' absolute
+        units: the bands where speech is quiet may drown, as they do under
+        a recording's hiss or hum. Unused when ``noise_snr`` is None.
     copy_paste : float in [0, 1], default=0.0
         Probability that a training clip is followed by another clip of its
         batch with the same label, before the crop, in both phases
@@ -562,6 +574,7 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         "reverberation": [Interval(numbers.Real, 0, None, closed="left")],
         "reverberation_fraction": [Interval(numbers.Real, 0, 1, closed="right")],
         "noise_snr": [Interval(numbers.Real, None, None, closed="neither"), None],
+        "noise_spectrum": [StrOptions(set(NOISE_SPECTRA))],
         "copy_paste": [Interval(numbers.Real, 0, 1, closed="both")],
         "speaker_adversarial": [Interval(numbers.Real, 0, None, closed="left")],
         "ema_epochs": [
@@ -629,6 +642,7 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         reverberation=50.0,
         reverberation_fraction=0.5,
         noise_snr=None,
+        noise_spectrum="speech",
         copy_paste=0.0,
         speaker_adversarial=0.0,
         ema_epochs=0.0,
@@ -685,6 +699,7 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         self.reverberation = reverberation
         self.reverberation_fraction = reverberation_fraction
         self.noise_snr = noise_snr
+        self.noise_spectrum = noise_spectrum
         self.copy_paste = copy_paste
         self.speaker_adversarial = speaker_adversarial
         self.ema_epochs = ema_epochs

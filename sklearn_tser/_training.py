@@ -273,10 +273,11 @@ default=None
         batch as ``"speakers"`` when given (see ``speaker_adversarial`` of
         :class:`EmbeddingNet`).
     scales : bool, default=False
-        Whether a batch also holds ``"scale"``, of shape ``(batch, n_mels)``:
-        the standard deviation each clip's bands were divided by, in the
-        units of ``X`` (what ``reverberation`` of :class:`EmbeddingNet` needs
-        to return to them).
+        Whether a batch also holds ``"scale"`` and ``"offset"``, each of
+        shape ``(batch, n_mels)``: the standard deviation each clip's bands
+        were divided by and the mean they were centred on, in the units of
+        ``X`` (what ``reverberation`` and ``noise_snr`` of
+        :class:`EmbeddingNet` need to return to them).
 
     Attributes
     ----------
@@ -354,8 +355,9 @@ default=None
         if self.speakers is not None:
             batch["speakers"] = torch.from_numpy(self.speakers[idx])
         if self.scales:
-            scale = np.broadcast_to(std[:, :, 0], x.shape[:2])
-            batch["scale"] = torch.from_numpy(np.array(scale, dtype=np.float32))
+            for key, value in (("scale", std), ("offset", mean)):
+                value = np.broadcast_to(value[:, :, 0], x.shape[:2])
+                batch[key] = torch.from_numpy(np.array(value, dtype=np.float32))
         return batch, torch.from_numpy(y)
 
     def __getitem__(self, i):
@@ -439,9 +441,11 @@ class EmbeddingNet(NeuralNet):
         reaches, chosen at random (``round(fraction * n)`` of a batch of
         ``n``); the others stay as recorded.
     noise_snr : float or None, default=None
-        Lowest signal-to-noise ratio, in dB, of the speech-shaped noise added
-        to every training crop (:func:`add_noise`, :meth:`augment`); ``None``
-        turns it off.
+        Lowest signal-to-noise ratio, in dB, of the noise added to every
+        training crop (:func:`add_noise`, :meth:`augment`); ``None`` turns it
+        off.
+    noise_spectrum : {"speech", "tilted"}, default="speech"
+        Spectrum of that noise (:func:`add_noise`).
     copy_paste : float, default=0.0
         Probability that a training clip is followed by another of the batch
         with its label, before the crop (:func:`paste_partners`); 0 turns it
@@ -511,6 +515,7 @@ class EmbeddingNet(NeuralNet):
         reverberation=0.0,
         reverberation_fraction=1.0,
         noise_snr=None,
+        noise_spectrum="speech",
         copy_paste=0.0,
         softmax_loss="cross_entropy",
         aam_margin=0.2,
@@ -544,6 +549,7 @@ class EmbeddingNet(NeuralNet):
         self.reverberation = reverberation
         self.reverberation_fraction = reverberation_fraction
         self.noise_snr = noise_snr
+        self.noise_spectrum = noise_spectrum
         self.copy_paste = copy_paste
         self.softmax_loss = softmax_loss
         self.aam_margin = aam_margin
@@ -767,7 +773,7 @@ class EmbeddingNet(NeuralNet):
         speakers = X.get("speakers")
         x, lengths = X["x"].to(self.device), X["lengths"].to(self.device)
         y = y.to(self.device)
-        scale = X.get("scale")
+        scale, offset = X.get("scale"), X.get("offset")
         if self.copy_paste:
             if scale is None:
                 x, lengths = paste_partners(
@@ -775,12 +781,18 @@ class EmbeddingNet(NeuralNet):
                 )
             else:  # a pasted partner's frames keep the scale they came with
                 n_mels = x.shape[1]
-                both = torch.cat([x, frame_scales(scale.to(x), lengths, x.shape[2])], 1)
+                sides = [scale] if offset is None else [scale, offset]
+                sides = [frame_scales(t.to(x), lengths, x.shape[2]) for t in sides]
                 both, lengths = paste_partners(
-                    both, lengths, y, self.copy_paste, self.generator_
+                    torch.cat([x, *sides], 1),
+                    lengths,
+                    y,
+                    self.copy_paste,
+                    self.generator_,
                 )
-                x, scale = both[:, :n_mels], both[:, n_mels:]
-        X = self.augment(x, lengths, scale=scale)
+                x, scale, *offset = both.split(n_mels, dim=1)
+                offset = offset[0] if offset else None
+        X = self.augment(x, lengths, scale=scale, offset=offset)
         lam, perm = 1.0, None
         if self.phase_ == "softmax" and self.mixup_alpha:
             lam = float(self.rng_.beta(self.mixup_alpha, self.mixup_alpha))
@@ -816,7 +828,7 @@ class EmbeddingNet(NeuralNet):
             self.module_.speaker_adversary(unit), speakers
         )
 
-    def augment(self, x, lengths, generator=None, scale=None):
+    def augment(self, x, lengths, generator=None, scale=None, offset=None):
         """Tempo changes, random crops of ``crop_frames``, reverberation,
         noise, frequency warps and SpecAugment masks of a batch.
 
@@ -830,9 +842,10 @@ class EmbeddingNet(NeuralNet):
         standardised with (the bands' own, before the warp moves them); with
         ``reverberation_fraction = f < 1``, only ``round(f * n)`` crops of a
         batch of ``n``, drawn at random, are (the others' is not computed).
-        With ``noise_snr = s``, each crop then gets speech-shaped noise at a
+        With ``noise_snr = s``, each crop then gets noise at a
         signal-to-noise ratio drawn from ``[s, s + 20]`` dB
-        (:func:`add_noise`), with the same scale.
+        (:func:`add_noise`), speech-shaped or of a random tilt
+        (``noise_spectrum``), with the same scale (and the offset).
         With ``frequency_warping = w > 0``, each crop is then resampled along
         its mel bands at a random rate ``a`` in ``[1 - w, 1 + w]``: output
         band ``b`` is the linear interpolation of input bands at ``b * a``
@@ -860,6 +873,10 @@ n_frames), or None, default=None
             ``"scale"`` of a :class:`SpectrogramDataset` batch); needed with
             ``reverberation`` or ``noise_snr`` (:func:`serves_scales`),
             unused otherwise.
+        offset : torch.Tensor of the shape of ``scale``, or None, default=None
+            What each clip's bands (or frames) were centred on, in dB (the
+            ``"offset"`` of the batch); needed with
+            ``noise_spectrum="tilted"``, unused otherwise.
 
         Returns
         -------
@@ -877,8 +894,16 @@ n_frames), or None, default=None
                     "SpectrogramDataset(scales=True)."
                 )
             scale = scale.to(x)
+            tilted = self.noise_snr is not None and self.noise_spectrum == "tilted"
+            if tilted and offset is None:
+                raise ValueError(
+                    'noise_spectrum="tilted" needs the offset of the '
+                    "standardisation: serve the batches from a "
+                    "SpectrogramDataset(scales=True)."
+                )
+            offset = offset.to(x) if tilted else None
             if scale.dim() == 3:  # each frame's rides along (stretch, crop)
-                x = torch.cat([x, scale], dim=1)
+                x = torch.cat([x, scale] + ([offset] if tilted else []), dim=1)
         stretch = None  # (lengths, rate) of the clips before the stretch
         if self.tempo_perturbation:
             rate = 1.0 + uniform_around_zero(n, self.tempo_perturbation, g, dev)
@@ -896,13 +921,16 @@ n_frames), or None, default=None
         elif frames is not None:
             x = x.gather(2, frames[:, None, :].expand(n, x.shape[1], frames.shape[1]))
         if scaled and scale.dim() == 3:
-            x, scale = x[:, :n_mels], x[:, n_mels:]
+            x, scale, *offset = x.split(n_mels, dim=1)
+            offset = offset[0] if offset else None
         if self.reverberation:
             x = _reverberate_some(
                 x, lengths, scale, self.reverberation, self.reverberation_fraction, g
             )
         if self.noise_snr is not None:
-            x = add_noise(x, lengths, scale, self.noise_snr, g)
+            x = add_noise(
+                x, lengths, scale, self.noise_snr, g, self.noise_spectrum, offset
+            )
         if self.frequency_warping:
             rate = 1.0 + uniform_around_zero(n, self.frequency_warping, g, dev)
             x = _warp(x, rate)
@@ -1045,7 +1073,9 @@ n_frames), or None, default=None
                 width = int(inference_width(x.shape[2]))
                 x = torch.nn.functional.pad(x, (0, width - x.shape[2]))
                 if augmented:
-                    views = self.augment(x, lengths, generator, X.get("scale"))
+                    views = self.augment(
+                        x, lengths, generator, X.get("scale"), X.get("offset")
+                    )
                     x, lengths = views["x"], views["lengths"]
                 emb = self.module_.embed(x, lengths)
                 emb = emb.float().cpu().numpy()
@@ -1574,13 +1604,18 @@ _LARGEST_NEPERS = 30.0 * _LN_10
 # The signal-to-noise ratios of ``add_noise`` span this many dB from the
 # lowest.
 _NOISE_SNR_SPAN_DB = 20.0
+# The tilted noise of ``add_noise`` is at most this many dB lower in the top
+# band than in the bottom one.
+_NOISE_TILT_DB = 40.0
+NOISE_SPECTRA = ("speech", "tilted")
 
 
 def serves_scales(estimator):
-    """Whether training needs the scale each clip was standardised with
-    (``SpectrogramDataset(scales=True)``): with ``reverberation`` or
-    ``noise_snr``, which return to power. ``estimator`` is the classifier or
-    its net, whose parameters of these names are read."""
+    """Whether training needs the scale (and offset) each clip was
+    standardised with (``SpectrogramDataset(scales=True)``): with
+    ``reverberation`` or ``noise_snr``, which return to power.
+    ``estimator`` is the classifier or its net, whose parameters of these
+    names are read."""
     return estimator.reverberation > 0 or estimator.noise_snr is not None
 
 
@@ -1714,22 +1749,33 @@ def _reverberate_some(x, lengths, scale, longest, fraction, generator):
     return x.index_copy(0, chosen, heard)
 
 
-def add_noise(x, lengths, scale, lowest_snr, generator):
-    """Each clip of a batch with stationary noise shaped like its own
-    long-term spectrum (speech-shaped noise), added in the mel power domain.
+def add_noise(x, lengths, scale, lowest_snr, generator, spectrum="speech", offset=None):
+    """Each clip of a batch with stationary noise, added in the mel power
+    domain: shaped like the clip's own long-term spectrum (speech-shaped
+    noise), or of a random tilt over the bands.
 
     Each clip draws a signal-to-noise ratio ``snr`` uniformly from
-    ``[lowest_snr, lowest_snr + 20]`` dB. Every band's power at every valid
-    frame gets ``10 ** (-snr / 10)`` times that band's mean power over the
-    clip's valid frames: the expected power of a noise whose spectrum is the
-    clip's long-term spectrum, so that the ratio holds in every band and
-    over the whole clip. It fills the quiet frames and the valleys between
-    harmonics, as a noisy recording's floor does, while the loud frames
-    keep their shape.
+    ``[lowest_snr, lowest_snr + 20]`` dB. With ``spectrum="speech"``, every
+    band's power at every valid frame gets ``10 ** (-snr / 10)`` times that
+    band's mean power over the clip's valid frames: the expected power of a
+    noise whose spectrum is the clip's long-term spectrum, so that the ratio
+    holds in every band and over the whole clip. It fills the quiet frames
+    and the valleys between harmonics, as a noisy recording's floor does,
+    while the loud frames keep their shape.
+
+    With ``spectrum="tilted"``, each clip also draws a tilt ``t`` uniformly
+    from ``[0, 40]`` dB, and the noise's power in band ``b`` of ``B`` falls
+    linearly in dB from the bottom band to the top one, by ``t``: ``n_b =
+    c * 10 ** (-t * b / (B - 1) / 10)``, from flat (white noise, in
+    ``LogMelTransformer``'s area-normalised bands) to about brown noise.
+    Its level ``c`` gives the ratio ``snr`` of the clip's mean power over
+    bands and valid frames to the noise's mean power over bands, in the
+    absolute units of the features (``offset`` gives them back), so that
+    the bands where speech is quiet, the high ones, may drown as they do in
+    a recording with a hissing floor.
 
     The features are read as power in dB and clamped as in
-    :func:`reverberate`; a band's mean cancels out (the noise of each band
-    is relative to its power), so it is not needed.
+    :func:`reverberate`.
 
     Parameters
     ----------
@@ -1745,6 +1791,12 @@ def add_noise(x, lengths, scale, lowest_snr, generator):
         Lowest signal-to-noise ratio drawn, in dB.
     generator : torch.Generator
         Source of the draws (of ``x``'s device).
+    spectrum : {"speech", "tilted"}, default="speech"
+        The noise's spectrum.
+    offset : torch.Tensor of the shape of ``scale``, or None, default=None
+        What each clip's bands (or frames) were centred on in the
+        standardisation, in dB; needed with ``spectrum="tilted"`` (a band's
+        mean cancels out of speech-shaped noise).
 
     Returns
     -------
@@ -1760,16 +1812,38 @@ def add_noise(x, lengths, scale, lowest_snr, generator):
     >>> bool(noisy[0, 0, 0] > 1.0), bool(noisy[0, 0, 1] > -1.0), noisy[0, 0, 2].item()
     (True, True, 0.0)
     """
-    n, _, width = x.shape
+    if spectrum not in NOISE_SPECTRA:
+        raise ValueError(f"spectrum={spectrum!r} is not one of {NOISE_SPECTRA}.")
+    n, n_mels, width = x.shape
     dev = x.device
     draw = torch.rand(n, generator=generator, device=dev)
     snr_db = lowest_snr + draw * _NOISE_SNR_SPAN_DB
     power, scale = _power(x, scale)
     valid = torch.arange(width, device=dev) < lengths[:, None]
-    mean = torch.where(valid[:, None, :], power, 0.0).sum(2, keepdim=True)
-    mean = mean / lengths.clamp(min=1).to(mean.dtype)[:, None, None]
-    noise = mean * (10.0 ** (-snr_db / 10.0))[:, None, None]
-    return _standardised(power.add_(noise), scale, valid, x.dtype)
+    if spectrum == "speech":
+        mean = torch.where(valid[:, None, :], power, 0.0).sum(2, keepdim=True)
+        mean = mean / lengths.clamp(min=1).to(mean.dtype)[:, None, None]
+        noise = mean * (10.0 ** (-snr_db / 10.0))[:, None, None]
+        return _standardised(power.add_(noise), scale, valid, x.dtype)
+    if offset is None:
+        raise ValueError('spectrum="tilted" needs the offset of the features.')
+    tilt_db = torch.rand(n, generator=generator, device=dev) * _NOISE_TILT_DB
+    # Levels in nepers relative to each clip's loudest band centre, so that
+    # the absolute powers stay within float32 whatever the features' units.
+    offset = offset.float()
+    offset = offset[:, :, None] if offset.dim() == 2 else offset
+    level = offset.flatten(1).amax(1)[:, None, None]
+    level = ((offset - level) * (_LN_10 / 10.0)).clamp_(min=-_LARGEST_NEPERS)
+    absolute = torch.where(valid[:, None, :], power * level.exp(), 0.0)
+    mean = absolute.sum((1, 2)) / (lengths.clamp(min=1) * n_mels).to(power.dtype)
+    bands = torch.arange(n_mels, device=dev, dtype=power.dtype) / max(n_mels - 1, 1)
+    shape = 10.0 ** (-tilt_db[:, None] * bands / 10.0)  # (batch, n_mels)
+    shape = shape / shape.mean(1, keepdim=True)
+    noise = (mean * 10.0 ** (-snr_db / 10.0))[:, None] * shape
+    # In each band's own units, those of ``power``.
+    noise = noise[:, :, None] * (-level).clamp_(max=_LARGEST_NEPERS).exp()
+    noisy = power.add_(noise).clamp_(max=torch.finfo(power.dtype).max)
+    return _standardised(noisy, scale, valid, x.dtype)
 
 
 def _warp(x, rate):
@@ -1977,6 +2051,7 @@ def training_params(params, *, device, random_state):
         reverberation=p["reverberation"],
         reverberation_fraction=p["reverberation_fraction"],
         noise_snr=p["noise_snr"],
+        noise_spectrum=p["noise_spectrum"],
         copy_paste=p["copy_paste"],
         softmax_loss=p["softmax_loss"],
         aam_margin=p["aam_margin"],

@@ -238,6 +238,7 @@ def test_warm_start_continues_training(data):
         ({"reverberation_fraction": 1.5}, "'reverberation_fraction' parameter"),
         ({"noise_snr": float("inf")}, "'noise_snr' parameter"),
         ({"noise_snr": "10"}, "'noise_snr' parameter"),
+        ({"noise_spectrum": "pink"}, "'noise_spectrum' parameter"),
     ],
 )
 def test_bad_parameters(params, match, data):

@@ -173,7 +173,12 @@ def test_ablation_keys_of_feature_parameters():
     # Noise, off by default, is in the key only when on.
     assert "noise_snr" not in default[0]
     noisy = json.loads(ablate.fit_key({"noise_snr": 10.0}, "actor", 0, 0))
-    assert noisy[0]["noise_snr"] == 10.0
+    assert noisy[0]["noise_snr"] == 10.0 and "noise_spectrum" not in noisy[0]
+    tilted = {"noise_snr": 10.0, "noise_spectrum": "tilted"}
+    assert json.loads(ablate.fit_key(tilted, "actor", 0, 0))[0] == {
+        **noisy[0],
+        "noise_spectrum": "tilted",
+    }
 
 
 def test_ablation_benchmark_protocols_are_the_benchmark_folds():

@@ -464,6 +464,27 @@ def test_a_file_saved_before_noise_existed_loads_without_it(
     assert_same_outputs(old, pipe, audio[0])
 
 
+def test_a_file_saved_before_noise_spectra_existed_loads_speech_shaped(
+    pipe, saved, audio, tmp_path, monkeypatch
+):
+    """A file that lacks ``noise_spectrum`` was trained, if with noise, with
+    speech-shaped noise, and loads so whatever today's default."""
+
+    def edit(doc, tensors):
+        del _clf(doc)["params"]["noise_spectrum"]
+
+    defaults = {**EmotionEmbeddingClassifier.__init__.__kwdefaults__}
+    monkeypatch.setattr(
+        EmotionEmbeddingClassifier.__init__,
+        "__kwdefaults__",
+        {**defaults, "noise_spectrum": "tilted"},
+    )
+    assert EmotionEmbeddingClassifier().noise_spectrum == "tilted"
+    old = load(_craft(saved, tmp_path / "old.safetensors", edit))
+    assert old[-1].noise_spectrum == "speech"
+    assert_same_outputs(old, pipe, audio[0])
+
+
 def _set_attribute(name, spec):
     def edit(doc, tensors):
         _clf(doc)["attributes"][name] = spec

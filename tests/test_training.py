@@ -797,6 +797,86 @@ def test_add_noise_matches_a_band_by_band_reference(per_frame):
     assert (rise[0].gather(1, quiet[:, None]) > rise[0].gather(1, loud[:, None])).all()
 
 
+@pytest.mark.parametrize("per_frame", [False, True])
+def test_add_noise_tilted_matches_a_reference_in_absolute_power(per_frame):
+    """With ``spectrum="tilted"``, each clip's absolute power (dB from the
+    scale and the offset) gets, at every valid frame, a noise whose power
+    falls linearly in dB over the bands by the tilt drawn in [0, 40] dB, at
+    the ratio drawn in [lowest, lowest + 20] dB of the clip's mean power
+    over bands and valid frames to the noise's mean over bands."""
+    lengths = torch.tensor([30, 12, 1])
+    n_mels = 6
+    _, x = _unaugmented(lengths, n_mels=n_mels)
+    x = x * 2.0
+    g = torch.Generator().manual_seed(1)
+    bands = torch.rand(3, n_mels, generator=g) * 10 + 10
+    levels = torch.rand(3, n_mels, generator=g) * 60 - 50  # -50 to 10 dB
+    scale = bands[:, :, None].expand(3, n_mels, 30).clone()
+    offset = levels[:, :, None].expand(3, n_mels, 30).clone()
+    if per_frame:  # from frame 8 on, those of a clip of another speaker
+        scale[:, :, 8:] = bands.flip(0)[:, :, None] * 1.5
+        offset[:, :, 8:] = levels.flip(0)[:, :, None] - 20
+    given = (scale, offset) if per_frame else (bands, levels)
+    out = add_noise(
+        x, lengths, given[0], 5.0, torch.Generator().manual_seed(2), "tilted", given[1]
+    )
+    assert out.shape == x.shape and out.dtype == x.dtype
+    draws = torch.Generator().manual_seed(2)
+    snr_db = 5.0 + torch.rand(3, generator=draws) * 20
+    tilt_db = torch.rand(3, generator=draws) * 40
+    b = np.arange(n_mels)
+    for i, n in enumerate(lengths.tolist()):
+        s = scale[i, :, :n].double().numpy()
+        m = offset[i, :, :n].double().numpy()
+        power = 10 ** ((x[i, :, :n].double().numpy() * s + m) / 10)
+        shape = 10 ** (-float(tilt_db[i]) * b / (n_mels - 1) / 10)
+        noise = power.mean() * 10 ** (-float(snr_db[i]) / 10) * shape / shape.mean()
+        ref = (10 * np.log10(power + noise[:, None]) - m) / s
+        np.testing.assert_allclose(out[i, :, :n].numpy(), ref, rtol=1e-4, atol=1e-4)
+        # The noise recovered from the float32 output: its tilt from band to
+        # band (a band's noise far under its power to a fraction of a dB),
+        # and the ratio.
+        added = 10 ** ((out[i, :, :n].double().numpy() * s + m) / 10) - power
+        added_db = 10 * np.log10(added.mean(axis=1))
+        fall = added_db[0] - added_db[-1]
+        assert fall == pytest.approx(float(tilt_db[i]), abs=0.5)
+        ratio = 10 * np.log10(power.mean() / added.mean())
+        assert ratio == pytest.approx(float(snr_db[i]), abs=1e-2)
+        assert (out[i, :, n:] == 0).all()
+    # The draws of the ratios are those of speech-shaped noise.
+    speech = add_noise(x, lengths, given[0], 5.0, torch.Generator().manual_seed(2))
+    assert not torch.equal(speech, out)
+    with pytest.raises(ValueError, match="needs the offset"):
+        add_noise(x, lengths, bands, 5.0, torch.Generator(), "tilted")
+    with pytest.raises(ValueError, match="'pink' is not one of"):
+        add_noise(x, lengths, bands, 5.0, torch.Generator(), "pink")
+
+
+def test_add_noise_tilted_drowns_the_quiet_bands():
+    """Over a clip whose top band is 40 dB quieter than its bottom one, the
+    tilted noise (at most 40 dB lower at the top) raises the quiet band
+    more than the loud one, by the amounts its draws give; features far
+    from 0 dB stay finite."""
+    lengths = torch.tensor([20])
+    x = torch.zeros(1, 2, 20)
+    scale = torch.ones(1, 2)
+    for level in (0.0, -250.0):  # absolute dB of the bottom band
+        offset = torch.tensor([[level, level - 40.0]])
+        g = torch.Generator()
+        draws = torch.Generator()
+        snr_db = 10.0 + torch.rand(1, generator=draws) * 20
+        tilt_db = torch.rand(1, generator=draws) * 40
+        out = add_noise(x, lengths, scale, 10.0, g, "tilted", offset)
+        assert torch.isfinite(out).all()
+        # Band powers (relative to each band's own level) from the draws.
+        total = (1 + 10**-4) / 2  # mean absolute power, in units of band 0
+        shape = torch.tensor([1.0, 10 ** (-float(tilt_db) / 10)])
+        noise = total * 10 ** (-float(snr_db) / 10) * shape / shape.mean()
+        expected = 10 * torch.log10(1 + noise / torch.tensor([1.0, 10**-4]))
+        torch.testing.assert_close(out[0, :, 0], expected, rtol=1e-4, atol=1e-4)
+        assert out[0, 1, 0] > out[0, 0, 0] > 0
+
+
 def test_noise_snr_in_augment_is_add_noise_after_the_rooms():
     """With ``noise_snr``, augment needs the scale and adds noise to every
     crop (add_noise, with the draws that follow the rooms')."""
@@ -817,31 +897,90 @@ def test_noise_snr_in_augment_is_add_noise_after_the_rooms():
     g = torch.Generator().manual_seed(4)
     heard = reverberate(x, lengths, scale, 20.0, g)
     torch.testing.assert_close(out, add_noise(heard, lengths, scale, 0.0, g))
+    # Tilted noise needs the offset too, and gets it.
+    net.set_params(reverberation=0.0, noise_spectrum="tilted")
+    with pytest.raises(ValueError, match='noise_spectrum="tilted" needs the offset'):
+        net.augment(x, lengths, torch.Generator(), scale=scale)
+    offset = -scale * 2
+    out = net.augment(x, lengths, torch.Generator().manual_seed(4), scale, offset)
+    g = torch.Generator().manual_seed(4)
+    expected = add_noise(x, lengths, scale, 0.0, g, "tilted", offset)
+    torch.testing.assert_close(out["x"], expected)
 
 
-def test_noise_snr_trains_with_the_scales_served():
-    """A fit with noise (and per-clip standardisation, whose scales differ
-    clip by clip) serves the scales and adds noise to the training crops."""
+@pytest.mark.parametrize("spectrum", ["speech", "tilted"])
+def test_noise_snr_trains_with_the_scales_served(spectrum):
+    """A fit with noise (and per-clip standardisation, whose scales and
+    offsets differ clip by clip) serves the scales, and with tilted noise
+    the offsets, and adds noise to the training crops."""
     calls = []
     add_noise_ = training_module.add_noise
 
-    def spy(x, lengths, scale, lowest_snr, generator):
-        calls.append((scale.clone(), lowest_snr))
-        return add_noise_(x, lengths, scale, lowest_snr, generator)
+    def spy(x, lengths, scale, lowest_snr, generator, spectrum, offset):
+        calls.append((scale.clone(), lowest_snr, spectrum, offset))
+        return add_noise_(x, lengths, scale, lowest_snr, generator, spectrum, offset)
 
     X, y = make_spectrograms(n=32)
     params = {**TINY, "pretrain_epochs": 1, "triplet_epochs": 1, "reverberation": 0.0}
     with pytest.MonkeyPatch.context() as m:
         m.setattr(training_module, "add_noise", spy)
         clf = EmotionEmbeddingClassifier(
-            **params, standardize="clip", noise_snr=10.0
+            **params, standardize="clip", noise_snr=10.0, noise_spectrum=spectrum
         ).fit(X, y)
-    assert calls and all(snr == 10.0 for _, snr in calls)
-    # Each crop's own scales: one per band (nothing is pasted), clip by clip.
-    for scale, _ in calls:
+    assert calls and all(c[1:3] == (10.0, spectrum) for c in calls)
+    # Each crop's own scales (and offsets): one per band (nothing is
+    # pasted), clip by clip; its own means for the offsets.
+    for scale, _, _, offset in calls:
         assert scale.shape[1:] == (X.shape[1],) and (scale > 0).all()
         assert len(torch.unique(scale[:, 0])) == len(scale)
+        if spectrum == "speech":
+            assert offset is None
+        else:
+            assert offset.shape == scale.shape
+            assert len(torch.unique(offset[:, 0])) == len(offset)
     assert serves_scales(clf) and not serves_scales(clf.set_params(noise_snr=None))
+
+
+def test_tilted_noise_offsets_follow_the_pasted_frames():
+    """With CopyPaste, a pasted partner's frames keep the offset (and scale)
+    they were standardised with, as augment hands them to add_noise."""
+    calls = []
+    add_noise_ = training_module.add_noise
+
+    def spy(x, lengths, scale, lowest_snr, generator, spectrum, offset):
+        calls.append((scale.clone(), offset.clone(), lengths.clone()))
+        return add_noise_(x, lengths, scale, lowest_snr, generator, spectrum, offset)
+
+    X, y = make_spectrograms(n=32)
+    params = {**TINY, "pretrain_epochs": 1, "triplet_epochs": 1, "crop_frames": None}
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(training_module, "add_noise", spy)
+        EmotionEmbeddingClassifier(
+            **params,
+            reverberation=0.0,
+            standardize="clip",
+            noise_snr=10.0,
+            noise_spectrum="tilted",
+            copy_paste=1.0,
+        ).fit(X, y)
+    # The training steps' batches (views made for embeddings paste nothing).
+    calls = [call for call in calls if call[0].dim() == 3]
+    assert calls
+    for scale, offset, lengths in calls:
+        assert scale.shape == offset.shape
+        # Frame by frame: the offsets change where a partner's frames begin,
+        # with the scales, and both are zero after the clip.
+        for i, n in enumerate(lengths.tolist()):
+            s_, o_ = scale[i, 0, :n], offset[i, 0, :n]
+            changes_s = torch.nonzero(s_[1:] != s_[:-1]).flatten()
+            changes_o = torch.nonzero(o_[1:] != o_[:-1]).flatten()
+            assert torch.equal(changes_s, changes_o) and len(changes_s) <= 1
+            assert (scale[i, :, n:] == 0).all() and (offset[i, :, n:] == 0).all()
+    assert any(
+        len(torch.nonzero(s[i, 0, 1:n] != s[i, 0, : n - 1])) == 1
+        for s, _, lengths in calls
+        for i, n in enumerate(lengths.tolist())
+    )
 
 
 def test_mix_band_statistics_matches_a_clip_by_clip_reference():
