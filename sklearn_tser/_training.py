@@ -773,7 +773,8 @@ class EmbeddingNet(NeuralNet):
         speakers = X.get("speakers")
         x, lengths = X["x"].to(self.device), X["lengths"].to(self.device)
         y = y.to(self.device)
-        scale, offset = X.get("scale"), X.get("offset")
+        scale = X.get("scale")
+        offset = X.get("offset") if serves_offsets(self) else None
         if self.copy_paste:
             if scale is None:
                 x, lengths = paste_partners(
@@ -894,7 +895,7 @@ n_frames), or None, default=None
                     "SpectrogramDataset(scales=True)."
                 )
             scale = scale.to(x)
-            tilted = self.noise_snr is not None and self.noise_spectrum == "tilted"
+            tilted = serves_offsets(self)
             if tilted and offset is None:
                 raise ValueError(
                     'noise_spectrum="tilted" needs the offset of the '
@@ -1617,6 +1618,13 @@ def serves_scales(estimator):
     ``estimator`` is the classifier or its net, whose parameters of these
     names are read."""
     return estimator.reverberation > 0 or estimator.noise_snr is not None
+
+
+def serves_offsets(estimator):
+    """Whether training needs, with the scales, the offset each clip was
+    standardised with: with ``noise_spectrum="tilted"`` noise, whose level
+    is set in the features' absolute units."""
+    return estimator.noise_snr is not None and estimator.noise_spectrum == "tilted"
 
 
 def frame_scales(scale, lengths, n_frames):
