@@ -20,14 +20,15 @@ early reflections). The impulse responses are drawn from a generator seeded
 by the clip's index, so every model hears the same rooms.
 
 Noise is added on the waveform too, independently of the training's
-``noise_snr`` (stationary noise shaped like each crop's own spectrum, in the
-mel domain): ``white`` is Gaussian white noise, ``babble`` the sum of
-``BABBLE_TALKERS`` recordings of the fold's test clips spoken by other actors
-than the clip's (each looped from a random sample to the clip's length, at
-equal active power). The signal-to-noise ratio is that of the clip's active
-power, the mean power of its non-silent intervals (``librosa.effects.split``
-at 40 dB under its peak, so that the pauses do not count), to the noise's
-mean power. A clip's noise is drawn from a generator seeded by its index.
+``noise_snr`` (stationary noise, shaped like each crop's own spectrum or of a
+random tilt over the bands, in the mel domain): ``white`` is Gaussian white
+noise, ``babble`` the sum of ``BABBLE_TALKERS`` recordings of the fold's test
+clips spoken by other actors than the clip's (each looped from a random sample
+to the clip's length, at equal active power). The signal-to-noise ratio is
+that of the clip's active power, the mean power of its non-silent intervals
+(``librosa.effects.split`` at 40 dB under its peak, so that the pauses do not
+count), to the noise's mean power. A clip's noise is drawn from a generator
+seeded by its index.
 
     python benchmarks/room_robustness.py [--configs JSON] [--protocols mixed]
         [--seeds 1] [--rooms 0.3:5 0.6:0 1.0:-3] [--noises white:10 babble:5]
@@ -270,8 +271,9 @@ def table(scores, protocols):
         "reverberation frames (0.01 s each at the default hop) at ratios of 0 "
         "to 10 dB: longer or more distant rooms lie outside them."
         + (
-            " A set's training noise (noise_snr = s) is stationary and shaped "
-            "like each crop's spectrum, at s to s + 20 dB."
+            " A set's training noise (noise_snr = s) is stationary, shaped "
+            "like each crop's spectrum or of a random tilt over the bands "
+            "(noise_spectrum), at s to s + 20 dB."
             if noisy
             else ""
         ),
