@@ -442,46 +442,28 @@ def test_a_file_saved_before_reverberation_existed_loads_without_it(
     assert load(saved)[-1].reverberation == 50.0
 
 
-def test_a_file_saved_before_noise_existed_loads_without_it(
-    pipe, saved, audio, tmp_path, monkeypatch
+@pytest.mark.parametrize(
+    "name, today, before",
+    [("noise_snr", 10.0, None), ("noise_spectrum", "tilted", "speech")],
+)
+def test_a_file_saved_before_a_noise_option_existed_loads_as_trained(
+    name, today, before, pipe, saved, audio, tmp_path, monkeypatch
 ):
-    """A file that lacks ``noise_snr`` was trained without noise, and loads
-    so, whatever today's default: here one with noise stands in for a
-    default changed later."""
+    """A file that lacks ``noise_snr`` was trained without noise, and one
+    that lacks ``noise_spectrum``, if with noise, with speech-shaped noise;
+    each loads so whatever today's default: here another default stands in
+    for one changed later."""
 
     def edit(doc, tensors):
-        del _clf(doc)["params"]["noise_snr"]
+        del _clf(doc)["params"][name]
 
     defaults = {**EmotionEmbeddingClassifier.__init__.__kwdefaults__}
     monkeypatch.setattr(
-        EmotionEmbeddingClassifier.__init__,
-        "__kwdefaults__",
-        {**defaults, "noise_snr": 10.0},
+        EmotionEmbeddingClassifier.__init__, "__kwdefaults__", {**defaults, name: today}
     )
-    assert EmotionEmbeddingClassifier().noise_snr == 10.0
+    assert getattr(EmotionEmbeddingClassifier(), name) == today
     old = load(_craft(saved, tmp_path / "old.safetensors", edit))
-    assert old[-1].noise_snr is None
-    assert_same_outputs(old, pipe, audio[0])
-
-
-def test_a_file_saved_before_noise_spectra_existed_loads_speech_shaped(
-    pipe, saved, audio, tmp_path, monkeypatch
-):
-    """A file that lacks ``noise_spectrum`` was trained, if with noise, with
-    speech-shaped noise, and loads so whatever today's default."""
-
-    def edit(doc, tensors):
-        del _clf(doc)["params"]["noise_spectrum"]
-
-    defaults = {**EmotionEmbeddingClassifier.__init__.__kwdefaults__}
-    monkeypatch.setattr(
-        EmotionEmbeddingClassifier.__init__,
-        "__kwdefaults__",
-        {**defaults, "noise_spectrum": "tilted"},
-    )
-    assert EmotionEmbeddingClassifier().noise_spectrum == "tilted"
-    old = load(_craft(saved, tmp_path / "old.safetensors", edit))
-    assert old[-1].noise_spectrum == "speech"
+    assert getattr(old[-1], name) == before
     assert_same_outputs(old, pipe, audio[0])
 
 
