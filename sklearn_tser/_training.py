@@ -1839,8 +1839,12 @@ def add_noise(x, lengths, scale, lowest_snr, generator, spectrum="speech", offse
     # Levels in nepers relative to each clip's loudest band centre, so that
     # the absolute powers stay within float32 whatever the features' units.
     offset = offset.float()
-    offset = offset[:, :, None] if offset.dim() == 2 else offset
-    level = offset.flatten(1).amax(1)[:, None, None]
+    if offset.dim() == 2:
+        offset = offset[:, :, None]
+        level = offset.amax(1, keepdim=True)
+    else:  # the valid frames' (the padding's offset is 0); 0 with none
+        level = torch.where(valid[:, None, :], offset, -torch.inf)
+        level = level.amax((1, 2), keepdim=True).nan_to_num_(neginf=0.0)
     level = ((offset - level) * (_LN_10 / 10.0)).clamp_(min=-_LARGEST_NEPERS)
     absolute = torch.where(valid[:, None, :], power * level.exp(), 0.0)
     mean = absolute.sum((1, 2)) / (lengths.clamp(min=1) * n_mels).to(power.dtype)

@@ -24,6 +24,7 @@ from sklearn_tser._training import (
     _warp,
     add_noise,
     autocast_dtype,
+    frame_scales,
     group_standardization,
     make_net,
     member_nets,
@@ -875,6 +876,21 @@ def test_add_noise_tilted_drowns_the_quiet_bands():
         expected = 10 * torch.log10(1 + noise / torch.tensor([1.0, 10**-4]))
         torch.testing.assert_close(out[0, :, 0], expected, rtol=1e-4, atol=1e-4)
         assert out[0, 1, 0] > out[0, 0, 0] > 0
+    # Per-frame offsets (zero after the clip, as pasted frames carry them)
+    # give the same noise as the clip's own, however far from 0 dB.
+    x, offset = torch.zeros(1, 2, 30), torch.tensor([[-400.0, -440.0]])
+    clip = add_noise(x, lengths, scale, 10.0, torch.Generator(), "tilted", offset)
+    per_frame = add_noise(
+        x,
+        lengths,
+        frame_scales(scale, lengths, 30),
+        10.0,
+        torch.Generator(),
+        "tilted",
+        frame_scales(offset, lengths, 30),
+    )
+    torch.testing.assert_close(per_frame, clip)
+    assert (clip[0, 1, :20] > clip[0, 0, :20]).all()
 
 
 def test_noise_snr_in_augment_is_add_noise_after_the_rooms():
