@@ -52,6 +52,7 @@ PARAMS_BEFORE_ADDED = {
     "reverberation_fraction": 1.0,
     "noise_snr": None,
     "noise_spectrum": "speech",
+    "noise_fraction": 1.0,
 }
 
 
@@ -316,6 +317,11 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         power to the noise's over all bands, in the features' absolute
         units: the bands where speech is quiet may drown, as they do under
         a recording's hiss or hum. Unused when ``noise_snr`` is None.
+    noise_fraction : float in (0, 1], default=1.0
+        Fraction of each training batch's crops that get the noise of
+        ``noise_snr``, drawn at random (``round(fraction * n)`` of a batch
+        of ``n``); the others stay as recorded, as with
+        ``reverberation_fraction``. Unused when ``noise_snr`` is None.
     copy_paste : float in [0, 1], default=0.0
         Probability that a training clip is followed by another clip of its
         batch with the same label, before the crop, in both phases
@@ -575,6 +581,7 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         "reverberation_fraction": [Interval(numbers.Real, 0, 1, closed="right")],
         "noise_snr": [Interval(numbers.Real, None, None, closed="neither"), None],
         "noise_spectrum": [StrOptions(set(NOISE_SPECTRA))],
+        "noise_fraction": [Interval(numbers.Real, 0, 1, closed="right")],
         "copy_paste": [Interval(numbers.Real, 0, 1, closed="both")],
         "speaker_adversarial": [Interval(numbers.Real, 0, None, closed="left")],
         "ema_epochs": [
@@ -643,6 +650,7 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         reverberation_fraction=0.5,
         noise_snr=None,
         noise_spectrum="speech",
+        noise_fraction=1.0,
         copy_paste=0.0,
         speaker_adversarial=0.0,
         ema_epochs=0.0,
@@ -700,6 +708,7 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         self.reverberation_fraction = reverberation_fraction
         self.noise_snr = noise_snr
         self.noise_spectrum = noise_spectrum
+        self.noise_fraction = noise_fraction
         self.copy_paste = copy_paste
         self.speaker_adversarial = speaker_adversarial
         self.ema_epochs = ema_epochs

@@ -446,6 +446,10 @@ class EmbeddingNet(NeuralNet):
         off.
     noise_spectrum : {"speech", "tilted"}, default="speech"
         Spectrum of that noise (:func:`add_noise`).
+    noise_fraction : float, default=1.0
+        Fraction of each training batch's crops that ``noise_snr`` reaches,
+        chosen at random (``round(fraction * n)`` of a batch of ``n``); the
+        others stay as recorded.
     copy_paste : float, default=0.0
         Probability that a training clip is followed by another of the batch
         with its label, before the crop (:func:`paste_partners`); 0 turns it
@@ -516,6 +520,7 @@ class EmbeddingNet(NeuralNet):
         reverberation_fraction=1.0,
         noise_snr=None,
         noise_spectrum="speech",
+        noise_fraction=1.0,
         copy_paste=0.0,
         softmax_loss="cross_entropy",
         aam_margin=0.2,
@@ -550,6 +555,7 @@ class EmbeddingNet(NeuralNet):
         self.reverberation_fraction = reverberation_fraction
         self.noise_snr = noise_snr
         self.noise_spectrum = noise_spectrum
+        self.noise_fraction = noise_fraction
         self.copy_paste = copy_paste
         self.softmax_loss = softmax_loss
         self.aam_margin = aam_margin
@@ -846,7 +852,9 @@ class EmbeddingNet(NeuralNet):
         With ``noise_snr = s``, each crop then gets noise at a
         signal-to-noise ratio drawn from ``[s, s + 20]`` dB
         (:func:`add_noise`), speech-shaped or of a random tilt
-        (``noise_spectrum``), with the same scale (and the offset).
+        (``noise_spectrum``), with the same scale (and the offset); with
+        ``noise_fraction < 1``, only a share of the batch's crops drawn at
+        random, as with ``reverberation_fraction``.
         With ``frequency_warping = w > 0``, each crop is then resampled along
         its mel bands at a random rate ``a`` in ``[1 - w, 1 + w]``: output
         band ``b`` is the linear interpolation of input bands at ``b * a``
@@ -925,12 +933,25 @@ n_frames), or None, default=None
             x, scale, *offset = x.split(n_mels, dim=1)
             offset = offset[0] if offset else None
         if self.reverberation:
-            x = _reverberate_some(
-                x, lengths, scale, self.reverberation, self.reverberation_fraction, g
+            x = _on_some(
+                lambda *clips: reverberate(*clips, self.reverberation, g),
+                self.reverberation_fraction,
+                x,
+                lengths,
+                scale,
+                generator=g,
             )
         if self.noise_snr is not None:
-            x = add_noise(
-                x, lengths, scale, self.noise_snr, g, self.noise_spectrum, offset
+            x = _on_some(
+                lambda x, lengths, scale, offset: add_noise(
+                    x, lengths, scale, self.noise_snr, g, self.noise_spectrum, offset
+                ),
+                self.noise_fraction,
+                x,
+                lengths,
+                scale,
+                offset,
+                generator=g,
             )
         if self.frequency_warping:
             rate = 1.0 + uniform_around_zero(n, self.frequency_warping, g, dev)
@@ -1741,20 +1762,22 @@ def _standardised(power, scale, valid, dtype):
     return torch.where(valid[:, None, :], heard, 0.0).to(dtype)
 
 
-def _reverberate_some(x, lengths, scale, longest, fraction, generator):
-    """:func:`reverberate` on ``round(fraction * n)`` clips of a batch of n,
-    drawn without replacement; all of them, with the same draws as
-    :func:`reverberate` alone, when that is the whole batch. The count is
-    fixed, not drawn, so that no draw waits for the device."""
+def _on_some(augment, fraction, x, *per_clip, generator):
+    """``augment(x, *per_clip)`` on ``round(fraction * n)`` clips of a batch
+    of ``n``, drawn without replacement, the others left as they are; on all
+    of them, with the same draws as ``augment`` alone, when that is the whole
+    batch. The count is fixed, not drawn, so that no draw waits for the
+    device. ``per_clip`` are tensors with a row per clip (or None), taken
+    with the clips chosen."""
     n = x.shape[0]
     count = round(fraction * n)
     if count >= n:
-        return reverberate(x, lengths, scale, longest, generator)
+        return augment(x, *per_clip)
     if count == 0:
         return x
     chosen = torch.randperm(n, generator=generator, device=x.device)[:count]
-    heard = reverberate(x[chosen], lengths[chosen], scale[chosen], longest, generator)
-    return x.index_copy(0, chosen, heard)
+    rows = [None if t is None else t[chosen] for t in per_clip]
+    return x.index_copy(0, chosen, augment(x[chosen], *rows))
 
 
 def add_noise(x, lengths, scale, lowest_snr, generator, spectrum="speech", offset=None):
@@ -2064,6 +2087,7 @@ def training_params(params, *, device, random_state):
         reverberation_fraction=p["reverberation_fraction"],
         noise_snr=p["noise_snr"],
         noise_spectrum=p["noise_spectrum"],
+        noise_fraction=p["noise_fraction"],
         copy_paste=p["copy_paste"],
         softmax_loss=p["softmax_loss"],
         aam_margin=p["aam_margin"],

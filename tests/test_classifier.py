@@ -239,6 +239,8 @@ def test_warm_start_continues_training(data):
         ({"noise_snr": float("inf")}, "'noise_snr' parameter"),
         ({"noise_snr": "10"}, "'noise_snr' parameter"),
         ({"noise_spectrum": "pink"}, "'noise_spectrum' parameter"),
+        ({"noise_fraction": 0.0}, "'noise_fraction' parameter"),
+        ({"noise_fraction": 1.5}, "'noise_fraction' parameter"),
     ],
 )
 def test_bad_parameters(params, match, data):

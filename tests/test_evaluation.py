@@ -174,6 +174,11 @@ def test_ablation_keys_of_feature_parameters():
     assert "noise_snr" not in default[0]
     noisy = json.loads(ablate.fit_key({"noise_snr": 10.0}, "actor", 0, 0))
     assert noisy[0]["noise_snr"] == 10.0 and "noise_spectrum" not in noisy[0]
+    assert "noise_fraction" not in noisy[0]
+    half = json.loads(
+        ablate.fit_key({"noise_snr": 10.0, "noise_fraction": 0.5}, "actor", 0, 0)
+    )
+    assert half[0] == {**noisy[0], "noise_fraction": 0.5}
     tilted = {"noise_snr": 10.0, "noise_spectrum": "tilted"}
     assert json.loads(ablate.fit_key(tilted, "actor", 0, 0))[0] == {
         **noisy[0],

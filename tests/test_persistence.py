@@ -444,15 +444,20 @@ def test_a_file_saved_before_reverberation_existed_loads_without_it(
 
 @pytest.mark.parametrize(
     "name, today, before",
-    [("noise_snr", 10.0, None), ("noise_spectrum", "tilted", "speech")],
+    [
+        ("noise_snr", 10.0, None),
+        ("noise_spectrum", "tilted", "speech"),
+        ("noise_fraction", 0.5, 1.0),
+    ],
 )
 def test_a_file_saved_before_a_noise_option_existed_loads_as_trained(
     name, today, before, pipe, saved, audio, tmp_path, monkeypatch
 ):
-    """A file that lacks ``noise_snr`` was trained without noise, and one
-    that lacks ``noise_spectrum``, if with noise, with speech-shaped noise;
-    each loads so whatever today's default: here another default stands in
-    for one changed later."""
+    """A file that lacks ``noise_snr`` was trained without noise, one that
+    lacks ``noise_spectrum``, if with noise, with speech-shaped noise, and
+    one that lacks ``noise_fraction`` with noise on every crop; each loads
+    so whatever today's default: here another default stands in for one
+    changed later."""
 
     def edit(doc, tensors):
         del _clf(doc)["params"][name]

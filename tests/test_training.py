@@ -675,17 +675,30 @@ def test_reverberation_off_never_reverberates(monkeypatch):
 
 
 @pytest.mark.parametrize("fraction", [0.5, 0.2, 1.0])
-def test_reverberation_fraction_reverberates_that_share_of_the_batch(fraction):
-    """``reverberation_fraction`` reverberates ``round(fraction * n)`` clips
-    of a batch of ``n``, drawn without replacement, each as reverberate
-    hears it alone with the draws that follow the choice; the others are
-    the batch's own. The whole batch takes reverberate's draws unchanged,
-    so that a fraction of 1 trains as before the option existed."""
+@pytest.mark.parametrize("option", ["reverberation", "noise"])
+def test_a_fraction_augments_that_share_of_the_batch(option, fraction):
+    """``reverberation_fraction`` and ``noise_fraction`` augment
+    ``round(fraction * n)`` clips of a batch of ``n``, drawn without
+    replacement, each as reverberate (add_noise) treats it alone with the
+    draws that follow the choice; the others are the batch's own. The whole
+    batch takes the augmentation's draws unchanged, so that a fraction of 1
+    trains as before the option existed."""
     lengths = torch.tensor([40, 25, 33, 7, 40, 18, 29, 11, 40, 3])
     net, x = _unaugmented(lengths, n_mels=4)
     x = x * 2.0
     scale = torch.rand(10, 4, generator=torch.Generator().manual_seed(1)) * 10 + 10
-    net.set_params(reverberation=20.0, reverberation_fraction=fraction)
+    if option == "reverberation":
+        net.set_params(reverberation=20.0, reverberation_fraction=fraction)
+
+        def expected(x, lengths, scale, g):
+            return reverberate(x, lengths, scale, 20.0, g)
+
+    else:
+        net.set_params(noise_snr=0.0, noise_fraction=fraction)
+
+        def expected(x, lengths, scale, g):
+            return add_noise(x, lengths, scale, 0.0, g)
+
     out = net.augment(x, lengths, torch.Generator().manual_seed(4), scale=scale)["x"]
     count = round(fraction * 10)
     g = torch.Generator().manual_seed(4)
@@ -694,7 +707,7 @@ def test_reverberation_fraction_reverberates_that_share_of_the_batch(fraction):
     else:
         chosen = torch.randperm(10, generator=g)[:count].tolist()
     assert len(set(chosen)) == count
-    heard = reverberate(x[chosen], lengths[chosen], scale[chosen], 20.0, g)
+    heard = expected(x[chosen], lengths[chosen], scale[chosen], g)
     for row, i in enumerate(chosen):
         torch.testing.assert_close(out[i], heard[row])
         assert not torch.equal(out[i], x[i])
