@@ -137,14 +137,17 @@ def fit_key(params, protocol, fold, seed):
     the cached fit time depends on it. The options added after fits were
     cached (``PARAMS_BEFORE_ADDED``) are left out at the value that gives the
     fits from before they existed, for the same reason, and
-    ``reverberation_fraction`` when ``reverberation`` is off (it has no
-    effect then)."""
+    ``reverberation_fraction`` when ``reverberation`` is off, and the noise's
+    spectrum and fraction when ``noise_snr`` is None (they have no effect
+    then)."""
     clf = default_pipeline().named_steps["clf"].set_params(**split_params(params)[0])
     unused = {"verbose"}
     if clf.n_jobs is None or clf.n_networks == 1:
         unused.add("n_jobs")
     if clf.reverberation == 0:
         unused.add("reverberation_fraction")
+    if clf.noise_snr is None:
+        unused.update({"noise_spectrum", "noise_fraction"})
     resolved = {
         k: v
         for k, v in clf.get_params().items()

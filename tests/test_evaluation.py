@@ -175,6 +175,8 @@ def test_ablation_keys_of_feature_parameters():
     noisy = json.loads(ablate.fit_key({"noise_snr": 10.0}, "actor", 0, 0))
     assert noisy[0]["noise_snr"] == 10.0 and "noise_spectrum" not in noisy[0]
     assert "noise_fraction" not in noisy[0]
+    quiet = {"noise_spectrum": "tilted", "noise_fraction": 0.5}  # no noise
+    assert ablate.fit_key(quiet, "actor", 0, 0) == ablate.fit_key({}, "actor", 0, 0)
     half = json.loads(
         ablate.fit_key({"noise_snr": 10.0, "noise_fraction": 0.5}, "actor", 0, 0)
     )

@@ -715,6 +715,45 @@ def test_a_fraction_augments_that_share_of_the_batch(option, fraction):
         assert torch.equal(out[i], x[i])
 
 
+def test_rooms_then_noise_each_on_their_share_with_each_frames_scale():
+    """With both fractions below 1, the rooms' share is drawn first and heard
+    in rooms, then the noise's share, drawn after the rooms' draws, gets the
+    noise; with per-frame scales and offsets (CopyPaste, per-clip
+    standardisation), each chosen clip takes its own rows of both."""
+    lengths = torch.tensor([30, 25, 12, 30, 7, 18, 30, 21])
+    net, x = _unaugmented(lengths, n_mels=4)
+    g = torch.Generator().manual_seed(2)
+    scale = frame_scales(torch.rand(8, 4, generator=g) * 10 + 5, lengths, 30)
+    offset = frame_scales(torch.randn(8, 4, generator=g) * 10 - 40, lengths, 30)
+    net.set_params(
+        reverberation=20.0,
+        reverberation_fraction=0.5,
+        noise_snr=0.0,
+        noise_spectrum="tilted",
+        noise_fraction=0.25,
+    )
+    out = net.augment(
+        x, lengths, torch.Generator().manual_seed(7), scale=scale, offset=offset
+    )["x"]
+    g = torch.Generator().manual_seed(7)
+    expected = x.clone()
+    rooms = torch.randperm(8, generator=g)[:4]
+    expected[rooms] = reverberate(x[rooms], lengths[rooms], scale[rooms], 20.0, g)
+    noisy = torch.randperm(8, generator=g)[:2]
+    expected[noisy] = add_noise(
+        expected[noisy],
+        lengths[noisy],
+        scale[noisy],
+        0.0,
+        g,
+        "tilted",
+        offset[noisy],
+    )
+    torch.testing.assert_close(out, expected)
+    untouched = set(range(8)) - set(rooms.tolist()) - set(noisy.tolist())
+    assert untouched and all(torch.equal(out[i], x[i]) for i in untouched)
+
+
 def test_reverberation_reads_each_pasted_frame_with_its_scale(monkeypatch):
     """In training with CopyPaste and per-clip standardisation, reverberate
     gets each frame's own scale: a pasted row holds two clips' scales, a
