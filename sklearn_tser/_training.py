@@ -933,25 +933,27 @@ n_frames), or None, default=None
             x, scale, *offset = x.split(n_mels, dim=1)
             offset = offset[0] if offset else None
         if self.reverberation:
+            rooms = functools.partial(
+                reverberate, longest=self.reverberation, generator=g
+            )
             x = _on_some(
-                lambda *clips: reverberate(*clips, self.reverberation, g),
-                self.reverberation_fraction,
-                x,
-                lengths,
-                scale,
-                generator=g,
+                rooms, self.reverberation_fraction, x, g, lengths=lengths, scale=scale
             )
         if self.noise_snr is not None:
+            noise = functools.partial(
+                add_noise,
+                lowest_snr=self.noise_snr,
+                generator=g,
+                spectrum=self.noise_spectrum,
+            )
             x = _on_some(
-                lambda x, lengths, scale, offset: add_noise(
-                    x, lengths, scale, self.noise_snr, g, self.noise_spectrum, offset
-                ),
+                noise,
                 self.noise_fraction,
                 x,
-                lengths,
-                scale,
-                offset,
-                generator=g,
+                g,
+                lengths=lengths,
+                scale=scale,
+                offset=offset,
             )
         if self.frequency_warping:
             rate = 1.0 + uniform_around_zero(n, self.frequency_warping, g, dev)
@@ -1762,22 +1764,22 @@ def _standardised(power, scale, valid, dtype):
     return torch.where(valid[:, None, :], heard, 0.0).to(dtype)
 
 
-def _on_some(augment, fraction, x, *per_clip, generator):
-    """``augment(x, *per_clip)`` on ``round(fraction * n)`` clips of a batch
-    of ``n``, drawn without replacement, the others left as they are; on all
-    of them, with the same draws as ``augment`` alone, when that is the whole
-    batch. The count is fixed, not drawn, so that no draw waits for the
-    device. ``per_clip`` are tensors with a row per clip (or None), taken
-    with the clips chosen."""
+def _on_some(augment, fraction, x, generator, **per_clip):
+    """``augment(x, **per_clip)`` on ``round(fraction * n)`` clips of a batch
+    of ``n``, drawn from ``generator`` without replacement, the others left
+    as they are; on all of them, with the same draws as ``augment`` alone,
+    when that is the whole batch. The count is fixed, not drawn, so that no
+    draw waits for the device. ``per_clip`` are tensors with a row per clip
+    (or None), taken with the clips chosen."""
     n = x.shape[0]
     count = round(fraction * n)
     if count >= n:
-        return augment(x, *per_clip)
+        return augment(x, **per_clip)
     if count == 0:
         return x
     chosen = torch.randperm(n, generator=generator, device=x.device)[:count]
-    rows = [None if t is None else t[chosen] for t in per_clip]
-    return x.index_copy(0, chosen, augment(x[chosen], *rows))
+    rows = {k: None if t is None else t[chosen] for k, t in per_clip.items()}
+    return x.index_copy(0, chosen, augment(x[chosen], **rows))
 
 
 def add_noise(x, lengths, scale, lowest_snr, generator, spectrum="speech", offset=None):
