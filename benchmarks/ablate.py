@@ -247,7 +247,7 @@ def run(configs, data, cache, seeds, protocols, jobs, n_folds=None, log=print):
     return rows
 
 
-def table(rows, protocols, seeds):
+def table(rows, protocols, seeds, timed="a fit"):
     header = "| set | parameters |"
     rule = "|---|---|"
     for protocol in protocols:
@@ -256,7 +256,7 @@ def table(rows, protocols, seeds):
         rule += "---:|"
     lines = [
         f"Mean ± standard deviation over folds and {seeds} seed(s); mean time of "
-        "a fit (one torch thread per network).",
+        f"{timed} (one torch thread per network).",
         "",
         header + " fit s |",
         rule + "---:|",
@@ -302,10 +302,11 @@ def paired_table(rows, protocols, lead=None):
     return "\n".join(lines)
 
 
-def report(rows, protocols, seeds, output=None):
+def report(rows, protocols, seeds, output=None, timed="a fit"):
     """Print the table of ``rows`` (and, with several sets, the paired
-    differences to the first); write it to ``output`` too when given."""
-    text = table(rows, protocols, seeds)
+    differences to the first); write it to ``output`` too when given.
+    ``timed`` says what the time column timed."""
+    text = table(rows, protocols, seeds, timed)
     if len(rows) > 1:
         text += "\n\n" + paired_table(rows, protocols)
     print(text)
