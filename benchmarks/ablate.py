@@ -188,6 +188,23 @@ def fit_fold(S, y, actor, params, protocol, fold, seed):
     return clf, train, test, time.perf_counter() - start
 
 
+def kept_fit(S, y, actor, params, protocol, fold, seed, directory, log=print):
+    """The path of the model of a fold (as :func:`fit_fold` fits it), kept in
+    ``directory`` under a name of its :func:`fit_key`: fitted, and its time
+    logged, only when the file is not there yet."""
+    import joblib
+
+    key = fit_key(params, protocol, fold, seed)
+    name = hashlib.sha256(key.encode()).hexdigest()[:16]
+    path = Path(directory) / f"model-{protocol}-{fold}-{seed}-{name}.joblib"
+    if not path.exists():
+        clf, _, _, fit_s = fit_fold(S, y, actor, params, protocol, fold, seed)
+        log(f"fitted {params} on {protocol} fold {fold} seed {seed}: {fit_s:.0f} s")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        joblib.dump(clf, path)
+    return path
+
+
 def fit_one(S, y, actor, params, protocol, fold, seed):
     clf, _, test, fit_s = fit_fold(S, y, actor, params, protocol, fold, seed)
     pred = clf.predict(S[test], groups=actor[test])

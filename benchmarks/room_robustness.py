@@ -58,9 +58,9 @@ from ablate import (
     PROTOCOLS,
     cached_fits,
     features,
-    fit_fold,
     fit_key,
     folds,
+    kept_fit,
 )
 from scipy.signal import fftconvolve
 
@@ -202,17 +202,12 @@ def noise_features(data, cache, clips, actors, kind, snr_db, waves):
 
 
 def fitted(S, y, actor, params, protocol, fold, seed, cache, log=print):
-    """The model of a fold (as ablate.py fits it), kept on disk; a fit's
-    time is logged."""
-    key = fit_key(params, protocol, fold, seed)
-    name = hashlib.sha256(key.encode()).hexdigest()[:16]
-    path = Path(cache) / "rooms" / f"model-{protocol}-{fold}-{seed}-{name}.joblib"
-    if not path.exists():
-        clf, _, _, fit_s = fit_fold(S, y, actor, params, protocol, fold, seed)
-        log(f"fitted {params} on {protocol} fold {fold} seed {seed}: {fit_s:.0f} s")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        joblib.dump(clf, path)
-    return joblib.load(path)
+    """The model of a fold (as ablate.py fits it), kept in
+    ``<cache>/rooms/``; a fit's time is logged."""
+    directory = Path(cache) / "rooms"
+    return joblib.load(
+        kept_fit(S, y, actor, params, protocol, fold, seed, directory, log)
+    )
 
 
 def run(configs, rooms, data, cache, protocols, seeds, log=print, noises=()):

@@ -28,7 +28,6 @@ embeddings and centroids), the softmax phase's being reported once per fold.
 """
 
 import argparse
-import hashlib
 import json
 import time
 from pathlib import Path
@@ -39,9 +38,8 @@ from ablate import (
     DEFAULT_DATA,
     PROTOCOLS,
     features,
-    fit_fold,
-    fit_key,
     folds,
+    kept_fit,
     report,
     screened_folds,
 )
@@ -75,19 +73,6 @@ def check_configs(configs):
             )
 
 
-def softmax_model(S, y, actor, protocol, fold, seed, cache, log=print):
-    """The model of a fold after its softmax phase only, kept on disk."""
-    key = fit_key(SOFTMAX_ONLY, protocol, fold, seed)
-    name = hashlib.sha256(key.encode()).hexdigest()[:16]
-    path = Path(cache) / "branches" / f"softmax-{protocol}-{fold}-{seed}-{name}.joblib"
-    if not path.exists():
-        clf, _, _, fit_s = fit_fold(S, y, actor, SOFTMAX_ONLY, protocol, fold, seed)
-        log(f"softmax phase of {protocol} fold {fold} seed {seed}: {fit_s:.0f} s")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        joblib.dump(clf, path)
-    return path
-
-
 def branch(path, params, S, y, actor, protocol, fold, seed):
     """Score of the triplet phase of ``params`` trained from the model at
     ``path``, and the branch's fit time in seconds."""
@@ -110,6 +95,7 @@ def run(configs, data, cache, seeds, protocols, n_folds=None, log=print):
     fit times, in one order of protocols, folds and seeds."""
     check_configs(configs)
     S, y, actor = features(data, cache)
+    branches = Path(cache) / "branches"  # the softmax phases' models
     store = Path(cache) / "branches.jsonl"
     done = {}
     if store.exists():
@@ -123,7 +109,9 @@ def run(configs, data, cache, seeds, protocols, n_folds=None, log=print):
     for protocol in protocols:
         for fold in screened_folds(protocol, y, actor, n_folds):
             for seed in range(seeds):
-                path = softmax_model(S, y, actor, protocol, fold, seed, cache, log)
+                path = kept_fit(
+                    S, y, actor, SOFTMAX_ONLY, protocol, fold, seed, branches, log
+                )
                 for name, params in configs.items():
                     key = json.dumps(
                         [str(path.name), params, protocol, fold, seed], sort_keys=True

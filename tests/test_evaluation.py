@@ -690,7 +690,7 @@ def test_triplet_branches_start_every_set_from_one_softmax_model(tmp_path, monke
         softmax_fits.append(fold)
         return clf, train, test, 0.0
 
-    monkeypatch.setattr(triplet_branches, "fit_fold", tiny_fit)
+    monkeypatch.setattr(ablate, "fit_fold", tiny_fit)
     branched = []  # the models each branch trains on
     load = triplet_branches.joblib.load
     monkeypatch.setattr(
