@@ -47,9 +47,11 @@ second table gives each set's difference to the first, paired by fold and seed.
 import argparse
 import hashlib
 import json
+import os
 import time
 from pathlib import Path
 
+import joblib
 import numpy as np
 from joblib import Parallel, delayed
 from sklearn.base import clone
@@ -191,9 +193,8 @@ def fit_fold(S, y, actor, params, protocol, fold, seed):
 def kept_fit(S, y, actor, params, protocol, fold, seed, directory, log=print):
     """The path of the model of a fold (as :func:`fit_fold` fits it), kept in
     ``directory`` under a name of its :func:`fit_key`: fitted, and its time
-    logged, only when the file is not there yet."""
-    import joblib
-
+    logged, only when the file is not there yet. The file is written
+    whole or not at all, so that a run stopped while writing it resumes."""
     key = fit_key(params, protocol, fold, seed)
     name = hashlib.sha256(key.encode()).hexdigest()[:16]
     path = Path(directory) / f"model-{protocol}-{fold}-{seed}-{name}.joblib"
@@ -201,7 +202,9 @@ def kept_fit(S, y, actor, params, protocol, fold, seed, directory, log=print):
         clf, _, _, fit_s = fit_fold(S, y, actor, params, protocol, fold, seed)
         log(f"fitted {params} on {protocol} fold {fold} seed {seed}: {fit_s:.0f} s")
         path.parent.mkdir(parents=True, exist_ok=True)
-        joblib.dump(clf, path)
+        part = path.with_suffix(".part")
+        joblib.dump(clf, part)
+        os.replace(part, path)
     return path
 
 

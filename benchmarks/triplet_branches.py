@@ -6,25 +6,27 @@ per fold and seed (``triplet_epochs=0``, every other parameter at its default),
 keeps that model in ``<cache>/branches/``, and trains each set's triplet phase
 from it (``warm_start=True, pretrain_epochs=0``). Every set of a fold starts
 from the same weights and draws the same batches where its settings allow, so
-the differences between sets are those of the triplet phase alone, free of
-what the initialisation and the softmax phase's draws move: a far smaller
-spread than that of whole fits (``benchmarks/ablate.py``), for a fraction of
-their time.
+the differences between sets are those of the triplet phase alone: the
+initialisation and the softmax phase's draws, which move whole fits
+(``benchmarks/ablate.py``), are shared. A branch costs a fraction of a fit.
 
 A set holds triplet-phase parameters only (``TRIPLET_PARAMS``); ``{}`` is the
 default triplet phase. The first set is the baseline of the paired table. A
-branch's triplet phase draws its batches from the fit's seed afresh, where a
-fit from scratch goes on with the draws of its softmax phase: the baseline's
-branch is a fit of the defaults as good as another seed's, not the same fit as
-``ablate.py``'s. The folds, seeds and features cache are those of
+branch's triplet phase draws from the fit's seed afresh (its crops, masks and
+dropout replay the generator's stream from its start, on the triplet phase's
+batches), where a fit from scratch goes on with the draws of its softmax
+phase: the baseline's branch is a fit of the defaults, but not the same fit
+as ``ablate.py``'s. The folds, seeds and features cache are those of
 ``ablate.py``; each branch's score is appended to ``<cache>/branches.jsonl``,
-so a screen stopped early resumes where it stopped.
+keyed by the softmax model and the set's triplet parameters with the defaults
+filled in, so a screen stopped early resumes where it stopped.
 
     python benchmarks/triplet_branches.py configs.json [--protocols tenfold]
         [--folds 5] [--seeds 1] [--output table.md]
 
 The time column is that of a branch's fit (its triplet phase, then the
-embeddings and centroids), the softmax phase's being reported once per fold.
+embeddings and centroids); a softmax phase's fit time is logged when it is
+fitted.
 """
 
 import argparse
@@ -73,15 +75,20 @@ def check_configs(configs):
             )
 
 
-def branch(path, params, S, y, actor, protocol, fold, seed):
-    """Score of the triplet phase of ``params`` trained from the model at
-    ``path``, and the branch's fit time in seconds."""
+def triplet_params(params):
+    """Every triplet-phase parameter of a set: its own, else the default's."""
+    defaults = default_pipeline().named_steps["clf"].get_params()
+    return {k: defaults[k] for k in sorted(TRIPLET_PARAMS)} | params
+
+
+def branch(path, triplet, S, y, actor, protocol, fold, seed):
+    """Score of the triplet phase of parameters ``triplet`` (all of them,
+    :func:`triplet_params`) trained from the model at ``path``, and the
+    branch's fit time in seconds."""
     import torch
 
     torch.set_num_threads(1)
     train, test = folds(protocol, y, actor)[fold]
-    defaults = default_pipeline().named_steps["clf"].get_params()
-    triplet = {k: defaults[k] for k in TRIPLET_PARAMS} | params
     clf = joblib.load(path).set_params(warm_start=True, pretrain_epochs=0, **triplet)
     start = time.perf_counter()
     clf.fit(S[train], y[train], groups=actor[train])
@@ -113,12 +120,13 @@ def run(configs, data, cache, seeds, protocols, n_folds=None, log=print):
                     S, y, actor, SOFTMAX_ONLY, protocol, fold, seed, branches, log
                 )
                 for name, params in configs.items():
+                    triplet = triplet_params(params)
                     key = json.dumps(
-                        [str(path.name), params, protocol, fold, seed], sort_keys=True
+                        [path.name, triplet, protocol, fold, seed], sort_keys=True
                     )
                     if key not in done:
                         score, fit_s = branch(
-                            path, params, S, y, actor, protocol, fold, seed
+                            path, triplet, S, y, actor, protocol, fold, seed
                         )
                         done[key] = {"key": key, "score": score, "fit_s": fit_s}
                         with store.open("a") as f:

@@ -668,29 +668,52 @@ def test_noise_features_faint_noise_and_cache(ravdess_dir, tmp_path):
 
 def test_triplet_branches_start_every_set_from_one_softmax_model(tmp_path, monkeypatch):
     """triplet_branches.py fits a fold's softmax phase once, trains each set's
-    triplet phase from it (again to the same scores: the same weights and
-    draws), resumes from its records, and refuses a set that changes more
-    than the triplet phase."""
+    triplet phase on from its weights (no network built again, the defaults
+    filled in; again to the same scores: the same weights and draws),
+    resumes from its records, and refuses a set that changes more than the
+    triplet phase."""
     import ablate
     import triplet_branches
+    from sklearn.pipeline import Pipeline
+
+    import sklearn_tser._classifier as classifier_module
 
     rng = np.random.default_rng(0)
     S = rng.normal(size=(len(Y), 16, 30)).astype(np.float32)
     S += Y[:, None, None] * 0.3  # a little to learn
     monkeypatch.setattr(triplet_branches, "features", lambda *a: (S, Y, ACTOR))
+    # The defaults a set's triplet phase is filled in with: one epoch.
+    monkeypatch.setattr(
+        triplet_branches,
+        "default_pipeline",
+        lambda: Pipeline([("clf", EmotionEmbeddingClassifier(triplet_epochs=1))]),
+    )
     softmax_fits = []
 
     def tiny_fit(S, y, actor, params, protocol, fold, seed):
         assert params == {"triplet_epochs": 0}
         train, test = ablate.folds(protocol, y, actor)[fold]
-        clf = EmotionEmbeddingClassifier(
-            width=8, n_networks=1, pretrain_epochs=1, triplet_epochs=0
-        ).set_params(random_state=fold + 100 * seed)
+        clf = EmotionEmbeddingClassifier(  # triplet settings none of the sets keep
+            width=8,
+            n_networks=1,
+            pretrain_epochs=1,
+            triplet_epochs=0,
+            triplet_lr=5e-4,
+            margin=0.5,
+            random_state=fold + 100 * seed,
+        )
         clf.fit(S[train], y[train])
         softmax_fits.append(fold)
         return clf, train, test, 0.0
 
     monkeypatch.setattr(ablate, "fit_fold", tiny_fit)
+    networks_built = []
+    make_net = classifier_module.make_net
+    monkeypatch.setattr(
+        classifier_module,
+        "make_net",
+        lambda *a, **k: networks_built.append(1) or make_net(*a, **k),
+    )
     branched = []  # the models each branch trains on
     load = triplet_branches.joblib.load
     monkeypatch.setattr(
@@ -698,28 +721,29 @@ def test_triplet_branches_start_every_set_from_one_softmax_model(tmp_path, monke
         "load",
         lambda p: branched.append(load(p)) or branched[-1],
     )
-    configs = {
-        "one epoch": {"triplet_epochs": 1},
-        "slower": {"triplet_epochs": 1, "triplet_lr": 1e-5},
-    }
+    configs = {"defaults": {}, "slower": {"triplet_lr": 1e-5}}
 
     def screen():
         return triplet_branches.run(
-            configs, None, tmp_path, 1, ["actor"], n_folds=1, log=str
+            configs, None, tmp_path, 1, ["actor"], n_folds=2, log=str
         )
 
     rows = screen()
-    assert softmax_fits == [0]
-    # each branch went on from the softmax epoch with one triplet epoch
-    assert [len(clf.net_.history) for clf in branched] == [2, 2]
-    assert [clf.triplet_lr for clf in branched] == [1e-3, 1e-5]
+    assert softmax_fits == [0, 1] and len(networks_built) == 2  # the softmax fits'
+    assert [len(rows[name]["actor"]) for name in configs] == [2, 2]
+    # each branch went on from its softmax epoch with one triplet epoch
+    assert [len(clf.net_.history) for clf in branched] == [2, 2, 2, 2]
+    assert [(clf.triplet_lr, clf.margin) for clf in branched] == [
+        (1e-3, 0.2),
+        (1e-5, 0.2),
+    ] * 2
     assert screen() == rows  # read back: neither phase trained again
-    assert len(branched) == 2
+    assert len(branched) == 4
     (tmp_path / "branches.jsonl").unlink()
     again = screen()  # trained again from the same weights, with the same draws
     assert [again[name]["actor"] for name in configs] == [
         rows[name]["actor"] for name in configs
     ]
-    assert softmax_fits == [0] and len(branched) == 4
+    assert softmax_fits == [0, 1] and len(networks_built) == 2 and len(branched) == 8
     with pytest.raises(ValueError, match=r"'wider' sets \['width'\]"):
         triplet_branches.check_configs({"wider": {"width": 64}})
