@@ -163,14 +163,21 @@ def fit_key(params, protocol, fold, seed):
     return json.dumps(fit, sort_keys=True, default=str)
 
 
-def cached_fits(cache):
-    """The fits recorded in ``<cache>/ablate.jsonl``, by key (the last record
-    of a key wins); empty when there is none."""
-    store = Path(cache) / "ablate.jsonl"
-    if not store.exists():
+def cached_fits(cache, store="ablate.jsonl"):
+    """The fits recorded in ``<cache>/<store>``, by key (the last record of a
+    key wins); empty when there is none."""
+    path = Path(cache) / store
+    if not path.exists():
         return {}
-    records = (json.loads(line) for line in store.read_text().splitlines())
+    records = (json.loads(line) for line in path.read_text().splitlines())
     return {record["key"]: record for record in records}
+
+
+def record_fit(cache, record, store="ablate.jsonl"):
+    """Append a fit's ``record`` (a dict with its ``"key"``) to
+    ``<cache>/<store>``, where :func:`cached_fits` reads it back."""
+    with open(Path(cache) / store, "a") as f:
+        f.write(json.dumps(record) + "\n")
 
 
 def fit_fold(S, y, actor, params, protocol, fold, seed):
@@ -226,7 +233,6 @@ def run(configs, data, cache, seeds, protocols, jobs, n_folds=None, log=print):
             spectrograms[name] = features(data, cache, changed)[0]
         return spectrograms[name]
 
-    store = Path(cache) / "ablate.jsonl"
     done = cached_fits(cache)
 
     tasks = []  # fold by fold, each set's fit of a fold next to the others'
@@ -248,8 +254,7 @@ def run(configs, data, cache, seeds, protocols, jobs, n_folds=None, log=print):
     for record in Parallel(n_jobs=jobs, return_as="generator")(
         delayed(task)(*t, features_of(t[1])) for t in tasks
     ):
-        with open(store, "a") as f:
-            f.write(json.dumps(record) + "\n")
+        record_fit(cache, record)
         done[record["key"]] = record
         log(f"{record['name']}: {record['score']:.4f} ({record['fit_s']:.0f} s)")
 
@@ -334,20 +339,27 @@ def report(rows, protocols, seeds, output=None, timed="a fit"):
         output.write_text(text + "\n")
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def screen_parser(description, default_protocols):
+    """The command line of a screen of parameter sets: the sets, the data,
+    the cache, the seeds, the protocols, the folds and the output."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("configs", type=Path, help="JSON: {name: {parameters}}")
     parser.add_argument("--data", default=DEFAULT_DATA, type=Path)
     parser.add_argument("--cache", default=DEFAULT_CACHE, type=Path)
     parser.add_argument("--seeds", type=int, default=1)
     parser.add_argument(
-        "--protocols", nargs="+", choices=list(PROTOCOLS), default=list(PROTOCOLS)
+        "--protocols", nargs="+", choices=list(PROTOCOLS), default=default_protocols
     )
     parser.add_argument(
         "--folds", type=int, help="screen on the first FOLDS folds of each protocol"
     )
-    parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--output", type=Path, help="write the table here too")
+    return parser
+
+
+def main(argv=None):
+    parser = screen_parser(__doc__.splitlines()[0], list(PROTOCOLS))
+    parser.add_argument("--jobs", type=int, default=2)
     args = parser.parse_args(argv)
     configs = json.loads(args.configs.read_text())
     rows = run(

@@ -29,20 +29,20 @@ embeddings and centroids); a softmax phase's fit time is logged when it is
 fitted.
 """
 
-import argparse
 import json
 import time
 from pathlib import Path
 
 import joblib
 from ablate import (
-    DEFAULT_CACHE,
-    DEFAULT_DATA,
     PROTOCOLS,
+    cached_fits,
     features,
     folds,
     kept_fit,
+    record_fit,
     report,
+    screen_parser,
     screened_folds,
 )
 
@@ -60,6 +60,7 @@ TRIPLET_PARAMS = frozenset(
     }
 )
 SOFTMAX_ONLY = {"triplet_epochs": 0}
+STORE = "branches.jsonl"  # the branches' records, in the cache
 
 
 def check_configs(configs):
@@ -103,12 +104,7 @@ def run(configs, data, cache, seeds, protocols, n_folds=None, log=print):
     check_configs(configs)
     S, y, actor = features(data, cache)
     branches = Path(cache) / "branches"  # the softmax phases' models
-    store = Path(cache) / "branches.jsonl"
-    done = {}
-    if store.exists():
-        for line in store.read_text().splitlines():
-            record = json.loads(line)
-            done[record["key"]] = record
+    done = cached_fits(cache, STORE)
     rows = {
         name: {"params": params, **{p: [] for p in protocols}, "fit_s": []}
         for name, params in configs.items()
@@ -129,8 +125,7 @@ def run(configs, data, cache, seeds, protocols, n_folds=None, log=print):
                             path, triplet, S, y, actor, protocol, fold, seed
                         )
                         done[key] = {"key": key, "score": score, "fit_s": fit_s}
-                        with store.open("a") as f:
-                            f.write(json.dumps(done[key]) + "\n")
+                        record_fit(cache, done[key], STORE)
                     record = done[key]
                     rows[name][protocol].append(record["score"])
                     rows[name]["fit_s"].append(record["fit_s"])
@@ -142,18 +137,7 @@ def run(configs, data, cache, seeds, protocols, n_folds=None, log=print):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("configs", type=Path, help="JSON: {name: {parameters}}")
-    parser.add_argument("--data", default=DEFAULT_DATA, type=Path)
-    parser.add_argument("--cache", default=DEFAULT_CACHE, type=Path)
-    parser.add_argument("--seeds", type=int, default=1)
-    parser.add_argument(
-        "--protocols", nargs="+", choices=list(PROTOCOLS), default=["tenfold"]
-    )
-    parser.add_argument(
-        "--folds", type=int, help="screen on the first FOLDS folds of each protocol"
-    )
-    parser.add_argument("--output", type=Path, help="write the table here too")
+    parser = screen_parser(__doc__.splitlines()[0], ["tenfold"])
     args = parser.parse_args(argv)
     configs = json.loads(args.configs.read_text())
     rows = run(

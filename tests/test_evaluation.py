@@ -747,3 +747,24 @@ def test_triplet_branches_start_every_set_from_one_softmax_model(tmp_path, monke
     assert softmax_fits == [0, 1] and len(networks_built) == 2 and len(branched) == 8
     with pytest.raises(ValueError, match=r"'wider' sets \['width'\]"):
         triplet_branches.check_configs({"wider": {"width": 64}})
+
+
+def test_screen_records_are_read_back_by_key(tmp_path):
+    """ablate.record_fit appends a fit's record to a screen's store, and
+    cached_fits reads them back by key, the last of a key winning; each
+    store is its own file."""
+    import ablate
+
+    assert ablate.cached_fits(tmp_path) == {}
+    ablate.record_fit(tmp_path, {"key": "a", "score": 0.5})
+    ablate.record_fit(tmp_path, {"key": "b", "score": 0.6})
+    ablate.record_fit(tmp_path, {"key": "a", "score": 0.7})
+    ablate.record_fit(tmp_path, {"key": "a", "score": 0.1}, "other.jsonl")
+    assert ablate.cached_fits(tmp_path) == {
+        "a": {"key": "a", "score": 0.7},
+        "b": {"key": "b", "score": 0.6},
+    }
+    assert ablate.cached_fits(tmp_path, "other.jsonl") == {
+        "a": {"key": "a", "score": 0.1}
+    }
+    assert (tmp_path / "ablate.jsonl").read_text().count("\n") == 3
