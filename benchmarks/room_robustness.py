@@ -47,6 +47,7 @@ import argparse
 import functools
 import hashlib
 import json
+import math
 from pathlib import Path
 
 import joblib
@@ -78,6 +79,28 @@ BABBLE_TALKERS = 4
 # The first set is the baseline that the table subtracts from the others.
 DEFAULT_CONFIGS = {"no reverberation": {"reverberation": 0.0}, "defaults": {}}
 DEFAULT_ROOMS = ("0.3:5", "0.6:0", "1.0:-3")
+
+
+def read_condition(text):
+    """A room ``"T60_seconds:DRR_dB"`` as ``("room", t60, drr_db)``, or a
+    noise ``"kind:SNR_dB"`` as ``(kind, None, snr_db)``: the one reading of
+    ``--rooms`` and ``--noises``. ``ValueError`` names what it cannot read (a
+    T60 must be positive, every figure finite)."""
+    first, sep, second = text.partition(":")
+    try:
+        second = float(second) if sep else math.nan
+        if first in NOISES and math.isfinite(second):
+            return first, None, second
+        t60 = float(first)
+        if 0 < t60 < math.inf and math.isfinite(second):
+            return "room", t60, second
+    except ValueError:
+        pass
+    raise ValueError(
+        f"{text!r} is neither a room T60_SECONDS:DRR_DB (e.g. 0.6:0, a T60 "
+        "over 0) nor a "
+        f"noise KIND:SNR_DB with KIND one of {NOISES} (e.g. white:10)."
+    )
 
 
 def impulse_response(t60, drr_db, rng, sr=SR):
@@ -229,12 +252,12 @@ def run(configs, rooms, data, cache, protocols, seeds, log=print, noises=()):
 
             heard = {"clean": S[test]}
             for room in rooms:
-                t60, drr_db = (float(v) for v in room.split(":"))
+                _, t60, drr_db = read_condition(room)
                 heard[room] = room_features(data, cache, test, t60, drr_db, recordings)
             for noise in noises:
-                kind, snr_db = noise.split(":")
+                kind, _, snr_db = read_condition(noise)
                 heard[noise] = noise_features(
-                    data, cache, test, actor[test], kind, float(snr_db), recordings
+                    data, cache, test, actor[test], kind, snr_db, recordings
                 )
             for seed in range(seeds):
                 for name, params in configs.items():
@@ -302,17 +325,17 @@ def main(argv=None):
     parser.add_argument("--seeds", type=int, default=1)
     parser.add_argument("--output", type=Path, help="write the table here too")
     args = parser.parse_args(argv)
-    for noise in args.noises:
-        kind, _, snr_db = noise.partition(":")
-        try:
-            float(snr_db)
-        except ValueError:
-            snr_db = None
-        if kind not in NOISES or snr_db is None:
-            parser.error(
-                f"noise {noise!r} is not KIND:SNR_DB with KIND one of {NOISES} "
-                "(e.g. white:10)."
-            )
+    for option, texts, room in (
+        ("--rooms", args.rooms, True),
+        ("--noises", args.noises, False),
+    ):
+        for text in texts:
+            try:
+                is_room = read_condition(text)[0] == "room"
+            except ValueError as error:
+                parser.error(f"{option}: {error}")
+            if is_room != room:
+                parser.error(f"{option} was given {text!r}, which is not of its kind.")
     configs = json.loads(args.configs.read_text()) if args.configs else DEFAULT_CONFIGS
     scores = run(
         configs,

@@ -603,6 +603,26 @@ def test_noise_ratio_is_of_the_active_power():
         room_robustness.in_noise(clip, "pink", 10.0, seed=3)
 
 
+def test_room_robustness_reads_rooms_and_noises_one_way(capsys):
+    """--rooms and --noises are read by one function; what it cannot read,
+    or a room given as a noise, stops the command with the option named."""
+    import room_robustness
+
+    assert room_robustness.read_condition("0.6:-3") == ("room", 0.6, -3.0)
+    assert room_robustness.read_condition("babble:5") == ("babble", None, 5.0)
+    for text in ("pink:10", "white", "white:x", "0:5", "-1:5", "0.3:nan", "0.3"):
+        with pytest.raises(ValueError, match=f"{text!r} is neither a room"):
+            room_robustness.read_condition(text)
+    for argv, message in (
+        (["--noises", "0.3:5"], "--noises was given '0.3:5', which is not of its"),
+        (["--rooms", "white:10"], "--rooms was given 'white:10', which is not of"),
+        (["--rooms", "0.3"], "--rooms: '0.3' is neither a room"),
+    ):
+        with pytest.raises(SystemExit):
+            room_robustness.main(argv)
+        assert message in capsys.readouterr().err
+
+
 def test_babble_is_other_actors_speech_at_the_ratio():
     """Babble is made of the talkers given, at the ratio asked; its talkers
     are clips of other actors than the clip's."""
