@@ -52,12 +52,10 @@ class MelSettings:
     def n_frames(self, n_samples):
         """Frames of clips of ``n_samples`` samples (before ``max_frames``)."""
         n_samples = np.asarray(n_samples)
-        if self.center:
-            out = 1 + n_samples // self.hop_length
-        else:
-            out = (
-                1 + (np.maximum(n_samples, self.n_fft) - self.n_fft) // self.hop_length
-            )
+        # librosa's count: n_fft // 2 samples each side when centred (one
+        # fewer than n_fft in all for an odd n_fft), else padded to a window.
+        padded = n_samples + 2 * (self.n_fft // 2) if self.center else n_samples
+        out = 1 + (np.maximum(padded, self.n_fft) - self.n_fft) // self.hop_length
         return out if out.ndim else int(out)
 
     def filters(self):

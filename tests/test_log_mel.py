@@ -127,6 +127,32 @@ def test_short_and_long_clips_packed_together_match_librosa(center):
         np.testing.assert_allclose(S[i, :, : ref.shape[1]], ref, atol=ATOL_DB)
 
 
+@pytest.mark.parametrize("output", ["padded", "ragged"])
+@pytest.mark.parametrize("center", [True, False])
+@pytest.mark.parametrize("n_fft, hop_length", [(321, 160), (511, 160), (401, 100)])
+def test_odd_n_fft_gives_librosas_frames(n_fft, hop_length, center, output):
+    # An odd window is padded by n_fft // 2 on each side, one sample fewer than
+    # n_fft in all: one frame fewer than an even window's whenever the length
+    # is a multiple of the hop. Lengths on, just under and just over it.
+    rng = np.random.default_rng(1)
+    lengths = (1600, 1599, 1601, 16000, 4321)
+    clips = [rng.uniform(-0.5, 0.5, n).astype(np.float32) for n in lengths]
+    tr = LogMelTransformer(
+        n_fft=n_fft, win_length=None, hop_length=hop_length, center=center
+    )
+    S = tr.set_params(output=output).transform(clips)
+    for i, y in enumerate(clips):
+        if not center and len(y) < n_fft:
+            y = np.pad(y, (0, n_fft - len(y)))
+        ref = librosa_log_mel(y, tr)
+        n = tr.n_frames(lengths[i])
+        assert n == ref.shape[1]
+        got = S[i] if output == "ragged" else S[i, :, :n]
+        np.testing.assert_allclose(got, ref, atol=ATOL_DB, rtol=0)
+        if output == "padded":
+            assert np.isnan(S[i, :, n:]).all()
+
+
 def test_max_frames_centre_crops_and_pads(waveforms):
     full = LogMelTransformer().transform(waveforms[:2])
     n = n_valid_frames(full)
