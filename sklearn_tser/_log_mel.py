@@ -2,6 +2,7 @@
 
 import dataclasses
 import numbers
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,8 +19,9 @@ from ._audio import (
     warn_on_odd_statistics,
 )
 from ._device import resolve_device
-from ._spectrogram import MelSettings, log_mel, pad
+from ._spectrogram import MelSettings, log_mel, pad, periodic_window
 from ._validation import MAX_MEL_BANDS, check_integer
+from ._warnings import user_stacklevel
 
 __all__ = ["LogMelTransformer"]
 
@@ -65,15 +67,18 @@ class LogMelTransformer(TransformerMixin, BaseEstimator):
     hop_length : int > 0, default=160
         Hop between frames in samples (10 ms at 16 kHz).
     window : str, default="hann"
-        Window name understood by :func:`scipy.signal.get_window`.
+        Window name understood by :func:`scipy.signal.get_window` without
+        parameters (``"kaiser"``, which needs one, is refused).
     center : bool, default=True
         Pad each clip by ``n_fft // 2`` on both sides so frame ``t`` is centred on
         sample ``t * hop_length``; a clip of ``n`` samples then has
-        ``1 + n // hop_length`` frames.
+        ``1 + n // hop_length`` frames (``1 + (n - 1) // hop_length`` for an
+        odd ``n_fft``, as librosa counts them).
     pad_mode : {"constant", "reflect"}, default="constant"
         Padding used with ``center=True`` (librosa's default is ``"constant"``).
     n_mels : int in [1, 4096], default=64
-        Number of mel bands.
+        Number of mel bands. Bands narrower than an FFT bin cover none and
+        hold only the floor: a warning names them, as librosa's does.
     fmin : float >= 0, default=20.0
         Lowest frequency of the mel filter bank, in Hz.
     fmax : float > 0 or None, default=None
@@ -226,9 +231,29 @@ class LogMelTransformer(TransformerMixin, BaseEstimator):
             )
         if self.fmin >= fmax:
             raise ValueError(f"fmin={self.fmin} must be below fmax={fmax}.")
+        try:
+            periodic_window(self.window, 4)
+        except ValueError as error:
+            raise ValueError(
+                f"window={self.window!r} is not a window scipy.signal.get_window "
+                f"knows without parameters ({error}); use e.g. 'hann' or 'hamming'."
+            ) from None
         params = self.get_params()
         del params["device"]
-        return MelSettings(**params), resolve_device(self.device)
+        settings = MelSettings(**params)
+        fbank, _ = settings.filters()
+        empty = np.flatnonzero(~(fbank > 0).any(axis=1))
+        if empty.size:
+            warnings.warn(
+                f"{empty.size} of {self.n_mels} mel bands (the first: band "
+                f"{empty[0]}) cover no FFT bin between fmin={self.fmin} and "
+                f"fmax={fmax} at n_fft={self.n_fft}, sr={self.sr}: they hold only "
+                "the floor. Use fewer n_mels, a larger n_fft or a wider "
+                "fmin..fmax.",
+                UserWarning,
+                stacklevel=user_stacklevel(),
+            )
+        return settings, resolve_device(self.device)
 
     def fit(self, X, y=None):
         """Validate the parameters and the clips; no state is learned.

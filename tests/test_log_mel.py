@@ -198,11 +198,32 @@ def test_one_sample_clip():
         ({"n_mels": 0}, "n_mels"),
         ({"pad_mode": "wrap"}, "pad_mode"),
         ({"device": "gpu7"}, "not a torch device"),
+        ({"window": "foo"}, "window='foo' is not a window scipy.signal.get_window"),
+        ({"window": "kaiser"}, "window='kaiser' is not a window .* without param"),
     ],
 )
 def test_bad_parameters(params, match):
     with pytest.raises(ValueError, match=match):
         LogMelTransformer(**params).fit_transform([np.zeros(1000)])
+
+
+@pytest.mark.parametrize(
+    "params, match",
+    [
+        ({"n_mels": 256}, "24 of 256 mel bands \\(the first: band 1\\) cover no FFT"),
+        ({"fmin": 3000.0, "fmax": 3050.0}, "62 of 64 mel bands"),
+    ],
+)
+def test_empty_mel_bands_are_warned_about_as_librosa_finds_them(params, match):
+    # The bands librosa finds empty (and warns about) are those named.
+    fmax = params.get("fmax", 8000.0)
+    kwargs = {"n_mels": 64, "fmin": 20.0} | params | {"fmax": fmax}
+    with pytest.warns(UserWarning, match="Empty filters"):
+        fbank = librosa.filters.mel(sr=16000, n_fft=512, **kwargs)
+    n_empty = int((fbank.max(axis=1) == 0).sum())
+    assert f"{n_empty} of " in match
+    with pytest.warns(UserWarning, match=match):
+        LogMelTransformer(**params).fit([np.zeros(1000)])
 
 
 def test_cuda_without_cuda_is_a_clear_error():
