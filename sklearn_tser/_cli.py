@@ -37,6 +37,7 @@ from sklearn.pipeline import Pipeline
 
 from ._audio import load_audio
 from ._classifier import needs_speakers, reads_speakers
+from ._device import resolve_device
 from .evaluation import (
     default_pipeline,
     expected_calibration_error,
@@ -82,9 +83,19 @@ def _save_model(model, path):
     """
     from ._persistence import save
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return save(model, path)
+    return save(model, _model_path(path))
+
+
+def _model_path(path):
+    """``path`` checked for :func:`_save_model` (its folder made), as a
+    :class:`CLIError` if a model cannot be written there: checked before
+    training, so that a wrong ``-o`` does not cost the fit."""
+    from ._persistence import check_model_path
+
+    try:
+        return check_model_path(path, make_folder=True)
+    except OSError as exc:
+        raise CLIError(str(exc)[0].lower() + str(exc)[1:]) from exc
 
 
 def _load_model(path):
@@ -152,6 +163,7 @@ def build_pipeline(params=None, *, random_state=0, verbose=0):
     for _, step in pipe.steps:
         try:
             step._validate_params()
+            resolve_device(step.device)  # before any work, as the mel step's
         except ValueError as exc:
             raise CLIError(f"invalid parameter: {exc}") from exc
     return pipe
@@ -264,14 +276,25 @@ def make_evaluations(protocol, dataset, *, y, groups, n_splits, random_state):
     n_min = int(np.unique(y, return_counts=True)[1].min())
     if protocol == "paper":
         k = 10 if n_splits is None else n_splits
+        if k < 2:
+            raise CLIError(f"--n-splits must be 2 or more, got {k}.")
         if k > n_min:
             raise CLIError(
                 f"--n-splits {k} is more than the {n_min} clips of the smallest "
                 f"emotion; use --n-splits {max(2, n_min)} or fewer."
             )
+        split = paper_split(random_state=random_state)
+        try:  # scikit-learn's own check of a stratified split of these clips
+            next(split.split(np.zeros((len(y), 1)), y))
+        except ValueError as exc:
+            raise CLIError(
+                f"the 70/30 split of --protocol paper cannot hold every emotion "
+                f"on both sides with {len(y)} clips of {len(np.unique(y))} "
+                f"emotions ({exc}); evaluate on more clips."
+            ) from exc
         return [
             (f"{k}-fold CV", paper_cv(k, random_state=random_state), False),
-            ("70/30 split", paper_split(random_state=random_state), False),
+            ("70/30 split", split, False),
         ]
     if groups is None:
         raise CLIError(
@@ -576,8 +599,15 @@ def _spectrograms(mel, X):
         S = mel.fit_transform(X)
     except (FileNotFoundError, ValueError) as exc:
         raise CLIError(str(exc)) from exc
+    if isinstance(S, list):  # mel__output="ragged": indexed as clips below
+        ragged, S = S, np.empty(len(S), dtype=object)
+        for i, clip in enumerate(ragged):
+            S[i] = clip
+        n_mels, n_frames = ragged[0].shape[0], max(c.shape[1] for c in ragged)
+    else:
+        n_mels, n_frames = S.shape[1:]
     _progress(
-        f"  {S.shape[1]} mel bands, up to {S.shape[2]} frames per clip; computed "
+        f"  {n_mels} mel bands, up to {n_frames} frames per clip; computed "
         f"in {time.perf_counter() - start:.1f} s"
     )
     return S
@@ -667,7 +697,13 @@ def cmd_evaluate(args):
     print(f"{args.dataset}: {len(y)} clips{speakers} ({counts})", flush=True)
     out = None if args.output is None else Path(args.output)
     if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:  # a file of that name, say
+            raise CLIError(
+                f"cannot make the output folder {str(out)!r}: {exc}"
+            ) from exc
+        _model_path(out / "model.safetensors")  # checked before the folds
     start = time.perf_counter()
     S = _spectrograms(pipe.named_steps["mel"], X)
     clf = pipe.named_steps["clf"]
@@ -707,6 +743,7 @@ def cmd_train(args):
     pipe = build_pipeline(
         params, random_state=args.random_state, verbose=int(args.verbose)
     )
+    output = _model_path(args.output)
     X, y, groups, group_name = load_dataset(args.dataset, args.data, args.speakers)
     print(
         f"{args.dataset}: {len(y)} clips, {len(np.unique(y))} emotions "
@@ -719,7 +756,7 @@ def cmd_train(args):
     print("Training ...", flush=True)
     # Early stopping validates on held-out speakers when they are known.
     pipe.named_steps["clf"].fit(S, y, groups=groups)
-    path = _save_model(pipe, args.output)
+    path = _save_model(pipe, output)
     print(f"Saved the model to {path} ({time.perf_counter() - start:.0f} s).")
     return 0
 

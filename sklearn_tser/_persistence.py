@@ -229,6 +229,35 @@ def _digest(text, tensors):
     return h.hexdigest()
 
 
+def check_model_path(path, *, make_folder=False):
+    """``path`` as a :class:`~pathlib.Path` that :func:`save` can write to:
+    not a folder, in a folder that exists (made with ``make_folder=True``,
+    as the command line does). Checked before a fit, a wrong path does not
+    cost the model.
+
+    Raises
+    ------
+    IsADirectoryError
+        If ``path`` is a folder.
+    FileNotFoundError
+        If its folder does not exist (and ``make_folder`` is False).
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(
+            f"Cannot write the model to {str(path)!r}: it is a folder. Name a "
+            f"file in it, e.g. {str(path / 'model.safetensors')!r}."
+        )
+    if make_folder:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    elif not path.parent.is_dir():
+        raise FileNotFoundError(
+            f"Cannot write the model to {str(path)!r}: the folder "
+            f"{str(path.parent)!r} does not exist. Create it first."
+        )
+    return path
+
+
 def save(estimator, path):
     """Save a fitted estimator to a safe file: safetensors weights, JSON the rest.
 
@@ -290,7 +319,7 @@ def save(estimator, path):
 
     from . import __version__
 
-    path = Path(path)
+    path = check_model_path(path)
     tensors = {}
     document = {
         "format": FORMAT,

@@ -285,6 +285,7 @@ def test_train_saves_the_requested_parameters(model_file):
         (["--params", "{width: 4}"], "--params must be a JSON object"),
         (["--params", "[1, 2]"], "--params must be a JSON object, got list"),
         (["--n-splits", "50", "--protocol", "paper"], "--n-splits 50 is more"),
+        (["--n-splits", "1", "--protocol", "paper"], "--n-splits must be 2 or more"),
         (["--protocol", "paper", "--refit"], "--refit saves a model, so it needs"),
         (["--param", "speaker_adversarial=0.1"], "folder has no speakers"),
         (["--param", "standardize=group"], "standardize='group' needs the speaker"),
@@ -431,6 +432,63 @@ def test_a_single_emotion_is_one_line_before_any_work(command, capsys, tmp_path)
         "emotion ('angry', 4 clips); training needs clips of at least two emotions."
     ]
     assert "spectrograms" not in out
+
+
+def test_a_model_path_that_cannot_be_written_stops_before_any_work(
+    capsys, corpus, tmp_path
+):
+    (tmp_path / "models").mkdir()
+    argv = ["train", "--dataset", "folder", "--data", corpus, *TINY]
+    status, out, err = run(capsys, *argv, "-o", tmp_path / "models")
+    assert status == 2
+    assert f"cannot write the model to '{tmp_path / 'models'}': it is a folder" in err
+    assert "spectrograms" not in out
+    (tmp_path / "out" / "model.safetensors").mkdir(parents=True)
+    argv = ["evaluate", "--dataset", "folder", "--data", corpus, "--protocol"]
+    argv += ["paper", *TINY]
+    status, out, err = run(capsys, *argv, "--output", tmp_path / "out")
+    assert status == 2 and "it is a folder" in err and "spectrograms" not in out
+    (tmp_path / "a_file").write_text("")
+    status, out, err = run(capsys, *argv, "--output", tmp_path / "a_file")
+    assert status == 2 and "cannot make the output folder" in err
+
+
+def test_a_device_without_cuda_is_a_command_line_error(capsys, corpus, tmp_path):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    argv = ["train", "--dataset", "folder", "--data", corpus, *TINY]
+    status, out, err = run(capsys, *argv, "--param", "device=cuda", "-o", tmp_path)
+    assert status == 2 and "device='cuda' asks for CUDA" in err
+    assert "spectrograms" not in out
+
+
+def test_a_70_30_split_too_small_for_the_emotions_is_a_command_line_error(
+    capsys, tmp_path
+):
+    # 2 clips of each of 4 emotions: 3 test clips cannot hold the 4 emotions.
+    for emotion in ("angry", "calm", "happy", "sad"):
+        (tmp_path / emotion).mkdir()
+        for k in range(2):
+            sf.write(tmp_path / emotion / f"c{k}.wav", np.zeros(1600), 16000)
+    argv = ["evaluate", "--dataset", "folder", "--data", tmp_path, *TINY]
+    status, out, err = run(capsys, *argv, "--protocol", "paper", "--n-splits", "2")
+    assert status == 2
+    assert "the 70/30 split of --protocol paper cannot hold every emotion" in err
+    assert "spectrograms" not in out
+
+
+def test_ragged_spectrograms_through_the_command_line(capsys, corpus, tmp_path):
+    # output="ragged", which the padding warning advises, is indexed by clip.
+    argv = ["evaluate", "--dataset", "folder", "--data", corpus, *TINY]
+    argv += ["--param", "mel__output=ragged", "--protocol", "paper", "--n-splits", "2"]
+    status, out, err = run(capsys, *argv, "--output", tmp_path / "out")
+    assert status == 0, err
+    assert "16 mel bands, up to" in out
+    assert (tmp_path / "out" / "model.safetensors").is_file()
+    rows = list(csv.DictReader(open(tmp_path / "out" / "predictions.csv")))
+    assert len(rows) > 0
 
 
 def test_predict_reads_folders_and_reports_unreadable_files(
