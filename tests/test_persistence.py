@@ -165,6 +165,16 @@ def test_save_replaces_the_file_atomically(pipe, tmp_path):
     assert isinstance(load(path), Pipeline)
 
 
+def test_save_names_the_path_it_cannot_write(tmp_path):
+    mel = LogMelTransformer()
+    with pytest.raises(IsADirectoryError, match="it is a folder. Name a file in it"):
+        save(mel, tmp_path)
+    missing = tmp_path / "missing" / "mel.safetensors"
+    with pytest.raises(FileNotFoundError, match="the folder .*missing' does not"):
+        save(mel, missing)
+    assert list(tmp_path.iterdir()) == []  # no temporary file left
+
+
 @pytest.mark.parametrize("umask", [0o022, 0o077])
 def test_save_gives_the_file_the_mode_of_the_umask(pipe, tmp_path, umask):
     old = os.umask(umask)
