@@ -40,7 +40,22 @@ __all__ = ["load", "save"]
 FORMAT = "sklearn-tser-model"
 FORMAT_VERSION = 1
 _ATTRIBUTE_RE = re.compile(r"[A-Za-z][A-Za-z0-9_]*_")  # learned attributes
-_TENSOR_KINDS = "biuf"  # numpy kinds stored as tensors (when torch has the dtype)
+# numpy dtypes stored as tensors: those of the safetensors dtypes load reads
+# (_SAFETENSORS_ITEMSIZE); others (uint16, say) go to JSON.
+_TENSOR_DTYPES = frozenset(
+    np.dtype(name)
+    for name in (
+        "bool",
+        "uint8",
+        "int8",
+        "int16",
+        "int32",
+        "int64",
+        "float16",
+        "float32",
+        "float64",
+    )
+)
 _JSON_ARRAY_KINDS = "biufUO"  # numpy kinds stored as JSON lists
 
 # What a model file may hold, at most. A real model's header (parameters,
@@ -141,16 +156,19 @@ def _from_json(value):
 def _encode_array(array, key, tensors, where):
     import torch
 
-    if array.dtype.kind in _TENSOR_KINDS:
-        try:
-            tensor = torch.from_numpy(np.ascontiguousarray(array)).clone()
-        except TypeError:  # a dtype torch lacks, e.g. uint32 in old versions
-            pass
-        else:
-            tensors[key] = tensor
-            return {"tensor": key}
+    if array.dtype in _TENSOR_DTYPES:
+        tensors[key] = torch.from_numpy(np.ascontiguousarray(array)).clone()
+        return {"tensor": key}
     if array.dtype.kind not in _JSON_ARRAY_KINDS:
         raise TypeError(f"Cannot save {where}: arrays of dtype {array.dtype}.")
+    long = [v for v in array.ravel().tolist() if isinstance(v, str)]
+    long = [v for v in long if len(v) > MAX_STRING_LENGTH]
+    if long:
+        raise ValueError(
+            f"Cannot save {where}: {long[0][:40]!r}... is longer than the "
+            f"{MAX_STRING_LENGTH} characters a label may have in a model file "
+            "(load refuses longer ones). Use shorter labels."
+        )
     return {
         "array": _to_json(array.tolist(), where),
         "dtype": "object" if array.dtype == object else array.dtype.str,

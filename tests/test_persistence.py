@@ -95,8 +95,14 @@ def test_file_is_plain_safetensors_with_json_metadata(saved):
 
 @pytest.mark.parametrize(
     "labels",
-    [np.array([3, 7, 9]), np.array(["a", "bb", "ccc"], dtype=object)],
-    ids=["int", "object-str"],
+    [
+        np.array([3, 7, 9]),
+        np.array(["a", "bb", "ccc"], dtype=object),
+        np.array([3, 7, 9], dtype=np.uint16),
+        np.array([3, 7, 2**40], dtype=np.uint64),
+        np.array([3, 7, 9], dtype=">i4"),
+    ],
+    ids=["int", "object-str", "uint16", "uint64", "big-endian"],
 )
 def test_classifier_alone_keeps_label_types(labels, tmp_path):
     rng = np.random.default_rng(0)
@@ -110,6 +116,18 @@ def test_classifier_alone_keeps_label_types(labels, tmp_path):
     assert list(again.classes_) == list(clf.classes_)
     assert not hasattr(again, "feature_mean_")  # standardize="clip"
     assert_same_outputs(clf, again, X)
+
+
+def test_labels_longer_than_a_file_allows_are_refused_at_save(tmp_path):
+    # load refuses labels of more than MAX_STRING_LENGTH characters, so save
+    # does not write them.
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((12, 6, 12)).astype(np.float32)
+    y = np.array(["a" * 300, "b", "c"])[np.arange(12) % 3]
+    clf = EmotionEmbeddingClassifier(**TINY).fit(X, y)
+    with pytest.raises(ValueError, match="is longer than the 256 characters a label"):
+        save(clf, tmp_path / "clf.safetensors")
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_loaded_classifier_can_continue_training(pipe, saved, audio):
