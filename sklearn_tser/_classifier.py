@@ -388,9 +388,11 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
     validation_fraction : float in [0, 0.5), default=0.0
         Fraction of the training clips held out to stop each phase early (keeping
         its best weights) and to calibrate ``predict_proba``; when ``groups`` are
-        given to ``fit``, whole groups (speakers) are held out, and the training
-        part keeps every class. The default, 0, trains on every clip for the
-        whole schedule, which is more accurate (see :doc:`/benchmarks`);
+        given to ``fit``, whole groups (speakers) are held out (one of
+        ``n_groups`` when there are fewer than ``1 / validation_fraction``,
+        with a warning), and the training part keeps every class. The
+        default, 0, trains on every clip for the whole schedule, which is more
+        accurate (see :doc:`/benchmarks`);
         ``predict_proba`` is then calibrated on cropped and masked views of the
         training clips (see Notes).
     patience : int > 0, default=30
@@ -1003,6 +1005,17 @@ of shape (n_mels, n_frames_i), or SpectrogramStore
                 f"the held-out groups {np.unique(groups[valid]).tolist()}, so the "
                 "training part has none. Give that class clips from more groups, "
                 "fit without groups, or set validation_fraction=0."
+            )
+        if groups is not None and n_groups < n_splits:
+            warnings.warn(
+                f"validation_fraction={self.validation_fraction} holds out whole "
+                f"groups (speakers), and {n_groups} are too few for it: "
+                f"{np.unique(groups[valid]).size} of them, {len(valid)} of the "
+                f"{len(y)} clips ({len(valid) / len(y):.0%}), are held out. "
+                "Give clips of more groups, fit without groups, or set "
+                "validation_fraction=0.",
+                UserWarning,
+                stacklevel=4,
             )
         return train, valid
 

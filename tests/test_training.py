@@ -137,6 +137,22 @@ def test_validation_turned_off_warns(y, groups, reason):
     assert np.isfinite(clf.centroids_).all()
 
 
+def test_too_few_groups_for_the_validation_fraction_warns():
+    """Whole groups are held out: with 3 groups, validation_fraction=0.1 holds
+    out a third of the clips, and says so."""
+    X, y = make_spectrograms()
+    groups = np.arange(60) % 3
+    clf = EmotionEmbeddingClassifier(**TINY, validation_fraction=0.1)
+    with pytest.warns(
+        UserWarning,
+        match=r"and 3 are too few for it: 1 of them, 20 of the 60 clips \(33%\)",
+    ):
+        clf.fit(X, y % 2, groups=groups)
+    with warnings.catch_warnings():  # enough groups: no warning
+        warnings.simplefilter("error")
+        clf.fit(X, y % 2, groups=np.arange(60) % 10)
+
+
 def test_no_warning_without_validation():
     X, y = make_spectrograms()
     with warnings.catch_warnings():
