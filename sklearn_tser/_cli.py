@@ -19,6 +19,7 @@ that reads audio files.
 import argparse
 import csv
 import json
+import re
 import sys
 import time
 import warnings
@@ -35,7 +36,7 @@ from sklearn.metrics import (
 from sklearn.model_selection import cross_validate
 from sklearn.pipeline import Pipeline
 
-from ._audio import load_audio
+from ._audio import check_audio
 from ._classifier import needs_speakers, reads_speakers
 from ._device import resolve_device
 from .evaluation import (
@@ -803,11 +804,13 @@ def cmd_predict(args):
     sr = getattr(model.steps[0][1], "sr", 16000)
     readable = []
     for f in files:
-        try:
-            load_audio(f, sr=sr)
+        try:  # decoded and checked as the model will (NaN samples, say)
+            check_audio([f], sr=sr)
             readable.append(f)
         except ValueError as exc:  # FileNotFoundError included
-            print(f"{PROG} predict: could not read {f}: {exc}", file=sys.stderr)
+            # The file is named here; "Clip 0" would count the wrong list.
+            why = re.sub(r"^Clip 0(?: \(.*?\))?:? ", "", str(exc))
+            print(f"{PROG} predict: could not read {f}: {why}", file=sys.stderr)
     if not readable:
         raise CLIError("none of the audio files could be read.")
     failed, files = len(files) - len(readable), readable

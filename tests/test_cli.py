@@ -508,6 +508,18 @@ def test_predict_reads_folders_and_reports_unreadable_files(
     assert f"could not read {broken}" in err
     assert "1 of 3 files could not be read" in err
 
+    # A file that decodes but holds NaN is skipped the same way, and is named
+    # by its path, not by its place among the files checked one at a time.
+    wave = np.full(8000, 0.1, dtype=np.float32)
+    wave[100] = np.nan
+    nan_file = tmp_path / "nan.wav"
+    sf.write(nan_file, wave, 16000, subtype="FLOAT")
+    status, out, err = run(capsys, "predict", model_file, files[0], nan_file, files[1])
+    assert status == 1
+    assert [r.split()[0] for r in out.strip().splitlines()[1:]] == files[:2]
+    assert f"could not read {nan_file}: holds 1 NaN or infinite samples" in err
+    assert "Clip 0" not in err
+
     status, _, err = run(capsys, "predict", tmp_path, "a.wav")
     assert status == 2 and "is a directory" in err
     (tmp_path / "empty").mkdir()
