@@ -226,6 +226,15 @@ def test_invalid_options(release, kwargs, match):
         load_iemocap(release, **kwargs)
 
 
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [({"sessions": 1}, r"sessions=\[1\]"), ({"emotions": 3}, r"emotions=\[3\]")],
+)
+def test_a_bare_value_for_a_list_shows_the_list(release, kwargs, match):
+    with pytest.raises(TypeError, match=f"must be an iterable.*wrap it.*{match}"):
+        load_iemocap(release, **kwargs)
+
+
 def test_not_an_iemocap_release(tmp_path):
     with pytest.raises(FileNotFoundError, match="licence-gated"):
         load_iemocap(tmp_path / "missing")

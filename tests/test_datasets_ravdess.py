@@ -215,6 +215,7 @@ def test_nested_corpus_gets_a_hint(tmp_path):
         ({"emotions": ["angry", "joy"]}, ValueError, r"\['joy'\].*valid names"),
         ({"emotions": []}, ValueError, "no name given"),
         ({"emotions": "angry"}, TypeError, r"emotions=\['angry'\]"),
+        ({"actors": 1}, TypeError, r"got int 1; wrap it in a list: actors=\[1\]"),
         ({"actors": [0, 25]}, ValueError, r"invalid id\(s\) \[0, 25\].*1 to 24"),
         ({"actors": []}, ValueError, "no actor given"),
         ({"actors": ["01"]}, ValueError, "1 to 24"),

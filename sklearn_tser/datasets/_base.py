@@ -7,6 +7,7 @@ into place with :func:`os.replace`, together with a marker file that records a
 complete fetch.
 """
 
+import numbers
 import os
 import shutil
 import sys
@@ -59,6 +60,18 @@ def get_data_home(data_home=None):
     from sklearn.datasets import get_data_home as _sklearn_get_data_home
 
     return Path(_sklearn_get_data_home(data_home=data_home))
+
+
+def as_selection(values, name):
+    """``values`` (a loader's selection: ``emotions``, ``actors``,
+    ``sessions``) as a list; a bare string or number, which ``list`` would
+    split or refuse, is a ``TypeError`` that shows the list to pass."""
+    if isinstance(values, (str, numbers.Number)):
+        raise TypeError(
+            f"{name} must be an iterable, got {type(values).__name__} "
+            f"{values!r}; wrap it in a list: {name}=[{values!r}]."
+        )
+    return list(values)
 
 
 def check_sr(sr):

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.utils import Bunch
 
-from ._base import as_str_array, check_sr, decode_files, is_hidden
+from ._base import as_selection, as_str_array, check_sr, decode_files, is_hidden
 
 # Label code of the EmoEvaluation files -> emotion name (None: no agreement).
 _CODES = {
@@ -85,7 +85,7 @@ def _label_map(emotions):
             f"emotions={emotions!r} is not a preset; use '4class', 'all' or a "
             f"list of names among {list(EMOTIONS)}."
         )
-    names = list(emotions)
+    names = as_selection(emotions, "emotions")
     unknown = [n for n in names if n not in EMOTIONS]
     if unknown or not names:
         problem = f"unknown name(s) {unknown}" if unknown else "no name given"
@@ -121,7 +121,7 @@ def _check_sessions(root, sessions):
     present = [i for i in range(1, 6) if (root / f"Session{i}").is_dir()]
     if sessions is None:
         return present
-    sessions = list(sessions)
+    sessions = as_selection(sessions, "sessions")
     bad = [
         s
         for s in sessions

@@ -10,6 +10,7 @@ from sklearn.utils import Bunch
 from ._base import (
     COMPLETE_MARKER,
     RemoteFileMetadata,
+    as_selection,
     as_str_array,
     check_not_broken_link,
     check_sr,
@@ -177,12 +178,7 @@ def _list_clips(root):
 def _check_emotions(emotions):
     if emotions is None:
         return None
-    if isinstance(emotions, str):
-        raise TypeError(
-            "emotions must be an iterable of emotion names, got the string "
-            f"{emotions!r}; wrap it in a list: emotions=[{emotions!r}]."
-        )
-    emotions = list(emotions)
+    emotions = as_selection(emotions, "emotions")
     unknown = [e for e in emotions if e not in EMOTIONS]
     if unknown or not emotions:
         problem = f"unknown name(s) {unknown}" if unknown else "no name given"
@@ -196,7 +192,7 @@ def _check_emotions(emotions):
 def _check_actors(actors):
     if actors is None:
         return None
-    actors = list(actors)
+    actors = as_selection(actors, "actors")
     bad = [
         a
         for a in actors
