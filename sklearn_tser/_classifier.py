@@ -951,6 +951,22 @@ of shape (n_mels, n_frames_i), or SpectrogramStore
                 f"groups has shape {groups.shape}; expected one group per clip, "
                 f"shape ({n_clips},)."
             )
+        if groups.dtype.kind in "fcO":  # where a missing value can hide
+            missing = [i for i, g in enumerate(groups) if g is None or g != g]
+            if missing:
+                raise ValueError(
+                    f"groups[{missing[0]}] is {groups[missing[0]]} ({len(missing)} "
+                    "clips have no group): every clip needs its group (speaker). "
+                    "Fill them in, or leave those clips out."
+                )
+            try:
+                np.unique(groups)
+            except TypeError:
+                kinds = sorted({type(g).__name__ for g in groups})
+                raise TypeError(
+                    f"groups mixes values of types {kinds}, which cannot be "
+                    "sorted together; give one type, e.g. groups.astype(str)."
+                ) from None
         return groups
 
     def _split(self, y, groups, seed):

@@ -290,6 +290,21 @@ def test_groups_of_the_wrong_length():
     )
 
 
+@pytest.mark.parametrize(
+    "groups, error, match",
+    [
+        ([None, 1] * 15, ValueError, r"groups\[0\] is None \(15 clips have no"),
+        ([1.0, np.nan] * 15, ValueError, r"groups\[1\] is nan \(15 clips have no"),
+        (np.array(["a", 1] * 15, dtype=object), TypeError, r"mixes .*\['int', 'str'\]"),
+    ],
+)
+def test_groups_with_missing_or_mixed_values(groups, error, match):
+    # A speaker column with missing values, as pandas gives it.
+    clf = EmotionEmbeddingClassifier(**TINY, validation_fraction=0.2)
+    assert_clear_error(lambda: clf.fit(X0, Y0, groups=groups), error, match)
+    assert not any(k.endswith("_") for k in vars(clf))
+
+
 def test_predict_before_fit():
     for method in ["predict", "predict_proba", "decision_function", "transform"]:
         with pytest.raises(NotFittedError, match="not fitted yet"):
