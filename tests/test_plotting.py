@@ -96,6 +96,16 @@ def test_embedding_display_from_embeddings_without_centroids():
     assert disp.centroid_texts_ == []
 
 
+def test_embedding_display_warns_about_clips_it_does_not_draw():
+    rng = np.random.default_rng(0)
+    y = np.repeat(["a", "b", "c"], 4)
+    with pytest.warns(UserWarning, match=r"4 of 12 clips are not drawn: .*\['c'\]"):
+        disp = EmbeddingDisplay.from_embeddings(
+            rng.standard_normal((12, 4)), y, display_labels=["a", "b"]
+        )
+    assert sum(len(s.get_offsets()) for s in disp.scatter_) == 8
+
+
 def test_embedding_display_bad_projection(pipe, data):
     with pytest.raises(ValueError, match="projection must be one of.*'umap'"):
         EmbeddingDisplay.from_estimator(pipe, data.data, data.target, projection="umap")

@@ -1,7 +1,10 @@
 """EmbeddingDisplay: emotion embeddings in 2-D, coloured by emotion."""
 
+import warnings
+
 import numpy as np
 
+from .._warnings import user_stacklevel
 from ._base import class_colors, final_classifier, import_pyplot
 
 __all__ = ["EmbeddingDisplay"]
@@ -161,7 +164,8 @@ class EmbeddingDisplay:
     centroids_2d : ndarray of shape (n_classes, 2) or None, default=None
         Projected centroids, in the order of ``display_labels``.
     display_labels : ndarray of shape (n_classes,) or None, default=None
-        Class names; ``None`` uses the sorted unique values of ``y``.
+        Class names; ``None`` uses the sorted unique values of ``y``. Clips of
+        other labels are not drawn, with a warning.
     projection : str or None, default=None
         Name of the projection, used in the axis labels.
     centroid_label : str, default="centroid"
@@ -245,6 +249,17 @@ class EmbeddingDisplay:
             _, ax = plt.subplots(figsize=(7.5, 5.5), layout="constrained")
         y = np.asarray(self.y)
         labels = np.unique(y) if self.display_labels is None else self.display_labels
+        left_out = ~np.isin(y, np.asarray(labels))
+        if left_out.any():
+            others = np.unique(y[left_out]).tolist()
+            warnings.warn(
+                f"{left_out.sum()} of {len(y)} clips are not drawn: their labels "
+                f"{others} are not among the display labels {list(labels)} "
+                "(from_estimator: the classes the model was fitted on). Pass "
+                "labels of those classes, or display_labels that include them.",
+                UserWarning,
+                stacklevel=user_stacklevel(),
+            )
         colors = class_colors(len(labels))
         self.scatter_ = []
         for label, color in zip(labels, colors, strict=True):
