@@ -44,6 +44,9 @@ __all__ = [
 # this are silence.
 LOUD_PEAK = 4.0
 SILENT_PEAK = 1e-5
+# A 2-D X of at most this many columns, and more rows, looks like one
+# recording of (samples, channels).
+MAX_CHANNELS = 8
 
 _PATH_TYPES = (str, os.PathLike)
 
@@ -116,7 +119,8 @@ def _as_float_samples(clip, where):
     if clip.ndim != 1:
         hint = (
             " A 2-D clip looks like multichannel audio: downmix it first, e.g. "
-            "clip.mean(axis=0) for (channels, samples)."
+            "clip.mean(axis=0) for (channels, samples), or clip.mean(axis=1) "
+            "for (samples, channels), as soundfile.read returns it."
             if clip.ndim == 2
             else ""
         )
@@ -310,6 +314,15 @@ def warn_on_odd_clips(clips, X, *, min_samples):
     PCM passed as floats, say). Each warning names the first clips: by path
     when ``X`` (what ``clips`` were read from) is a sequence of paths, else
     by index."""
+    shape = getattr(X, "shape", ())
+    if len(shape) == 2 and shape[1] <= MAX_CHANNELS < shape[0]:
+        warnings.warn(
+            f"X has shape {shape}: it is read as {shape[0]} clips of {shape[1]} "
+            "samples each. If it is one recording of (samples, channels), as "
+            "soundfile.read returns it, pass [X.mean(axis=1)].",
+            UserWarning,
+            stacklevel=user_stacklevel(),
+        )
     peaks, lengths = clip_statistics(clips)
     warn_on_odd_statistics(peaks, lengths, clip_names(X), min_samples=min_samples)
 

@@ -647,6 +647,14 @@ def cmd_demo(args):
         random_state=args.random_state,
     )
     y, groups = bunch.target, bunch.speaker
+    n_speakers = len(np.unique(groups))  # the clips go to speakers in turn
+    if n_speakers < n_splits:
+        fewer = f", or --n-splits {n_speakers}" if n_speakers >= 2 else ""
+        raise CLIError(
+            f"--n-samples {args.n_samples} makes clips of {n_speakers} "
+            f"speaker(s), fewer than the {n_splits} folds by speaker; use "
+            f"--n-samples {DEMO_N_CLASSES * n_splits} or more{fewer}."
+        )
     S = _spectrograms(pipe.named_steps["mel"], bunch.data)
     result = run_evaluation(
         f"{n_splits}-fold CV by speaker",

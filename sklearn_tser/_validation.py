@@ -65,7 +65,8 @@ def n_valid_frames(S):
     S : ndarray of shape (n_clips, n_mels, n_frames), sequence of arrays of \
 shape (n_mels, n_frames_i), or SpectrogramStore
         NaN-padded log-mel spectrograms, ragged ones (each may end in NaN
-        padding too), or a store (whose clips have no padding).
+        padding too), or a store (whose clips have no padding). A 2-D array
+        is clips of one frame, as the classifier reads it.
 
     Returns
     -------
@@ -88,8 +89,21 @@ shape (n_mels, n_frames_i), or SpectrogramStore
     if isinstance(S, SpectrogramStore):
         return S.lengths.copy()
     if isinstance(S, np.ndarray) and S.dtype != object:
+        if S.ndim == 2:  # clips of one frame, as the classifier reads them
+            S = S[:, :, None]
+        if S.ndim != 3:
+            raise ValueError(
+                f"n_valid_frames expects spectrograms of shape (n_clips, n_mels, "
+                f"n_frames), got an array of shape {S.shape}."
+            )
         return S.shape[2] - _trailing_padding(np.isnan(S).all(axis=1)).sum(axis=1)
     clips = [np.asarray(s) for s in S]
+    for i, s in enumerate(clips):
+        if s.ndim != 2:
+            raise ValueError(
+                f"n_valid_frames expects each clip of shape (n_mels, n_frames); "
+                f"clip {i} has shape {s.shape}."
+            )
     return np.array(
         [
             s.shape[1] - _trailing_padding(np.isnan(s).all(axis=0)[None]).sum()

@@ -310,6 +310,11 @@ def test_demo_bad_n_splits(capsys, tmp_path):
     assert status == 2
     assert "--n-splits must be from 2 to 8 speakers, got 9" in err
     assert "Computing" not in out
+    status, out, err = run(capsys, "demo", "--n-samples", 8, "--output", tmp_path)
+    assert status == 2
+    assert "--n-samples 8 makes clips of 2 speaker(s), fewer than the 3 folds" in err
+    assert "use --n-samples 12 or more, or --n-splits 2." in err
+    assert "Computing" not in out
 
 
 def test_missing_data_folder(capsys, tmp_path):
