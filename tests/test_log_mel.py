@@ -370,6 +370,7 @@ def test_n_valid_frames_of_other_shapes():
         n_valid_frames([np.zeros((2, 3)), np.zeros(3)])
 
 
+@pytest.mark.filterwarnings("ignore:3000 of 3000 clips are shorter")
 def test_a_recording_of_samples_by_channels_gets_a_hint():
     # soundfile.read returns (samples, channels): as X, that is many clips
     # of 2 samples, which the warning says, with the downmix to pass.
