@@ -280,7 +280,7 @@ def run(configs, rooms, data, cache, protocols, seeds, log=print, noises=()):
 def table(scores, protocols):
     conditions = list(next(iter(scores.values())))
     metrics = "/".join(sorted({PROTOCOLS[p][0] for p in protocols}))
-    noisy = any(c.split(":")[0] in NOISES for c in conditions)
+    noisy = any(read_condition(c)[0] != "room" for c in conditions[1:])
     lines = [
         f"{metrics} % on the test clips of {', '.join(protocols)}, as recorded "
         "and in simulated rooms (T60 s : direct-to-reverberant ratio dB)"

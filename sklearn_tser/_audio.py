@@ -308,12 +308,10 @@ def decode_clips(items, *, sr, first=0):
     ]
 
 
-def warn_on_odd_clips(clips, X, *, min_samples):
-    """Warn about clips that are valid but probably a mistake: silent ones,
-    ones shorter than ``min_samples``, and ones far outside [-1, 1] (integer
-    PCM passed as floats, say). Each warning names the first clips: by path
-    when ``X`` (what ``clips`` were read from) is a sequence of paths, else
-    by index."""
+def warn_on_channels_as_clips(X):
+    """Warn when ``X`` is a 2-D array of a few columns and many rows: read as
+    clips of a few samples, it looks like one recording of (samples,
+    channels), as ``soundfile.read`` returns it."""
     shape = getattr(X, "shape", ())
     if len(shape) == 2 and shape[1] <= MAX_CHANNELS < shape[0]:
         warnings.warn(
@@ -323,6 +321,14 @@ def warn_on_odd_clips(clips, X, *, min_samples):
             UserWarning,
             stacklevel=user_stacklevel(),
         )
+
+
+def warn_on_odd_clips(clips, X, *, min_samples):
+    """Warn about clips that are valid but probably a mistake: silent ones,
+    ones shorter than ``min_samples``, and ones far outside [-1, 1] (integer
+    PCM passed as floats, say). Each warning names the first clips: by path
+    when ``X`` (what ``clips`` were read from) is a sequence of paths, else
+    by index."""
     peaks, lengths = clip_statistics(clips)
     warn_on_odd_statistics(peaks, lengths, clip_names(X), min_samples=min_samples)
 

@@ -80,6 +80,17 @@ def reads_speakers(clf):
     return None
 
 
+def _is_missing(value):
+    """Whether ``value`` is a missing value: None, NaN, NaT or pandas' NA
+    (whose comparisons are neither true nor false)."""
+    if value is None:
+        return True
+    try:
+        return bool(value != value)
+    except TypeError:  # pd.NA
+        return True
+
+
 class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
     """Speech emotion classifier on learned, triplet-trained emotion embeddings.
 
@@ -388,9 +399,9 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
     validation_fraction : float in [0, 0.5), default=0.0
         Fraction of the training clips held out to stop each phase early (keeping
         its best weights) and to calibrate ``predict_proba``; when ``groups`` are
-        given to ``fit``, whole groups (speakers) are held out (one of
-        ``n_groups`` when there are fewer than ``1 / validation_fraction``,
-        with a warning), and the training part keeps every class. The
+        given to ``fit``, whole groups (speakers) are held out (with few
+        groups, more than asked: a warning says so past 1.5 times the
+        fraction), and the training part keeps every class. The
         default, 0, trains on every clip for the whole schedule, which is more
         accurate (see :doc:`/benchmarks`);
         ``predict_proba`` is then calibrated on cropped and masked views of the
@@ -951,8 +962,8 @@ of shape (n_mels, n_frames_i), or SpectrogramStore
                 f"groups has shape {groups.shape}; expected one group per clip, "
                 f"shape ({n_clips},)."
             )
-        if groups.dtype.kind in "fcO":  # where a missing value can hide
-            missing = [i for i, g in enumerate(groups) if g is None or g != g]
+        if groups.dtype.kind in "fcmMO":  # where a missing value can hide
+            missing = [i for i, g in enumerate(groups) if _is_missing(g)]
             if missing:
                 raise ValueError(
                     f"groups[{missing[0]}] is {groups[missing[0]]} ({len(missing)} "
@@ -1022,14 +1033,14 @@ of shape (n_mels, n_frames_i), or SpectrogramStore
                 "training part has none. Give that class clips from more groups, "
                 "fit without groups, or set validation_fraction=0."
             )
-        if groups is not None and n_groups < n_splits:
+        if groups is not None and len(valid) > 1.5 * self.validation_fraction * len(y):
             warnings.warn(
                 f"validation_fraction={self.validation_fraction} holds out whole "
-                f"groups (speakers), and {n_groups} are too few for it: "
-                f"{np.unique(groups[valid]).size} of them, {len(valid)} of the "
-                f"{len(y)} clips ({len(valid) / len(y):.0%}), are held out. "
-                "Give clips of more groups, fit without groups, or set "
-                "validation_fraction=0.",
+                f"groups (speakers): of these {n_groups}, "
+                f"{np.unique(groups[valid]).size}, with {len(valid)} of the "
+                f"{len(y)} clips ({len(valid) / len(y):.0%}), well over the "
+                "fraction asked. Give clips of more groups, fit without groups, "
+                "or set validation_fraction=0.",
                 UserWarning,
                 stacklevel=4,
             )

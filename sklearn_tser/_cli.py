@@ -19,7 +19,6 @@ that reads audio files.
 import argparse
 import csv
 import json
-import re
 import sys
 import time
 import warnings
@@ -817,7 +816,9 @@ def cmd_predict(args):
             readable.append(f)
         except ValueError as exc:  # FileNotFoundError included
             # The file is named here; "Clip 0" would count the wrong list.
-            why = re.sub(r"^Clip 0(?: \(.*?\))?:? ", "", str(exc))
+            why = str(exc)
+            for prefix in (f"Clip 0 ({str(f)!r}) ", "Clip 0: "):
+                why = why.removeprefix(prefix)
             print(f"{PROG} predict: could not read {f}: {why}", file=sys.stderr)
     if not readable:
         raise CLIError("none of the audio files could be read.")

@@ -15,6 +15,7 @@ from ._audio import (
     clip_names,
     clip_statistics,
     decode_clips,
+    warn_on_channels_as_clips,
     warn_on_odd_clips,
     warn_on_odd_statistics,
 )
@@ -131,7 +132,8 @@ class LogMelTransformer(TransformerMixin, BaseEstimator):
     Notes
     -----
     A clip shorter than one analysis window is zero-padded: with ``center=True``
-    it has ``1 + n_samples // hop_length`` frames (at least one), with
+    it has the frames :meth:`n_frames` counts (``1 + n_samples // hop_length``
+    for an even ``n_fft``; at least one), with
     ``center=False`` it is padded to ``n_fft`` samples and has exactly one frame.
     An all-silent clip gives the finite value ``10 * log10(amin)`` everywhere.
 
@@ -323,6 +325,7 @@ list of ndarray of shape (n_mels, n_frames_i)
         """
         settings, device = self._check_params()
         items = check_audio(X, sr=self.sr, decode=False)  # files: checked only
+        warn_on_channels_as_clips(X)
         if self.output == "ragged" or any(isinstance(c, Path) for c in items):
             # Files are decoded a chunk at a time, whatever the output.
             chunks = self._ragged_chunks(X, items, settings, device, _CHUNK_CLIPS)
@@ -400,6 +403,7 @@ of shape (n_clips, n_samples)
         settings, device = self._check_params()
         check_integer(chunk_size, "chunk_size", low=1)
         items = check_audio(X, sr=self.sr, decode=False)  # files: checked only
+        warn_on_channels_as_clips(X)
         params = {k: v for k, v in self.get_params().items() if k != "device"}
         writer = StoreWriter(
             path, n_mels=self.n_mels, log_mel_params=params, overwrite=overwrite

@@ -161,14 +161,23 @@ def _encode_array(array, key, tensors, where):
         return {"tensor": key}
     if array.dtype.kind not in _JSON_ARRAY_KINDS:
         raise TypeError(f"Cannot save {where}: arrays of dtype {array.dtype}.")
-    long = [v for v in array.ravel().tolist() if isinstance(v, str)]
-    long = [v for v in long if len(v) > MAX_STRING_LENGTH]
-    if long:
+    # What load refuses is refused here, before a file is written.
+    if array.size > MAX_CLASSES:
         raise ValueError(
-            f"Cannot save {where}: {long[0][:40]!r}... is longer than the "
+            f"Cannot save {where}: {array.size} values, more than the "
+            f"{MAX_CLASSES} a model file may hold in an array of its metadata."
+        )
+    strings = [v for v in array.ravel().tolist() if isinstance(v, str)]
+    longest = max(map(len, strings), default=0)
+    if longest > MAX_STRING_LENGTH:
+        label = next(v for v in strings if len(v) == longest)
+        raise ValueError(
+            f"Cannot save {where}: {label[:40]!r}... is longer than the "
             f"{MAX_STRING_LENGTH} characters a label may have in a model file "
             "(load refuses longer ones). Use shorter labels."
         )
+    if array.dtype.kind == "U" and array.dtype.itemsize > 4 * MAX_STRING_LENGTH:
+        array = array.astype(f"<U{max(1, longest)}")  # as wide as load allows
     return {
         "array": _to_json(array.tolist(), where),
         "dtype": "object" if array.dtype == object else array.dtype.str,
@@ -259,6 +268,8 @@ def check_model_path(path, *, make_folder=False):
         If ``path`` is a folder.
     FileNotFoundError
         If its folder does not exist (and ``make_folder`` is False).
+    PermissionError
+        If its folder cannot be written to.
     """
     path = Path(path)
     if path.is_dir():
@@ -272,6 +283,12 @@ def check_model_path(path, *, make_folder=False):
         raise FileNotFoundError(
             f"Cannot write the model to {str(path)!r}: the folder "
             f"{str(path.parent)!r} does not exist. Create it first."
+        )
+    if not os.access(path.parent, os.W_OK):
+        raise PermissionError(
+            f"Cannot write the model to {str(path)!r}: the folder "
+            f"{str(path.parent)!r} is not writable. Name a file in a folder "
+            "you can write to."
         )
     return path
 
@@ -320,6 +337,12 @@ def save(estimator, path):
         array (e.g. a ``RandomState`` instance as ``random_state``).
     sklearn.exceptions.NotFittedError
         If the classifier is not fitted.
+    ValueError
+        If a label is longer than a model file allows (``load`` would refuse
+        it), or an array of the metadata is longer.
+    IsADirectoryError, FileNotFoundError, PermissionError
+        If ``path`` is a folder, or its folder is missing or not writable; a
+        model is checked before it is encoded, so nothing is written.
 
     See Also
     --------
@@ -362,7 +385,12 @@ def save(estimator, path):
     # as for any file the user writes (mkstemp would give 0600).
     tmp = path.parent / f".{path.name}.{secrets.token_hex(8)}.tmp"
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
-    fd = os.open(tmp, flags, 0o666)
+    try:
+        fd = os.open(tmp, flags, 0o666)
+    except OSError as exc:  # named by the user's path, not the temporary one
+        raise type(exc)(
+            exc.errno, f"Cannot write the model to {str(path)!r}: {exc.strerror}"
+        ) from exc
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)

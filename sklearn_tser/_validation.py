@@ -89,13 +89,7 @@ shape (n_mels, n_frames_i), or SpectrogramStore
     if isinstance(S, SpectrogramStore):
         return S.lengths.copy()
     if isinstance(S, np.ndarray) and S.dtype != object:
-        if S.ndim == 2:  # clips of one frame, as the classifier reads them
-            S = S[:, :, None]
-        if S.ndim != 3:
-            raise ValueError(
-                f"n_valid_frames expects spectrograms of shape (n_clips, n_mels, "
-                f"n_frames), got an array of shape {S.shape}."
-            )
+        S = _check_dimensions(S, "n_valid_frames")  # as the classifier reads S
         return S.shape[2] - _trailing_padding(np.isnan(S).all(axis=1)).sum(axis=1)
     clips = [np.asarray(s) for s in S]
     for i, s in enumerate(clips):

@@ -290,10 +290,29 @@ def test_groups_of_the_wrong_length():
     )
 
 
+class _NA:
+    """A missing value as pandas' NA is: its comparisons are neither true nor
+    false (pandas is not needed by the tests)."""
+
+    def __ne__(self, other):
+        return self
+
+    def __bool__(self):
+        raise TypeError("boolean value of NA is ambiguous")
+
+    def __str__(self):
+        return "<NA>"
+
+
 @pytest.mark.parametrize(
     "groups, error, match",
     [
         ([None, 1] * 15, ValueError, r"groups\[0\] is None \(15 clips have no"),
+        (
+            np.array(["a", _NA()] * 15, dtype=object),
+            ValueError,
+            r"groups\[1\] is <NA> \(15 clips have no",
+        ),
         ([1.0, np.nan] * 15, ValueError, r"groups\[1\] is nan \(15 clips have no"),
         (np.array(["a", 1] * 15, dtype=object), TypeError, r"mixes .*\['int', 'str'\]"),
     ],

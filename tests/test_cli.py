@@ -464,7 +464,8 @@ def test_a_device_without_cuda_is_a_command_line_error(capsys, corpus, tmp_path)
     if torch.cuda.is_available():
         pytest.skip("this machine has CUDA")
     argv = ["train", "--dataset", "folder", "--data", corpus, *TINY]
-    status, out, err = run(capsys, *argv, "--param", "device=cuda", "-o", tmp_path)
+    model = tmp_path / "m.safetensors"
+    status, out, err = run(capsys, *argv, "--param", "device=cuda", "-o", model)
     assert status == 2 and "device='cuda' asks for CUDA" in err
     assert "spectrograms" not in out
 
@@ -517,7 +518,7 @@ def test_predict_reads_folders_and_reports_unreadable_files(
     # by its path, not by its place among the files checked one at a time.
     wave = np.full(8000, 0.1, dtype=np.float32)
     wave[100] = np.nan
-    nan_file = tmp_path / "nan.wav"
+    nan_file = tmp_path / "take (1) nan.wav"  # brackets, as a name may have
     sf.write(nan_file, wave, 16000, subtype="FLOAT")
     status, out, err = run(capsys, "predict", model_file, files[0], nan_file, files[1])
     assert status == 1

@@ -364,8 +364,10 @@ def test_n_valid_frames_of_other_shapes():
     S = np.zeros((3, 4))
     S[1] = np.nan
     np.testing.assert_array_equal(n_valid_frames(S), [1, 0, 1])
-    with pytest.raises(ValueError, match=r"got an array of shape \(3,\)"):
+    with pytest.raises(ValueError, match=r"got a 1-D array of shape \(3,\)"):
         n_valid_frames(np.zeros(3))
+    with pytest.raises(ValueError, match="look like audio waveforms"):
+        n_valid_frames(np.zeros((2, 16000)))
     with pytest.raises(ValueError, match=r"clip 1 has shape \(3,\)"):
         n_valid_frames([np.zeros((2, 3)), np.zeros(3)])
 
@@ -375,8 +377,9 @@ def test_a_recording_of_samples_by_channels_gets_a_hint():
     # soundfile.read returns (samples, channels): as X, that is many clips
     # of 2 samples, which the warning says, with the downmix to pass.
     stereo = np.random.default_rng(0).uniform(-0.1, 0.1, (3000, 2))
-    with pytest.warns(UserWarning, match=r"X has shape \(3000, 2\).*X.mean\(axis=1\)"):
-        LogMelTransformer().transform(stereo)
+    for output in ("padded", "ragged"):
+        with pytest.warns(UserWarning, match=r"X has shape \(3000, 2\).*mean\(axis=1"):
+            LogMelTransformer(output=output).transform(stereo)
     with pytest.raises(ValueError, match=r"clip.mean\(axis=1\) for \(samples, chan"):
         LogMelTransformer().transform([stereo])
 

@@ -128,6 +128,10 @@ def test_labels_longer_than_a_file_allows_are_refused_at_save(tmp_path):
     with pytest.raises(ValueError, match="is longer than the 256 characters a label"):
         save(clf, tmp_path / "clf.safetensors")
     assert list(tmp_path.iterdir()) == []
+    # Short labels in a wider string dtype than load reads are narrowed.
+    clf.classes_ = np.array(["a", "b", "c"], dtype="U300")
+    again = load(save(clf, tmp_path / "clf.safetensors"))
+    assert list(again.classes_) == ["a", "b", "c"] and again.classes_.dtype == "U1"
 
 
 def test_loaded_classifier_can_continue_training(pipe, saved, audio):
@@ -191,6 +195,22 @@ def test_save_names_the_path_it_cannot_write(tmp_path):
     with pytest.raises(FileNotFoundError, match="the folder .*missing' does not"):
         save(mel, missing)
     assert list(tmp_path.iterdir()) == []  # no temporary file left
+
+
+def test_save_names_a_folder_it_may_not_write(tmp_path, monkeypatch):
+    # The check before any encoding (root may write anywhere, so the folder's
+    # permission is simulated), then the error of the write itself.
+    monkeypatch.setattr(os, "access", lambda path, mode: False)
+    with pytest.raises(PermissionError, match="is not writable. Name a file"):
+        save(LogMelTransformer(), tmp_path / "mel.safetensors")
+    monkeypatch.undo()
+
+    def refuse(path, *args):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(os, "open", refuse)
+    with pytest.raises(PermissionError, match="write the model to '.*mel.safet"):
+        save(LogMelTransformer(), tmp_path / "mel.safetensors")
 
 
 @pytest.mark.parametrize("umask", [0o022, 0o077])

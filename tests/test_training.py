@@ -145,7 +145,7 @@ def test_too_few_groups_for_the_validation_fraction_warns():
     clf = EmotionEmbeddingClassifier(**TINY, validation_fraction=0.1)
     with pytest.warns(
         UserWarning,
-        match=r"and 3 are too few for it: 1 of them, 20 of the 60 clips \(33%\)",
+        match=r"of these 3, 1, with 20 of the 60 clips \(33%\), well over the",
     ):
         clf.fit(X, y % 2, groups=groups)
     with warnings.catch_warnings():  # enough groups: no warning
