@@ -520,6 +520,23 @@ def test_benchmark_mean_fit_time_leaves_out_the_fit_alone_and_earlier_runs(
     assert "| 77 s |" in fit_reports.table(r)  # mean of 110, 11, 111
 
 
+def test_bench_batch_rows_are_the_batch_sizes_or_the_configs():
+    """bench_batch.py times the batch sizes, against the default one when it
+    is among them, or the defaults and the parameter sets of --configs."""
+    import bench_batch
+
+    named, base = bench_batch.rows([32, 64], None)
+    assert named == {
+        "batch_size 32": {"batch_size": 32},
+        "batch_size 64": {"batch_size": 64},
+    }
+    assert base == "batch_size 64"  # the default batch size
+    assert bench_batch.rows([32], None)[1] is None
+    named, base = bench_batch.rows([32], {"noisy": {"noise_snr": 20.0}})
+    assert named == {"defaults": {}, "noisy": {"noise_snr": 20.0}}
+    assert base == "defaults"
+
+
 def test_room_impulse_responses_decay_and_ratio():
     """The simulated rooms of room_robustness.py: a unit direct sound, then a
     tail whose energy is the ratio's share and whose power falls 60 dB in
