@@ -40,22 +40,6 @@ __all__ = ["load", "save"]
 FORMAT = "sklearn-tser-model"
 FORMAT_VERSION = 1
 _ATTRIBUTE_RE = re.compile(r"[A-Za-z][A-Za-z0-9_]*_")  # learned attributes
-# numpy dtypes stored as tensors: those of the safetensors dtypes load reads
-# (_SAFETENSORS_ITEMSIZE); others (uint16, say) go to JSON.
-_TENSOR_DTYPES = frozenset(
-    np.dtype(name)
-    for name in (
-        "bool",
-        "uint8",
-        "int8",
-        "int16",
-        "int32",
-        "int64",
-        "float16",
-        "float32",
-        "float64",
-    )
-)
 _JSON_ARRAY_KINDS = "biufUO"  # numpy kinds stored as JSON lists
 
 # What a model file may hold, at most. A real model's header (parameters,
@@ -68,18 +52,25 @@ MAX_STRING_LENGTH = 256  # characters of a label
 MAX_CLASSES = 10_000  # also the length of any array stored as JSON
 MAX_NETWORKS = 64  # members of an ensemble (n_networks) a file may describe
 MAX_PIPELINE_DEPTH = 4  # Pipelines inside Pipelines
-_SAFETENSORS_ITEMSIZE = {
-    "BOOL": 1,
-    "U8": 1,
-    "I8": 1,
-    "I16": 2,
-    "I32": 4,
-    "I64": 8,
-    "F16": 2,
-    "BF16": 2,
-    "F32": 4,
-    "F64": 8,
+# The safetensors dtypes load reads, by the numpy dtype saved as each (bf16,
+# which numpy lacks, only from torch's own tensors: the networks' weights).
+_SAFETENSORS_NUMPY = {
+    "BOOL": "bool",
+    "U8": "uint8",
+    "I8": "int8",
+    "I16": "int16",
+    "I32": "int32",
+    "I64": "int64",
+    "F16": "float16",
+    "F32": "float32",
+    "F64": "float64",
 }
+_SAFETENSORS_ITEMSIZE = {
+    name: np.dtype(kind).itemsize for name, kind in _SAFETENSORS_NUMPY.items()
+} | {"BF16": 2}
+# numpy arrays stored as tensors (native byte order); others (uint16, say) go
+# to JSON.
+_TENSOR_DTYPES = frozenset(map(np.dtype, _SAFETENSORS_NUMPY.values()))
 # The fitted attributes each estimator may have in a file; anything else is
 # refused.
 _ATTRIBUTES = {
@@ -161,28 +152,46 @@ def _encode_array(array, key, tensors, where):
         return {"tensor": key}
     if array.dtype.kind not in _JSON_ARRAY_KINDS:
         raise TypeError(f"Cannot save {where}: arrays of dtype {array.dtype}.")
-    # What load refuses is refused here, before a file is written.
-    if array.size > MAX_CLASSES:
-        raise ValueError(
-            f"Cannot save {where}: {array.size} values, more than the "
-            f"{MAX_CLASSES} a model file may hold in an array of its metadata."
-        )
-    strings = [v for v in array.ravel().tolist() if isinstance(v, str)]
-    longest = max(map(len, strings), default=0)
-    if longest > MAX_STRING_LENGTH:
-        label = next(v for v in strings if len(v) == longest)
-        raise ValueError(
-            f"Cannot save {where}: {label[:40]!r}... is longer than the "
-            f"{MAX_STRING_LENGTH} characters a label may have in a model file "
-            "(load refuses longer ones). Use shorter labels."
-        )
+    longest = max((len(v) for v in array.flat if isinstance(v, str)), default=0)
     if array.dtype.kind == "U" and array.dtype.itemsize > 4 * MAX_STRING_LENGTH:
-        array = array.astype(f"<U{max(1, longest)}")  # as wide as load allows
+        array = array.astype(f"<U{max(1, longest)}")  # as wide as load reads
+    values = array.ravel().tolist()  # load reads a flat list, then the shape
+    try:  # what load would refuse is not written
+        _check_json_array(values, array.dtype)
+    except ValueError as exc:
+        raise ValueError(
+            f"Cannot save {where}: {exc}; a model file holds no such array."
+        ) from exc
     return {
-        "array": _to_json(array.tolist(), where),
+        "array": _to_json(values, where),
         "dtype": "object" if array.dtype == object else array.dtype.str,
         "shape": list(array.shape),
     }
+
+
+def _check_json_array(values, dtype):
+    """Raise ``ValueError`` naming what a model file refuses in an array
+    stored as JSON (``values``, a flat list, of ``dtype``): the one rule of
+    :func:`save` and :func:`load`."""
+    if dtype.kind not in _JSON_ARRAY_KINDS:
+        raise ValueError(f"dtype {dtype} is not allowed")
+    if not isinstance(values, list) or not all(
+        isinstance(v, (str, int, float, bool)) for v in values
+    ):
+        raise ValueError("not a flat list of numbers or strings")
+    if len(values) > MAX_CLASSES:
+        raise ValueError(f"{len(values)} values, more than {MAX_CLASSES}")
+    for v in values:
+        if isinstance(v, str) and len(v) > MAX_STRING_LENGTH:
+            raise ValueError(
+                f"{v[:40]!r}... is longer than the {MAX_STRING_LENGTH} characters "
+                "a label may have in a model file"
+            )
+    if dtype.kind == "U" and dtype.itemsize > 4 * MAX_STRING_LENGTH:
+        raise ValueError(
+            f"dtype {dtype}: strings of more than {MAX_STRING_LENGTH} "
+            "characters are not allowed"
+        )
 
 
 def _encode_attribute(value, key, tensors, where):
@@ -523,22 +532,8 @@ def _decode_array(spec, tensors, where):
         return tensors.pop(key).numpy()
     try:
         dtype = np.dtype(spec["dtype"])
-        if dtype.kind not in _JSON_ARRAY_KINDS:
-            raise ValueError(f"dtype {dtype} is not allowed")
-        if dtype.kind == "U" and dtype.itemsize > 4 * MAX_STRING_LENGTH:
-            raise ValueError(
-                f"dtype {dtype}: strings of more than {MAX_STRING_LENGTH} "
-                "characters are not allowed"
-            )
         values = _from_json(spec["array"])
-        if not isinstance(values, list) or not all(
-            isinstance(v, (str, int, float, bool)) for v in values
-        ):
-            raise ValueError("not a flat list of numbers or strings")
-        if len(values) > MAX_CLASSES:
-            raise ValueError(f"{len(values)} values, more than {MAX_CLASSES}")
-        if any(isinstance(v, str) and len(v) > MAX_STRING_LENGTH for v in values):
-            raise ValueError(f"a string of more than {MAX_STRING_LENGTH} characters")
+        _check_json_array(values, dtype)
         if dtype.kind == "O":
             array = np.empty(len(values), dtype=object)
             array[:] = values
