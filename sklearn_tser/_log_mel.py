@@ -20,7 +20,7 @@ from ._audio import (
     warn_on_odd_statistics,
 )
 from ._device import resolve_device
-from ._spectrogram import MelSettings, log_mel, pad, periodic_window
+from ._spectrogram import MelSettings, log_mel, pad
 from ._validation import MAX_MEL_BANDS, check_integer
 from ._warnings import user_stacklevel
 
@@ -233,17 +233,16 @@ class LogMelTransformer(TransformerMixin, BaseEstimator):
             )
         if self.fmin >= fmax:
             raise ValueError(f"fmin={self.fmin} must be below fmax={fmax}.")
-        try:
-            periodic_window(self.window, 4)
-        except ValueError as error:
+        params = self.get_params()
+        del params["device"]
+        settings = MelSettings(**params)
+        try:  # the filter bank and the window, as transform will make them
+            fbank, _ = settings.filters()
+        except ValueError as error:  # only the window's name can be wrong here
             raise ValueError(
                 f"window={self.window!r} is not a window scipy.signal.get_window "
                 f"knows without parameters ({error}); use e.g. 'hann' or 'hamming'."
             ) from None
-        params = self.get_params()
-        del params["device"]
-        settings = MelSettings(**params)
-        fbank, _ = settings.filters()
         empty = np.flatnonzero(~(fbank > 0).any(axis=1))
         if empty.size:
             warnings.warn(
