@@ -84,6 +84,7 @@ def main(argv=None):
         for name, params in named.items():
             seconds[name].append(softmax_epoch_seconds(S, y, params, args.epochs))
     base = np.median(seconds[base_name]) if base_name else None
+    default_batch = default_pipeline().named_steps["clf"].batch_size
     what = "`batch_size`" if configs is None else "the parameters of each row"
     lines = [
         f"Default classifier but {what}, {len(y)} training clips (70/30 "
@@ -97,7 +98,7 @@ def main(argv=None):
     for name, params in named.items():
         t = float(np.median(seconds[name]))
         ratio = f"{t / base:.3f}" if base else "n/a"
-        b = params.get("batch_size", default_pipeline().named_steps["clf"].batch_size)
+        b = params.get("batch_size", default_batch)
         lines.append(
             f"| {name} | {-(-len(y) // b)} | {t:.3f} | {1e3 * t / len(y):.3f} "
             f"| {ratio} |"
