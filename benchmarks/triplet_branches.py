@@ -105,6 +105,7 @@ def run(configs, data, cache, seeds, protocols, n_folds=None, log=print):
     S, y, actor = features(data, cache)
     branches = Path(cache) / "branches"  # the softmax phases' models
     done = cached_fits(cache, STORE)
+    triplets = {name: triplet_params(params) for name, params in configs.items()}
     rows = {
         name: {"params": params, **{p: [] for p in protocols}, "fit_s": []}
         for name, params in configs.items()
@@ -115,8 +116,7 @@ def run(configs, data, cache, seeds, protocols, n_folds=None, log=print):
                 path = kept_fit(
                     S, y, actor, SOFTMAX_ONLY, protocol, fold, seed, branches, log
                 )
-                for name, params in configs.items():
-                    triplet = triplet_params(params)
+                for name, triplet in triplets.items():
                     key = json.dumps(
                         [path.name, triplet, protocol, fold, seed], sort_keys=True
                     )
