@@ -118,6 +118,20 @@ def test_classifier_alone_keeps_label_types(labels, tmp_path):
     assert_same_outputs(clf, again, X)
 
 
+def test_an_array_stored_as_json_reads_back_in_its_shape():
+    # A dtype the tensors do not take goes to JSON as the flat list load reads,
+    # then takes its shape back.
+    from sklearn_tser import _persistence
+
+    array = np.arange(6, dtype=np.uint16).reshape(2, 3)
+    tensors = {}
+    spec = _persistence._encode_array(array, "a", tensors, "a")
+    assert tensors == {} and spec["array"] == [0, 1, 2, 3, 4, 5]
+    again = _persistence._decode_array(spec, tensors, "a")
+    np.testing.assert_array_equal(again, array)
+    assert again.dtype == array.dtype
+
+
 def test_labels_longer_than_a_file_allows_are_refused_at_save(tmp_path):
     # load refuses labels of more than MAX_STRING_LENGTH characters, so save
     # does not write them.
