@@ -805,3 +805,84 @@ def test_screen_records_are_read_back_by_key(tmp_path):
         "a": {"key": "a", "score": 0.1}
     }
     assert (tmp_path / "ablate.jsonl").read_text().count("\n") == 3
+
+
+def test_mutual_divergence_matches_the_definition():
+    """mutual_learning.py's loss term: the mean over peers of
+    sum_c p_peer(c) log(p_peer(c) / p_own(c)), averaged over the clips, with
+    no gradient to the peers."""
+    import mutual_learning
+    import torch
+
+    g = torch.Generator().manual_seed(0)
+    own = torch.randn(5, 4, generator=g, requires_grad=True)
+    peers = [torch.randn(5, 4, generator=g, requires_grad=True) for _ in range(2)]
+    got = mutual_learning.mutual_divergence(own, peers)
+    expected = 0.0
+    for peer in peers:
+        for i in range(5):
+            p = torch.softmax(peer[i].detach(), 0)
+            q = torch.softmax(own[i].detach(), 0)
+            expected += float(sum(p[c] * torch.log(p[c] / q[c]) for c in range(4)))
+    assert float(got.detach()) == pytest.approx(expected / 5 / 2, rel=1e-5)
+    got.backward()
+    assert own.grad is not None and all(peer.grad is None for peer in peers)
+
+
+def test_mutual_learning_members_exchange_logits_in_step():
+    """Each member takes the others' logits of the same step, however the
+    threads interleave."""
+    import threading
+
+    import mutual_learning
+
+    exchange = mutual_learning.LogitExchange(3)
+    got = {}
+
+    def member(k):
+        got[k] = [exchange.swap(k, (k, step)) for step in range(20)]
+
+    threads = [threading.Thread(target=member, args=(k,)) for k in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for k in range(3):
+        assert got[k] == [[(j, step) for j in range(3) if j != k] for step in range(20)]
+
+
+def test_mutual_learning_patch_trains_members_on_one_stream(monkeypatch, audio):
+    """With the patch, the members keep their own initial weights but draw
+    their batches, crops and masks from the first member's seed, and mutual
+    learning adds the divergence to the softmax phase's loss."""
+    import mutual_learning
+
+    import sklearn_tser._classifier as classifier_module
+
+    make_net = classifier_module.make_net
+    monkeypatch.setattr(classifier_module, "make_net", make_net)  # put back after
+    X, y = audio
+    X = LogMelTransformer(output="padded").fit_transform(X)
+    # n_jobs=2: the members exchange their logits, so they train at once.
+    params = dict(pretrain_epochs=2, triplet_epochs=1, width=8, n_layers=6, n_jobs=2)
+    plain = EmotionEmbeddingClassifier(**params, random_state=0).fit(X, y)
+    mutual_learning.patch(1.0, shared_stream=True)
+    mutual = EmotionEmbeddingClassifier(**params, random_state=0).fit(X, y)
+    first, second = (net.history for net in mutual.net_.nets)
+    # The divergence only adds to the loss of each softmax epoch.
+    for k, net in enumerate(mutual.net_.nets):
+        assert (
+            net.history[0, "train_loss"] != plain.net_.nets[k].history[0, "train_loss"]
+        )
+    assert first[0, "train_loss"] != second[0, "train_loss"]  # own weights
+    # Without the divergence, each member sees the first member's stream: the
+    # second then trains as the first did with its own weights.
+    classifier_module.make_net = make_net
+    mutual_learning.patch(0.0, shared_stream=True)
+    shared = EmotionEmbeddingClassifier(**params, random_state=0).fit(X, y)
+    assert shared.net_.nets[0].history[-1, "train_loss"] == pytest.approx(
+        plain.net_.nets[0].history[-1, "train_loss"]
+    )
+    assert shared.net_.nets[1].history[-1, "train_loss"] != pytest.approx(
+        plain.net_.nets[1].history[-1, "train_loss"]
+    )
