@@ -886,3 +886,61 @@ def test_mutual_learning_patch_trains_members_on_one_stream(monkeypatch, audio):
     assert shared.net_.nets[1].history[-1, "train_loss"] != pytest.approx(
         plain.net_.nets[1].history[-1, "train_loss"]
     )
+
+
+def test_batch_norm_statistics_recomputed_as_the_mean_of_batches(audio):
+    """batch_norm_statistics.py: with ``clean``, each normalisation layer's
+    running mean and variance become the plain means over the passes' batches
+    of their statistics over valid frames (the variance unbiased), and the
+    weights do not move; ``continued`` carries the running average on."""
+    import batch_norm_statistics as bns
+    import torch
+
+    from sklearn_tser._training import member_nets, speech_regions
+    from sklearn_tser._validation import check_spectrograms
+
+    X, y = audio
+    S = LogMelTransformer(output="padded").fit_transform(X)
+    clf = EmotionEmbeddingClassifier(
+        pretrain_epochs=2, triplet_epochs=1, width=8, n_layers=6, n_networks=1
+    ).fit(S, y)
+    S = check_spectrograms(S)
+    dataset = bns.SpectrogramDataset(
+        S,
+        *speech_regions(S, None),
+        np.searchsorted(clf.classes_, y),
+        mean=clf.feature_mean_,
+        std=clf.feature_std_,
+        scales=True,  # what the views' rooms read
+    )
+    (net,) = member_nets(clf.net_)
+    norm = bns.batch_norms(net.module_)[1]  # a block's, after a strided layer
+    weights = {k: v.clone() for k, v in net.module_.state_dict().items()}
+    seen = []
+
+    def keep(module, args):
+        x, mask = args[0], (args[1] if len(args) > 1 else None)
+        if mask is None:
+            mask = torch.ones(x.shape[0], 1, x.shape[2])
+        n = mask.sum()
+        mean = (x * mask).sum(dim=(0, 2)) / n
+        var = ((x - mean[:, None]) * mask).square().sum(dim=(0, 2)) / (n - 1)
+        seen.append((mean, var))
+
+    hook = norm.register_forward_pre_hook(keep)
+    bns.recompute_statistics(net, dataset, "clean")
+    hook.remove()
+    assert len(seen) > 1  # several batches, each weighted alike
+    means, variances = (torch.stack(s).mean(0) for s in zip(*seen, strict=True))
+    torch.testing.assert_close(norm.running_mean, means, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(norm.running_var, variances, rtol=1e-4, atol=1e-5)
+    state = net.module_.state_dict()
+    assert all(
+        torch.equal(state[k], v)
+        for k, v in weights.items()
+        if not k.endswith(("running_mean", "running_var", "num_batches_tracked"))
+    )
+    assert not net.module_.training and norm.momentum == 0.1
+    before = norm.running_mean.clone()
+    bns.recompute_statistics(net, dataset, "continued")
+    assert not torch.allclose(norm.running_mean, before)  # carried on, not reset
