@@ -29,6 +29,7 @@ Each fold's four scores are printed when its fit ends; the pairs are exact
 """
 
 import copy
+import itertools
 import sys
 
 import bench_classifier
@@ -71,7 +72,8 @@ def recompute_statistics(net, dataset, way, seed=0):
         batches = list(net.get_iterator(dataset).batch_sampler)
     else:  # shuffled batches of the training's size
         order = np.random.default_rng(seed).permutation(len(dataset))
-        batches = [order[i : i + 64] for i in range(0, len(order), 64)]
+        size = net.batch_size
+        batches = [order[i : i + size] for i in range(0, len(order), size)]
     try:
         with torch.no_grad():
             for k, idx in enumerate(batches, 1):
@@ -121,7 +123,7 @@ def patch():
     """Make bench_classifier.py score each fit with the statistics
     recomputed too, and print the scores."""
     fit_and_score = bench_classifier.fit_and_score
-    fold = iter(range(1, 10**6))
+    fold = itertools.count(1)
 
     def fit_and_score_all_ways(clf, S, y, tr, te, groups, threads=None):
         outcome = fit_and_score(clf, S, y, tr, te, groups, threads)
