@@ -1017,7 +1017,7 @@ of shape (n_mels, n_frames_i), or SpectrogramStore
                 f"{reason}. Training uses every clip, without early stopping, and "
                 "predict_proba is calibrated on the training clips.",
                 UserWarning,
-                stacklevel=4,
+                stacklevel=user_stacklevel(),
             )
             return all_idx, all_idx[:0]
         train, valid = (
@@ -1042,7 +1042,7 @@ of shape (n_mels, n_frames_i), or SpectrogramStore
                 "fraction asked. Give clips of more groups, fit without groups, "
                 "or set validation_fraction=0.",
                 UserWarning,
-                stacklevel=4,
+                stacklevel=user_stacklevel(),
             )
         return train, valid
 

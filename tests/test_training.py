@@ -3,6 +3,7 @@
 import threading
 import time
 import warnings
+from pathlib import Path
 
 import joblib
 import numpy as np
@@ -10,6 +11,7 @@ import pytest
 import torch
 from _params import TINY, make_spectrograms
 from sklearn.base import clone
+from sklearn.pipeline import make_pipeline
 
 from sklearn_tser import EmotionEmbeddingClassifier
 from sklearn_tser import _classifier as classifier_module
@@ -148,6 +150,10 @@ def test_too_few_groups_for_the_validation_fraction_warns():
         match=r"of these 3, 1, with 20 of the 60 clips \(33%\), well over the",
     ):
         clf.fit(X, y % 2, groups=groups)
+    # Inside a Pipeline too, the warning points at the user's line.
+    with pytest.warns(UserWarning, match="well over the") as record:
+        make_pipeline(clf).fit(X, y % 2, emotionembeddingclassifier__groups=groups)
+    assert {Path(w.filename).name for w in record} == {Path(__file__).name}
     with warnings.catch_warnings():  # enough groups: no warning
         warnings.simplefilter("error")
         clf.fit(X, y % 2, groups=np.arange(60) % 10)
