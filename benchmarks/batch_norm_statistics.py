@@ -103,17 +103,17 @@ def accuracy_after(clf, way, S_train, y_train, S_test, y_test):
     them; the default ``standardize="global"``), with centroids anew."""
     clf = copy.deepcopy(clf)
     X = check_spectrograms(S_train)
+    codes = np.searchsorted(clf.classes_, y_train)  # the labels as fit encodes them
     dataset = SpectrogramDataset(
         X,
         *speech_regions(X, clf.trim_db),
-        np.searchsorted(clf.classes_, y_train),
+        codes,
         mean=clf.feature_mean_,
         std=clf.feature_std_,
         scales=True,
     )
     for net in member_nets(clf.net_):
         recompute_statistics(net, dataset, way)
-    codes = np.searchsorted(clf.classes_, y_train)
     centroids = class_centroids(clf.transform(S_train), codes, len(clf.classes_))
     pred = clf.classes_[(clf.transform(S_test) @ centroids.T).argmax(axis=1)]
     return float((pred == y_test).mean())

@@ -152,8 +152,8 @@ def _encode_array(array, key, tensors, where):
         return {"tensor": key}
     if array.dtype.kind not in _JSON_ARRAY_KINDS:
         raise TypeError(f"Cannot save {where}: arrays of dtype {array.dtype}.")
-    longest = max((len(v) for v in array.flat if isinstance(v, str)), default=0)
     if array.dtype.kind == "U" and array.dtype.itemsize > 4 * MAX_STRING_LENGTH:
+        longest = max((len(v) for v in array.flat), default=0)
         array = array.astype(f"<U{max(1, longest)}")  # as wide as load reads
     values = array.ravel().tolist()  # load reads a flat list, then the shape
     try:  # what load would refuse is not written

@@ -914,7 +914,9 @@ def test_batch_norm_statistics_recomputed_as_the_mean_of_batches(audio):
         scales=True,  # what the views' rooms read
     )
     (net,) = member_nets(clf.net_)
-    norm = bns.batch_norms(net.module_)[1]  # a block's, after a strided layer
+    # The second layer's: the first normalises its input with each batch's own
+    # statistics, as training does.
+    norm = bns.batch_norms(net.module_)[1]
     weights = {k: v.clone() for k, v in net.module_.state_dict().items()}
     seen = []
 
