@@ -946,3 +946,71 @@ def test_batch_norm_statistics_recomputed_as_the_mean_of_batches(audio):
     before = norm.running_mean.clone()
     bns.recompute_statistics(net, dataset, "continued")
     assert not torch.allclose(norm.running_mean, before)  # carried on, not reset
+
+
+def test_test_time_warps_average_the_embeddings_of_warped_clips(audio):
+    """test_time_augmentation.py: a warp of 1 alone gives the classifier's own
+    embeddings, and warps average each network's unit embeddings of the clip
+    with its bands resampled (a slow reference: one clip at a time, bands
+    interpolated by numpy), then join them as the ensemble does."""
+    import test_time_augmentation as tta
+    import torch
+
+    from sklearn_tser._losses import l2_normalize
+    from sklearn_tser._training import member_nets
+
+    X, y = audio
+    S = LogMelTransformer(output="padded").fit_transform(X)
+    clf = EmotionEmbeddingClassifier(
+        pretrain_epochs=2,
+        triplet_epochs=1,
+        width=8,
+        n_layers=6,
+        n_networks=2,
+        random_state=0,
+    ).fit(S, y)
+    np.testing.assert_allclose(tta.embeddings(clf, S), clf.transform(S), atol=1e-6)
+
+    rates = (0.9, 1.0, 1.2)
+    parts = []
+    for net in member_nets(clf.net_):
+        each = np.zeros((len(S), clf.embedding_dim))
+        for i, clip in enumerate(S):
+            clip = clip[:, ~np.isnan(clip).any(axis=0)]
+            x = (clip - clf.feature_mean_[:, None]) / clf.feature_std_[:, None]
+            n_mels = x.shape[0]
+            for rate in rates:
+                at = np.minimum(np.arange(n_mels) * rate, n_mels - 1)
+                warped = np.stack(
+                    [np.interp(at, np.arange(n_mels), frame) for frame in x.T], axis=1
+                )
+                with torch.no_grad():
+                    emb = net.module_.embed(
+                        torch.tensor(warped[None], dtype=torch.float32),
+                        torch.tensor([x.shape[1]]),
+                    )
+                each[i] += l2_normalize(emb.numpy())[0]
+        parts.append(l2_normalize(each))
+    expected = np.hstack(parts) / np.sqrt(len(parts))
+    got = tta.embeddings(clf, S, rates=rates)
+    np.testing.assert_allclose(got, expected, atol=1e-4)
+    assert not np.allclose(got, clf.transform(S), atol=1e-3)  # the warps count
+
+    views = tta.embeddings(clf, S, views=2)
+    np.testing.assert_allclose(np.linalg.norm(views, axis=1), 1.0, rtol=1e-5)
+    np.testing.assert_array_equal(views, tta.embeddings(clf, S, views=2))  # seeded
+    assert not np.allclose(views, clf.transform(S), atol=1e-3)
+
+
+def test_test_time_augmentation_summary_pairs_each_rule_with_the_fit():
+    import test_time_augmentation as tta
+
+    scored = [
+        {"as fitted": 0.80, "warps 3%": 0.82, "warps 5%": 0.80, "view centroids": 0.79},
+        {"as fitted": 0.90, "warps 3%": 0.91, "warps 5%": 0.88, "view centroids": 0.90},
+    ]
+    rows = {r.split(" | ")[0][2:]: r for r in tta.summary(scored).splitlines()[2:]}
+    assert rows["as fitted"] == "| as fitted | 85.00 |  |  |  |"
+    assert rows["warps 3%"] == "| warps 3% | 86.50 | +1.50 | 0.50 | 2 / 0 |"
+    assert rows["warps 5%"] == "| warps 5% | 84.00 | -1.00 | 1.00 | 0 / 1 |"
+    assert rows["view centroids"] == "| view centroids | 84.50 | -0.50 | 0.50 | 0 / 1 |"

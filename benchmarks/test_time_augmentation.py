@@ -1,0 +1,201 @@
+"""Test-time augmentation, on the same fits.
+
+The networks are trained on clips whose mel bands were warped at random, by
+up to ``frequency_warping`` (5%) up or down, as a longer or shorter vocal
+tract moves the formants; they embed each clip once, as it is. Averaging a
+clip's embeddings over a few fixed warps within that range (test-time
+augmentation; a soft vocal tract length normalisation) may place it nearer
+its emotion's centroid. The centroids are computed from the training clips
+the same way, so that both sides of each angle are alike. A second question
+is asked of the same fits: the centroids are means of training clips the
+networks have fitted almost exactly; computed from augmented views of those
+clips instead (as training saw them), they may sit where unseen clips fall.
+
+Each fit of ``benchmarks/bench_classifier.py`` (the same folds and seeds) is
+scored as fitted, then:
+
+- ``warps 3%``: embeddings averaged over band warps of 0.97, 1 and 1.03
+  (each network's unit embeddings averaged, then normalised, then joined as
+  the ensemble joins them), test and training clips alike (three passes at
+  prediction);
+- ``warps 5%``: the same at 0.95, 1 and 1.05, the edges of training's range;
+- ``view centroids``: test clips as they are; centroids from the mean of
+  four augmented views of each training clip (crops, rooms, warps and masks
+  as :meth:`EmbeddingNet.augment` draws them, seeds 0 to 3).
+
+    python benchmarks/test_time_augmentation.py --protocols paper-10fold
+        --jobs 1 [--save-fits DIR] [bench_classifier.py's other options]
+
+Each fold's scores are printed when its fit ends, and the paired differences
+at the end; the pairs are exact (one fit per fold), so they differ by the
+prediction alone. With ``--save-fits DIR``, each fitted classifier is kept
+(``joblib``) with its fold's clip indices, to score other rules later
+without fitting again.
+"""
+
+import argparse
+import itertools
+import sys
+from pathlib import Path
+
+import bench_classifier
+import joblib
+import numpy as np
+import torch
+
+from sklearn_tser._losses import class_centroids, l2_normalize
+from sklearn_tser._training import (
+    SpectrogramDataset,
+    _warp,
+    inference_width,
+    join_embeddings,
+    member_nets,
+    speech_regions,
+)
+from sklearn_tser._validation import check_spectrograms
+
+WARPS = {"warps 3%": (0.97, 1.0, 1.03), "warps 5%": (0.95, 1.0, 1.05)}
+N_VIEWS = 4
+RULES = ("as fitted", *WARPS, "view centroids")
+
+
+def member_embeddings(net, dataset, *, rate=1.0, view_seed=None):
+    """Unit embeddings of every clip of ``dataset`` by one network: whole
+    clips with their bands warped at ``rate``, or, with ``view_seed``, one
+    augmented view of each (as training draws them, from that seed)."""
+    module = net.module_
+    module.eval()
+    generator = None
+    if view_seed is not None:
+        generator = torch.Generator(net.device).manual_seed(view_seed)
+    out = None
+    with torch.inference_mode():
+        for idx in net.get_iterator(dataset).batch_sampler:
+            X, _ = dataset.__getitems__(idx)
+            x, lengths = X["x"].to(net.device), X["lengths"].to(net.device)
+            width = int(inference_width(x.shape[2]))
+            x = torch.nn.functional.pad(x, (0, width - x.shape[2]))
+            if generator is not None:
+                views = net.augment(
+                    x, lengths, generator, X.get("scale"), X.get("offset")
+                )
+                x, lengths = views["x"], views["lengths"]
+            elif rate != 1.0:
+                x = _warp(x, torch.full((len(idx),), rate, device=net.device))
+            emb = module.embed(x, lengths).float().cpu().numpy()
+            if out is None:
+                out = np.empty((len(dataset), emb.shape[1]), dtype=np.float32)
+            out[idx] = emb
+    return l2_normalize(out)
+
+
+def averaged(parts):
+    """The unit mean of unit embeddings of the same clips."""
+    return l2_normalize(np.mean(parts, axis=0))
+
+
+def embeddings(clf, S, *, rates=(1.0,), views=0):
+    """The ensemble's joined embeddings of the clips ``S``: each network's
+    averaged over the warps ``rates``, or over ``views`` augmented views."""
+    X = check_spectrograms(S, n_mels=clf.n_features_in_)
+    dataset = SpectrogramDataset(
+        X,
+        *speech_regions(X, clf.trim_db),
+        mean=clf.feature_mean_,
+        std=clf.feature_std_,
+        scales=views > 0,
+    )
+    parts = []
+    for net in member_nets(clf.net_):
+        if views:
+            each = [member_embeddings(net, dataset, view_seed=s) for s in range(views)]
+        else:
+            each = [member_embeddings(net, dataset, rate=r) for r in rates]
+        parts.append(averaged(each))
+    return join_embeddings(parts)
+
+
+def accuracies(clf, S_train, y_train, S_test, y_test):
+    """Test accuracy of the fitted ``clf`` under each rule of ``RULES``
+    (the default ``standardize="global"``, no ``center_embeddings``)."""
+    if clf.standardize != "global" or clf.center_embeddings is not None:
+        raise ValueError("the rules are written for the default standardisation")
+    codes = np.searchsorted(clf.classes_, y_train)  # as fit encodes them
+    n_classes = len(clf.classes_)
+
+    def accuracy(train, test):
+        centroids = class_centroids(train, codes, n_classes)
+        pred = clf.classes_[(test @ centroids.T).argmax(axis=1)]
+        return float((pred == y_test).mean())
+
+    test = embeddings(clf, S_test)
+    out = {"as fitted": accuracy(embeddings(clf, S_train), test)}
+    for name, rates in WARPS.items():
+        out[name] = accuracy(
+            embeddings(clf, S_train, rates=rates), embeddings(clf, S_test, rates=rates)
+        )
+    out["view centroids"] = accuracy(embeddings(clf, S_train, views=N_VIEWS), test)
+    return out
+
+
+def patch(save_fits=None):
+    """Make bench_classifier.py score each fit under every rule too, print
+    the scores, and keep them (the returned list, one dict per fit)."""
+    fit_and_score = bench_classifier.fit_and_score
+    fold = itertools.count(1)
+    scored = []
+    if save_fits is not None:
+        Path(save_fits).mkdir(parents=True, exist_ok=True)
+
+    def fit_and_score_every_rule(clf, S, y, tr, te, groups, threads=None):
+        outcome = fit_and_score(clf, S, y, tr, te, groups, threads)
+        k = next(fold)
+        rules = accuracies(clf, S[tr], y[tr], S[te], y[te])
+        if abs(rules["as fitted"] - outcome["acc"]) > 1e-9:
+            raise AssertionError(
+                f"fit {k}: the rules' own embeddings score "
+                f"{rules['as fitted']:.4f}, predict {outcome['acc']:.4f}"
+            )
+        if save_fits is not None:
+            joblib.dump(
+                {"clf": clf, "train": tr, "test": te},
+                Path(save_fits) / f"fit{k}.joblib",
+            )
+        scored.append(rules)
+        print(
+            f"fit {k}: " + ", ".join(f"{r} {100 * a:.2f}" for r, a in rules.items()),
+            flush=True,
+        )
+        return outcome
+
+    bench_classifier.fit_and_score = fit_and_score_every_rule
+    return scored
+
+
+def summary(scored):
+    """Each rule's paired difference to the rule as fitted, in points."""
+    lines = ["| rule | mean WA % | paired difference | std | fits ahead / behind |"]
+    lines.append("|---|---:|---:|---:|---:|")
+    base = 100 * np.array([s["as fitted"] for s in scored])
+    for rule in RULES:
+        acc = 100 * np.array([s[rule] for s in scored])
+        d = acc - base
+        cells = [f"{acc.mean():.2f}", "", "", ""]
+        if rule != "as fitted":
+            cells[1:] = [
+                f"{d.mean():+.2f}",
+                f"{d.std():.2f}",
+                f"{(d > 1e-9).sum()} / {(d < -1e-9).sum()}",
+            ]
+        lines.append(f"| {rule} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--save-fits", default=None)
+    ours, rest = parser.parse_known_args(sys.argv[1:])
+    scored = patch(ours.save_fits)
+    bench_classifier.main(rest)
+    if scored:
+        print("\n" + summary(scored), flush=True)
