@@ -26,8 +26,9 @@ scored as fitted, then:
     python benchmarks/test_time_augmentation.py --protocols paper-10fold
         --jobs 1 [--save-fits DIR] [bench_classifier.py's other options]
 
-Each fold's scores are printed when its fit ends, and the paired differences
-at the end; the pairs are exact (one fit per fold), so they differ by the
+Each fold's scores, accuracy (WA) and balanced accuracy (UA, in brackets),
+are printed when its fit ends, and the paired differences of each at the
+end; the pairs are exact (one fit per fold), so they differ by the
 prediction alone. With ``--save-fits DIR``, each fitted classifier is kept
 (``joblib``) with its fold's clip indices, to score other rules later
 without fitting again.
@@ -42,6 +43,7 @@ import bench_classifier
 import joblib
 import numpy as np
 import torch
+from sklearn.metrics import balanced_accuracy_score
 
 from sklearn_tser._losses import class_centroids, l2_normalize
 from sklearn_tser._training import (
@@ -116,17 +118,21 @@ def embeddings(clf, S, *, rates=(1.0,), views=0):
 
 
 def accuracies(clf, S_train, y_train, S_test, y_test):
-    """Test accuracy of the fitted ``clf`` under each rule of ``RULES``
-    (the default ``standardize="global"``, no ``center_embeddings``)."""
+    """Test accuracy and balanced accuracy, ``(WA, UA)``, of the fitted
+    ``clf`` under each rule of ``RULES`` (the default
+    ``standardize="global"``, no ``center_embeddings``)."""
     if clf.standardize != "global" or clf.center_embeddings is not None:
         raise ValueError("the rules are written for the default standardisation")
     codes = np.searchsorted(clf.classes_, y_train)  # as fit encodes them
     n_classes = len(clf.classes_)
 
-    def accuracy(train, test):
+    def accuracy(train, test):  # (WA, UA)
         centroids = class_centroids(train, codes, n_classes)
         pred = clf.classes_[(test @ centroids.T).argmax(axis=1)]
-        return float((pred == y_test).mean())
+        return (
+            float((pred == y_test).mean()),
+            float(balanced_accuracy_score(y_test, pred)),
+        )
 
     test = embeddings(clf, S_test)
     out = {"as fitted": accuracy(embeddings(clf, S_train), test)}
@@ -151,10 +157,10 @@ def patch(save_fits=None):
         outcome = fit_and_score(clf, S, y, tr, te, groups, threads)
         k = next(fold)
         rules = accuracies(clf, S[tr], y[tr], S[te], y[te])
-        if abs(rules["as fitted"] - outcome["acc"]) > 1e-9:
+        if abs(rules["as fitted"][0] - outcome["acc"]) > 1e-9:
             raise AssertionError(
                 f"fit {k}: the rules' own embeddings score "
-                f"{rules['as fitted']:.4f}, predict {outcome['acc']:.4f}"
+                f"{rules['as fitted'][0]:.4f}, predict {outcome['acc']:.4f}"
             )
         if save_fits is not None:
             joblib.dump(
@@ -163,7 +169,10 @@ def patch(save_fits=None):
             )
         scored.append(rules)
         print(
-            f"fit {k}: " + ", ".join(f"{r} {100 * a:.2f}" for r, a in rules.items()),
+            f"fit {k}: "
+            + ", ".join(
+                f"{r} {100 * wa:.2f} ({100 * ua:.2f})" for r, (wa, ua) in rules.items()
+            ),
             flush=True,
         )
         return outcome
@@ -172,13 +181,17 @@ def patch(save_fits=None):
     return scored
 
 
-def summary(scored):
-    """Each rule's paired difference to the rule as fitted, in points."""
-    lines = ["| rule | mean WA % | paired difference | std | fits ahead / behind |"]
+def summary(scored, metric="WA"):
+    """Each rule's paired difference to the rule as fitted, in points, of
+    ``metric`` (``"WA"``, accuracy, or ``"UA"``, balanced accuracy)."""
+    column = {"WA": 0, "UA": 1}[metric]
+    lines = [
+        f"| rule | mean {metric} % | paired difference | std | fits ahead / behind |"
+    ]
     lines.append("|---|---:|---:|---:|---:|")
-    base = 100 * np.array([s["as fitted"] for s in scored])
+    base = 100 * np.array([s["as fitted"][column] for s in scored])
     for rule in RULES:
-        acc = 100 * np.array([s[rule] for s in scored])
+        acc = 100 * np.array([s[rule][column] for s in scored])
         d = acc - base
         cells = [f"{acc.mean():.2f}", "", "", ""]
         if rule != "as fitted":
@@ -198,4 +211,5 @@ if __name__ == "__main__":
     scored = patch(ours.save_fits)
     bench_classifier.main(rest)
     if scored:
-        print("\n" + summary(scored), flush=True)
+        for metric in ("WA", "UA"):
+            print("\n" + summary(scored, metric), flush=True)

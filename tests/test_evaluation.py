@@ -1005,12 +1005,26 @@ def test_test_time_warps_average_the_embeddings_of_warped_clips(audio):
 def test_test_time_augmentation_summary_pairs_each_rule_with_the_fit():
     import test_time_augmentation as tta
 
-    scored = [
-        {"as fitted": 0.80, "warps 3%": 0.82, "warps 5%": 0.80, "view centroids": 0.79},
-        {"as fitted": 0.90, "warps 3%": 0.91, "warps 5%": 0.88, "view centroids": 0.90},
+    scored = [  # (WA, UA) of each rule, two fits
+        {
+            "as fitted": (0.80, 0.70),
+            "warps 3%": (0.82, 0.70),
+            "warps 5%": (0.80, 0.72),
+            "view centroids": (0.79, 0.70),
+        },
+        {
+            "as fitted": (0.90, 0.60),
+            "warps 3%": (0.91, 0.60),
+            "warps 5%": (0.88, 0.66),
+            "view centroids": (0.90, 0.61),
+        },
     ]
     rows = {r.split(" | ")[0][2:]: r for r in tta.summary(scored).splitlines()[2:]}
     assert rows["as fitted"] == "| as fitted | 85.00 |  |  |  |"
     assert rows["warps 3%"] == "| warps 3% | 86.50 | +1.50 | 0.50 | 2 / 0 |"
     assert rows["warps 5%"] == "| warps 5% | 84.00 | -1.00 | 1.00 | 0 / 1 |"
     assert rows["view centroids"] == "| view centroids | 84.50 | -0.50 | 0.50 | 0 / 1 |"
+    ua = tta.summary(scored, "UA").splitlines()
+    assert ua[0].startswith("| rule | mean UA % |")
+    assert ua[4] == "| warps 5% | 69.00 | +4.00 | 2.00 | 2 / 0 |"
+    assert ua[5] == "| view centroids | 65.50 | +0.50 | 0.50 | 1 / 0 |"
