@@ -35,6 +35,7 @@ without fitting again.
 """
 
 import argparse
+import copy
 import itertools
 import sys
 from pathlib import Path
@@ -49,7 +50,6 @@ from sklearn_tser._losses import class_centroids, l2_normalize
 from sklearn_tser._training import (
     SpectrogramDataset,
     _warp,
-    inference_width,
     join_embeddings,
     member_nets,
     speech_regions,
@@ -61,34 +61,34 @@ N_VIEWS = 4
 RULES = ("as fitted", *WARPS, "view centroids")
 
 
+class _Warped:
+    """``module`` whose ``embed`` reads its input with the mel bands warped
+    at ``rate`` (whole clips, padded: a warp keeps zeros zero)."""
+
+    def __init__(self, module, rate):
+        self.module, self.rate = module, rate
+
+    def eval(self):
+        self.module.eval()
+        return self
+
+    def embed(self, x, lengths):
+        rate = torch.full((len(x),), self.rate, device=x.device)
+        return self.module.embed(_warp(x, rate), lengths)
+
+
 def member_embeddings(net, dataset, *, rate=1.0, view_seed=None):
-    """Unit embeddings of every clip of ``dataset`` by one network: whole
-    clips with their bands warped at ``rate``, or, with ``view_seed``, one
-    augmented view of each (as training draws them, from that seed)."""
-    module = net.module_
-    module.eval()
-    generator = None
+    """Unit embeddings of every clip of ``dataset`` by one network, through
+    its own :meth:`EmbeddingNet.embed`: whole clips with their bands warped
+    at ``rate``, or, with ``view_seed``, one augmented view of each (as
+    training draws them, from that seed)."""
+    view = copy.copy(net)  # shares the module; its own seed and reader
     if view_seed is not None:
-        generator = torch.Generator(net.device).manual_seed(view_seed)
-    out = None
-    with torch.inference_mode():
-        for idx in net.get_iterator(dataset).batch_sampler:
-            X, _ = dataset.__getitems__(idx)
-            x, lengths = X["x"].to(net.device), X["lengths"].to(net.device)
-            width = int(inference_width(x.shape[2]))
-            x = torch.nn.functional.pad(x, (0, width - x.shape[2]))
-            if generator is not None:
-                views = net.augment(
-                    x, lengths, generator, X.get("scale"), X.get("offset")
-                )
-                x, lengths = views["x"], views["lengths"]
-            elif rate != 1.0:
-                x = _warp(x, torch.full((len(idx),), rate, device=net.device))
-            emb = module.embed(x, lengths).float().cpu().numpy()
-            if out is None:
-                out = np.empty((len(dataset), emb.shape[1]), dtype=np.float32)
-            out[idx] = emb
-    return l2_normalize(out)
+        view.random_state = view_seed
+        return view.embed(dataset, augmented=True)
+    if rate != 1.0:
+        view.module_ = _Warped(net.module_, rate)
+    return view.embed(dataset)
 
 
 def averaged(parts):
