@@ -31,7 +31,11 @@ are printed when its fit ends, and the paired differences of each at the
 end; the pairs are exact (one fit per fold), so they differ by the
 prediction alone. With ``--save-fits DIR``, each fitted classifier is kept
 (``joblib``) with its fold's clip indices, to score other rules later
-without fitting again.
+without fitting again; ``--rescore DIR`` scores those fits again without
+fitting, ``--first-view K`` drawing the training views from seeds K to
+K + 3 (whether the view centroids hang on the views drawn):
+
+    python benchmarks/test_time_augmentation.py --rescore DIR --first-view 4
 """
 
 import argparse
@@ -96,9 +100,10 @@ def averaged(parts):
     return l2_normalize(np.mean(parts, axis=0))
 
 
-def embeddings(clf, S, *, rates=(1.0,), views=0):
+def embeddings(clf, S, *, rates=(1.0,), views=0, first_view=0):
     """The ensemble's joined embeddings of the clips ``S``: each network's
-    averaged over the warps ``rates``, or over ``views`` augmented views."""
+    averaged over the warps ``rates``, or over ``views`` augmented views
+    (seeds ``first_view`` on)."""
     X = check_spectrograms(S, n_mels=clf.n_features_in_)
     dataset = SpectrogramDataset(
         X,
@@ -110,17 +115,19 @@ def embeddings(clf, S, *, rates=(1.0,), views=0):
     parts = []
     for net in member_nets(clf.net_):
         if views:
-            each = [member_embeddings(net, dataset, view_seed=s) for s in range(views)]
+            seeds = range(first_view, first_view + views)
+            each = [member_embeddings(net, dataset, view_seed=s) for s in seeds]
         else:
             each = [member_embeddings(net, dataset, rate=r) for r in rates]
         parts.append(averaged(each))
     return join_embeddings(parts)
 
 
-def accuracies(clf, S_train, y_train, S_test, y_test):
+def accuracies(clf, S_train, y_train, S_test, y_test, first_view=0):
     """Test accuracy and balanced accuracy, ``(WA, UA)``, of the fitted
     ``clf`` under each rule of ``RULES`` (the default
-    ``standardize="global"``, no ``center_embeddings``)."""
+    ``standardize="global"``, no ``center_embeddings``); the views of the
+    training clips are drawn from seeds ``first_view`` on."""
     if clf.standardize != "global" or clf.center_embeddings is not None:
         raise ValueError("the rules are written for the default standardisation")
     codes = np.searchsorted(clf.classes_, y_train)  # as fit encodes them
@@ -140,7 +147,8 @@ def accuracies(clf, S_train, y_train, S_test, y_test):
         out[name] = accuracy(
             embeddings(clf, S_train, rates=rates), embeddings(clf, S_test, rates=rates)
         )
-    out["view centroids"] = accuracy(embeddings(clf, S_train, views=N_VIEWS), test)
+    train_views = embeddings(clf, S_train, views=N_VIEWS, first_view=first_view)
+    out["view centroids"] = accuracy(train_views, test)
     return out
 
 
@@ -204,12 +212,47 @@ def summary(scored, metric="WA"):
     return "\n".join(lines)
 
 
+def rescore(directory, data, first_view):
+    """Score the fits saved by ``--save-fits`` in ``directory`` (of a full
+    run: every clip of ``data``) under every rule again, the views drawn from
+    seeds ``first_view`` on; print as a run does, and return the scores."""
+    import soundfile as sf
+
+    from sklearn_tser.datasets import load_ravdess
+    from sklearn_tser.evaluation import default_pipeline
+
+    bunch = load_ravdess(data)
+    clips = [sf.read(f, dtype="float32")[0] for f in bunch.data]
+    S, y = default_pipeline().named_steps["mel"].transform(clips), bunch.target
+    scored = []
+    paths = sorted(Path(directory).glob("fit*.joblib"), key=lambda f: int(f.stem[3:]))
+    for path in paths:
+        fit = joblib.load(path)
+        tr, te = fit["train"], fit["test"]
+        rules = accuracies(fit["clf"], S[tr], y[tr], S[te], y[te], first_view)
+        scored.append(rules)
+        print(
+            f"{path.stem}: "
+            + ", ".join(
+                f"{r} {100 * wa:.2f} ({100 * ua:.2f})" for r, (wa, ua) in rules.items()
+            ),
+            flush=True,
+        )
+    return scored
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(add_help=False)
     parser.add_argument("--save-fits", default=None)
+    parser.add_argument("--rescore", default=None, metavar="DIR")
+    parser.add_argument("--first-view", type=int, default=0)
+    parser.add_argument("--data", default=bench_classifier.DEFAULT_DATA)
     ours, rest = parser.parse_known_args(sys.argv[1:])
-    scored = patch(ours.save_fits)
-    bench_classifier.main(rest)
+    if ours.rescore is not None:
+        scored = rescore(ours.rescore, ours.data, ours.first_view)
+    else:
+        scored = patch(ours.save_fits)
+        bench_classifier.main([*rest, "--data", str(ours.data)])
     if scored:
         for metric in ("WA", "UA"):
             print("\n" + summary(scored, metric), flush=True)

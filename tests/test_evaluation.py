@@ -1000,6 +1000,15 @@ def test_test_time_warps_average_the_embeddings_of_warped_clips(audio):
     np.testing.assert_allclose(np.linalg.norm(views, axis=1), 1.0, rtol=1e-5)
     np.testing.assert_array_equal(views, tta.embeddings(clf, S, views=2))  # seeded
     assert not np.allclose(views, clf.transform(S), atol=1e-3)
+    later = tta.embeddings(clf, S, views=2, first_view=1)  # seeds 1 and 2
+    assert not np.allclose(later, views, atol=1e-3)
+    one = tta.embeddings(clf, S, views=1, first_view=1)
+    two = tta.embeddings(clf, S, views=1, first_view=2)
+    halves = [np.split(e, 2, axis=1) for e in (one, two)]  # each network's part
+    expected = np.hstack(
+        [l2_normalize(a + b) for a, b in zip(*halves, strict=True)]
+    ) / np.sqrt(2)
+    np.testing.assert_allclose(later, expected, atol=1e-6)
 
 
 def test_test_time_augmentation_summary_pairs_each_rule_with_the_fit():
