@@ -152,6 +152,12 @@ def accuracies(clf, S_train, y_train, S_test, y_test, first_view=0):
     return out
 
 
+def print_scores(label, rules):
+    """One fit's line: each rule's WA and, in brackets, UA, in %."""
+    scores = (f"{r} {100 * wa:.2f} ({100 * ua:.2f})" for r, (wa, ua) in rules.items())
+    print(f"{label}: " + ", ".join(scores), flush=True)
+
+
 def patch(save_fits=None):
     """Make bench_classifier.py score each fit under every rule too, print
     the scores, and keep them (the returned list, one dict per fit)."""
@@ -176,13 +182,7 @@ def patch(save_fits=None):
                 Path(save_fits) / f"fit{k}.joblib",
             )
         scored.append(rules)
-        print(
-            f"fit {k}: "
-            + ", ".join(
-                f"{r} {100 * wa:.2f} ({100 * ua:.2f})" for r, (wa, ua) in rules.items()
-            ),
-            flush=True,
-        )
+        print_scores(f"fit {k}", rules)
         return outcome
 
     bench_classifier.fit_and_score = fit_and_score_every_rule
@@ -231,13 +231,7 @@ def rescore(directory, data, first_view):
         tr, te = fit["train"], fit["test"]
         rules = accuracies(fit["clf"], S[tr], y[tr], S[te], y[te], first_view)
         scored.append(rules)
-        print(
-            f"{path.stem}: "
-            + ", ".join(
-                f"{r} {100 * wa:.2f} ({100 * ua:.2f})" for r, (wa, ua) in rules.items()
-            ),
-            flush=True,
-        )
+        print_scores(path.stem, rules)
     return scored
 
 
