@@ -290,6 +290,13 @@ def clips_key(files):
     return {"n_clips": len(files), "clips": digest.hexdigest()[:16]}
 
 
+def clips_and_spectrograms(files):
+    """The samples of every file (float32, as every method here reads them)
+    and their log-mel spectrograms by the default ``LogMelTransformer``."""
+    clips = [sf.read(f, dtype="float32")[0] for f in files]
+    return clips, default_pipeline().named_steps["mel"].transform(clips)
+
+
 def fit_and_score(clf, S, y, tr, te, groups, threads=None):
     """Fit ``clf`` on the training clips, score it on the test clips.
 
@@ -363,10 +370,9 @@ def run(
     store = None
     if resume is not None:  # another run's store is refused before any work
         store = FitStore(resume, {"code": code_digest(), "params": params, **split})
-    clips = [sf.read(f, dtype="float32")[0] for f in files]
+    clips, S = clips_and_spectrograms(files)
     pipe = default_pipeline()
     pipe.set_params(**{f"clf__{k}": v for k, v in params.items()})
-    S = pipe.named_steps["mel"].transform(clips)
     start = time.perf_counter()
     peers = {"MFCC+SVM": mfcc_stats(clips)}
     peer_s = {"MFCC+SVM": time.perf_counter() - start}

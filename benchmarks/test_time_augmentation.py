@@ -32,7 +32,8 @@ end; the pairs are exact (one fit per fold), so they differ by the
 prediction alone. With ``--save-fits DIR``, each fitted classifier is kept
 (``joblib``) with its fold's clip indices, to score other rules later
 without fitting again; ``--rescore DIR`` scores those fits again without
-fitting, ``--first-view K`` drawing the training views from seeds K to
+fitting (of every clip of ``--data``: a fit saved with other spectrograms is
+refused), ``--first-view K`` drawing the training views from seeds K to
 K + 3 (whether the view centroids hang on the views drawn):
 
     python benchmarks/test_time_augmentation.py --rescore DIR --first-view 4
@@ -40,6 +41,7 @@ K + 3 (whether the view centroids hang on the views drawn):
 
 import argparse
 import copy
+import hashlib
 import itertools
 import sys
 from pathlib import Path
@@ -59,6 +61,7 @@ from sklearn_tser._training import (
     speech_regions,
 )
 from sklearn_tser._validation import check_spectrograms
+from sklearn_tser.datasets import load_ravdess
 
 WARPS = {"warps 3%": (0.97, 1.0, 1.03), "warps 5%": (0.95, 1.0, 1.05)}
 N_VIEWS = 4
@@ -100,27 +103,44 @@ def averaged(parts):
     return l2_normalize(np.mean(parts, axis=0))
 
 
-def embeddings(clf, S, *, rates=(1.0,), views=0, first_view=0):
-    """The ensemble's joined embeddings of the clips ``S``: each network's
-    averaged over the warps ``rates``, or over ``views`` augmented views
-    (seeds ``first_view`` on)."""
+def clip_set(clf, S):
+    """The clips ``S`` as ``clf`` reads them: standardised as fitted (the
+    default ``standardize="global"``), with the scales the views' rooms
+    need."""
     X = check_spectrograms(S, n_mels=clf.n_features_in_)
-    dataset = SpectrogramDataset(
+    return SpectrogramDataset(
         X,
         *speech_regions(X, clf.trim_db),
         mean=clf.feature_mean_,
         std=clf.feature_std_,
-        scales=views > 0,
+        scales=True,
     )
-    parts = []
-    for net in member_nets(clf.net_):
-        if views:
-            seeds = range(first_view, first_view + views)
-            each = [member_embeddings(net, dataset, view_seed=s) for s in seeds]
-        else:
-            each = [member_embeddings(net, dataset, rate=r) for r in rates]
-        parts.append(averaged(each))
-    return join_embeddings(parts)
+
+
+def warped(clf, dataset, rates):
+    """``{rate: [each network's unit embeddings]}`` of the clips of
+    ``dataset``, their bands warped at each of ``rates``, one pass each."""
+    nets = member_nets(clf.net_)
+    return {r: [member_embeddings(net, dataset, rate=r) for net in nets] for r in rates}
+
+
+def over_warps(embedded, rates):
+    """The ensemble's joined embeddings, each network's averaged over the
+    warps ``rates`` (keys of ``embedded``, as :func:`warped` returns)."""
+    members = zip(*(embedded[r] for r in rates), strict=True)
+    return join_embeddings([averaged(each) for each in members])
+
+
+def over_views(clf, dataset, views, first_view=0):
+    """The ensemble's joined embeddings, each network's averaged over
+    ``views`` augmented views of each clip (seeds ``first_view`` on)."""
+    seeds = range(first_view, first_view + views)
+    return join_embeddings(
+        [
+            averaged([member_embeddings(net, dataset, view_seed=k) for k in seeds])
+            for net in member_nets(clf.net_)
+        ]
+    )
 
 
 def accuracies(clf, S_train, y_train, S_test, y_test, first_view=0):
@@ -141,14 +161,14 @@ def accuracies(clf, S_train, y_train, S_test, y_test, first_view=0):
             float(balanced_accuracy_score(y_test, pred)),
         )
 
-    test = embeddings(clf, S_test)
-    out = {"as fitted": accuracy(embeddings(clf, S_train), test)}
-    for name, rates in WARPS.items():
-        out[name] = accuracy(
-            embeddings(clf, S_train, rates=rates), embeddings(clf, S_test, rates=rates)
-        )
-    train_views = embeddings(clf, S_train, views=N_VIEWS, first_view=first_view)
-    out["view centroids"] = accuracy(train_views, test)
+    rates = {1.0, *itertools.chain(*WARPS.values())}  # each warp's pass once
+    train_set = clip_set(clf, S_train)
+    train, test = (warped(clf, d, rates) for d in (train_set, clip_set(clf, S_test)))
+    out = {"as fitted": accuracy(over_warps(train, [1.0]), over_warps(test, [1.0]))}
+    for name, each in WARPS.items():
+        out[name] = accuracy(over_warps(train, each), over_warps(test, each))
+    views = over_views(clf, train_set, N_VIEWS, first_view)
+    out["view centroids"] = accuracy(views, over_warps(test, [1.0]))
     return out
 
 
@@ -177,10 +197,7 @@ def patch(save_fits=None):
                 f"{rules['as fitted'][0]:.4f}, predict {outcome['acc']:.4f}"
             )
         if save_fits is not None:
-            joblib.dump(
-                {"clf": clf, "train": tr, "test": te},
-                Path(save_fits) / f"fit{k}.joblib",
-            )
+            save_fit(Path(save_fits) / f"fit{k}.joblib", clf, tr, te, S)
         scored.append(rules)
         print_scores(f"fit {k}", rules)
         return outcome
@@ -212,22 +229,32 @@ def summary(scored, metric="WA"):
     return "\n".join(lines)
 
 
-def rescore(directory, data, first_view):
-    """Score the fits saved by ``--save-fits`` in ``directory`` (of a full
-    run: every clip of ``data``) under every rule again, the views drawn from
-    seeds ``first_view`` on; print as a run does, and return the scores."""
-    import soundfile as sf
+def digest(S):
+    """A short digest of the spectrograms ``S`` (NaN padding included)."""
+    return hashlib.sha256(np.ascontiguousarray(S).tobytes()).hexdigest()[:16]
 
-    from sklearn_tser.datasets import load_ravdess
-    from sklearn_tser.evaluation import default_pipeline
 
-    bunch = load_ravdess(data)
-    clips = [sf.read(f, dtype="float32")[0] for f in bunch.data]
-    S, y = default_pipeline().named_steps["mel"].transform(clips), bunch.target
+def save_fit(path, clf, train, test, S):
+    """Keep a fitted ``clf`` with its fold's clip indices and the digest of
+    the spectrograms ``S`` the indices point into."""
+    joblib.dump({"clf": clf, "train": train, "test": test, "S": digest(S)}, path)
+
+
+def rescore(directory, S, y, first_view):
+    """Score the fits saved in ``directory`` (by ``--save-fits``, of the
+    spectrograms ``S`` with labels ``y``) under every rule again, the views
+    drawn from seeds ``first_view`` on; print as a run does, and return the
+    scores. A fit saved with other spectrograms is refused."""
     scored = []
     paths = sorted(Path(directory).glob("fit*.joblib"), key=lambda f: int(f.stem[3:]))
     for path in paths:
         fit = joblib.load(path)
+        if fit.get("S") != digest(S):
+            raise ValueError(
+                f"{path} was fitted on other spectrograms than these "
+                f"{len(S)} clips' (another corpus, a --quick run or another "
+                "feature code): rescore the run's own clips."
+            )
         tr, te = fit["train"], fit["test"]
         rules = accuracies(fit["clf"], S[tr], y[tr], S[te], y[te], first_view)
         scored.append(rules)
@@ -243,7 +270,9 @@ if __name__ == "__main__":
     parser.add_argument("--data", default=bench_classifier.DEFAULT_DATA)
     ours, rest = parser.parse_known_args(sys.argv[1:])
     if ours.rescore is not None:
-        scored = rescore(ours.rescore, ours.data, ours.first_view)
+        bunch = load_ravdess(ours.data)
+        S = bench_classifier.clips_and_spectrograms(bunch.data)[1]
+        scored = rescore(ours.rescore, S, bunch.target, ours.first_view)
     else:
         scored = patch(ours.save_fits)
         bench_classifier.main([*rest, "--data", str(ours.data)])

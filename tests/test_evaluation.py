@@ -948,7 +948,7 @@ def test_batch_norm_statistics_recomputed_as_the_mean_of_batches(audio):
     assert not torch.allclose(norm.running_mean, before)  # carried on, not reset
 
 
-def test_test_time_warps_average_the_embeddings_of_warped_clips(audio):
+def test_test_time_warps_average_the_embeddings_of_warped_clips(audio, tmp_path):
     """test_time_augmentation.py: a warp of 1 alone gives the classifier's own
     embeddings, and warps average each network's unit embeddings of the clip
     with its bands resampled (a slow reference: one clip at a time, bands
@@ -969,9 +969,12 @@ def test_test_time_warps_average_the_embeddings_of_warped_clips(audio):
         n_networks=2,
         random_state=0,
     ).fit(S, y)
-    np.testing.assert_allclose(tta.embeddings(clf, S), clf.transform(S), atol=1e-6)
-
+    clips = tta.clip_set(clf, S)
     rates = (0.9, 1.0, 1.2)
+    embedded = tta.warped(clf, clips, rates)
+    as_is = tta.over_warps(embedded, [1.0])
+    np.testing.assert_allclose(as_is, clf.transform(S), atol=1e-6)
+
     parts = []
     for net in member_nets(clf.net_):
         each = np.zeros((len(S), clf.embedding_dim))
@@ -992,23 +995,39 @@ def test_test_time_warps_average_the_embeddings_of_warped_clips(audio):
                 each[i] += l2_normalize(emb.numpy())[0]
         parts.append(l2_normalize(each))
     expected = np.hstack(parts) / np.sqrt(len(parts))
-    got = tta.embeddings(clf, S, rates=rates)
+    got = tta.over_warps(embedded, rates)
     np.testing.assert_allclose(got, expected, atol=1e-4)
     assert not np.allclose(got, clf.transform(S), atol=1e-3)  # the warps count
 
-    views = tta.embeddings(clf, S, views=2)
+    views = tta.over_views(clf, clips, 2)
     np.testing.assert_allclose(np.linalg.norm(views, axis=1), 1.0, rtol=1e-5)
-    np.testing.assert_array_equal(views, tta.embeddings(clf, S, views=2))  # seeded
+    np.testing.assert_array_equal(views, tta.over_views(clf, clips, 2))  # seeded
     assert not np.allclose(views, clf.transform(S), atol=1e-3)
-    later = tta.embeddings(clf, S, views=2, first_view=1)  # seeds 1 and 2
+    later = tta.over_views(clf, clips, 2, first_view=1)  # seeds 1 and 2
     assert not np.allclose(later, views, atol=1e-3)
-    one = tta.embeddings(clf, S, views=1, first_view=1)
-    two = tta.embeddings(clf, S, views=1, first_view=2)
+    one = tta.over_views(clf, clips, 1, first_view=1)
+    two = tta.over_views(clf, clips, 1, first_view=2)
     halves = [np.split(e, 2, axis=1) for e in (one, two)]  # each network's part
     expected = np.hstack(
         [l2_normalize(a + b) for a, b in zip(*halves, strict=True)]
     ) / np.sqrt(2)
     np.testing.assert_allclose(later, expected, atol=1e-6)
+
+    # The rules' "as fitted" is predict's accuracy; a saved fit is scored
+    # again the same, and refused with other spectrograms.
+    y = np.asarray(y)
+    tr, te = np.arange(0, 24, 2), np.arange(1, 24, 2)
+    rules = tta.accuracies(clf, S[tr], y[tr], S[te], y[te])
+    assert set(rules) == set(tta.RULES)
+    centroids = tta.class_centroids(
+        clf.transform(S[tr]), np.searchsorted(clf.classes_, y[tr]), 2
+    )
+    pred = clf.classes_[(clf.transform(S[te]) @ centroids.T).argmax(axis=1)]
+    assert rules["as fitted"][0] == pytest.approx(np.mean(pred == y[te]))
+    tta.save_fit(tmp_path / "fit1.joblib", clf, tr, te, S)
+    assert tta.rescore(tmp_path, S, y, first_view=0) == [rules]
+    with pytest.raises(ValueError, match="other spectrograms than these 23"):
+        tta.rescore(tmp_path, S[:-1], y[:-1], first_view=0)
 
 
 def test_test_time_augmentation_summary_pairs_each_rule_with_the_fit():
