@@ -4,6 +4,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _params import TINY
 
 from sklearn_tser import EmotionEmbeddingClassifier, LogMelTransformer
 from sklearn_tser._cli import make_evaluations
@@ -901,9 +902,7 @@ def test_batch_norm_statistics_recomputed_as_the_mean_of_batches(audio):
 
     X, y = audio
     S = LogMelTransformer(output="padded").fit_transform(X)
-    clf = EmotionEmbeddingClassifier(
-        pretrain_epochs=2, triplet_epochs=1, width=8, n_layers=6, n_networks=1
-    ).fit(S, y)
+    clf = EmotionEmbeddingClassifier(**TINY).fit(S, y)
     S = check_spectrograms(S)
     dataset = bns.SpectrogramDataset(
         S,
@@ -961,14 +960,7 @@ def test_test_time_warps_average_the_embeddings_of_warped_clips(audio, tmp_path)
 
     X, y = audio
     S = LogMelTransformer(output="padded").fit_transform(X)
-    clf = EmotionEmbeddingClassifier(
-        pretrain_epochs=2,
-        triplet_epochs=1,
-        width=8,
-        n_layers=6,
-        n_networks=2,
-        random_state=0,
-    ).fit(S, y)
+    clf = EmotionEmbeddingClassifier(**{**TINY, "n_networks": 2}).fit(S, y)
     clips = tta.clip_set(clf, S)
     rates = (0.9, 1.0, 1.2)
     embedded = tta.warped(clf, clips, rates)
