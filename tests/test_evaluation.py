@@ -889,6 +889,48 @@ def test_mutual_learning_patch_trains_members_on_one_stream(monkeypatch, audio):
     )
 
 
+def test_sgd_softmax_patch_steps_the_softmax_phase_with_sgd(monkeypatch, audio):
+    """sgd_softmax.py: each member's softmax phase steps with Nesterov SGD at
+    the screen's rate and weight decay, under the same cosine schedule; the
+    triplet phase keeps AdamW at the classifier's ``triplet_lr``."""
+    import sgd_softmax
+    import torch
+
+    import sklearn_tser._classifier as classifier_module
+
+    monkeypatch.setattr(classifier_module, "make_net", classifier_module.make_net)
+    seen = []
+    initialize = sgd_softmax.SGDSoftmaxNet.initialize_optimizer
+
+    def spy(self, *args):
+        net = initialize(self, *args)
+        seen.append((getattr(self, "phase_", None), self.optimizer_))
+        return net
+
+    monkeypatch.setattr(sgd_softmax.SGDSoftmaxNet, "initialize_optimizer", spy)
+    X, y = audio
+    S = LogMelTransformer(output="padded").fit_transform(X)
+    sgd_softmax.patch(0.05, 5e-4)
+    params = {**TINY, "n_networks": 2, "pretrain_epochs": 3, "triplet_epochs": 2}
+    clf = EmotionEmbeddingClassifier(**params).fit(S, y)
+    phases = {phase: opt for phase, opt in seen if phase is not None}
+    # Once per phase and member (the members train at once, in any order).
+    assert (
+        sorted(p for p, _ in seen if p is not None) == ["softmax"] * 2 + ["triplet"] * 2
+    )
+    sgd = phases["softmax"]
+    assert type(sgd) is torch.optim.SGD
+    assert sgd.defaults["momentum"] == 0.9 and sgd.defaults["nesterov"]
+    assert sgd.defaults["weight_decay"] == 5e-4
+    assert type(phases["triplet"]) is torch.optim.AdamW
+    for net in clf.net_.nets:
+        lrs = net.history[:, "lr"]
+        assert lrs[0] == pytest.approx(0.05)  # the softmax phase's peak
+        assert lrs[3] == pytest.approx(clf.triplet_lr)  # the triplet phase's
+    with pytest.raises(ValueError, match="explicit triplet_lr"):
+        EmotionEmbeddingClassifier(**{**params, "triplet_lr": None}).fit(S, y)
+
+
 def test_batch_norm_statistics_recomputed_as_the_mean_of_batches(audio):
     """batch_norm_statistics.py: with ``clean``, each normalisation layer's
     running mean and variance become the plain means over the passes' batches
