@@ -199,16 +199,28 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
     batch_size : int > 0, default=64
         Batch size of softmax pre-training. Inference (and the validation loss)
         runs in batches of up to 128 clips of similar length.
+    softmax_optimizer : {"adamw", "sgd"}, default="adamw"
+        Optimizer of the softmax phase: AdamW, or SGD with Nesterov momentum
+        0.9. Each wants its own ``lr`` and ``weight_decay``: the defaults are
+        AdamW's; for ``"sgd"`` the rate of residual networks' usual recipe,
+        scaled to batches of 64, is ``lr=0.05`` with ``weight_decay=5e-4``
+        (screened in :doc:`/benchmarks`). The triplet phase uses AdamW.
     lr : float > 0, default=4.243e-3
-        Learning rate (AdamW) of the softmax phase, annealed with a cosine
-        schedule. The default is ``3e-3 * sqrt(2)``: the rate chosen for
-        batches of 32, scaled with the square root of the batch size; scale
-        it likewise with ``batch_size``.
+        Peak learning rate of the softmax phase, annealed with a cosine
+        schedule. The default, AdamW's, is ``3e-3 * sqrt(2)``: the rate chosen
+        for batches of 32, scaled with the square root of the batch size;
+        scale it likewise with ``batch_size``.
     triplet_lr : float > 0 or None, default=1e-3
         Learning rate of the triplet phase, whose class-balanced batches do not
         depend on ``batch_size``; ``None`` means ``lr / 3``.
     weight_decay : float >= 0, default=1e-4
-        AdamW weight decay.
+        Weight decay of the softmax phase's optimizer (torch's
+        ``weight_decay``: decoupled for AdamW, an L2 term of the gradient for
+        SGD), and of the triplet phase's unless ``triplet_weight_decay`` is
+        set.
+    triplet_weight_decay : float >= 0 or None, default=None
+        AdamW weight decay of the triplet phase; ``None`` means
+        ``weight_decay``.
     crop_frames : int > 0 or None, default=200
         Length of the random training crops in frames (2 s at the default 10 ms
         hop); ``None`` trains on whole clips.
@@ -572,9 +584,11 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         ],
         "n_samples_per_class": [Interval(numbers.Integral, 2, None, closed="left")],
         "batch_size": [Interval(numbers.Integral, 1, None, closed="left")],
+        "softmax_optimizer": [StrOptions({"adamw", "sgd"})],
         "lr": [Interval(numbers.Real, 0, None, closed="neither")],
         "triplet_lr": [Interval(numbers.Real, 0, None, closed="neither"), None],
         "weight_decay": [Interval(numbers.Real, 0, None, closed="left")],
+        "triplet_weight_decay": [Interval(numbers.Real, 0, None, closed="left"), None],
         "crop_frames": [Interval(numbers.Integral, 1, None, closed="left"), None],
         "freq_masks": [Interval(numbers.Integral, 0, None, closed="left")],
         "freq_mask_width": [Interval(numbers.Integral, 0, None, closed="left")],
@@ -641,9 +655,11 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         n_classes_per_batch=None,
         n_samples_per_class=8,
         batch_size=64,
+        softmax_optimizer="adamw",
         lr=4.243e-3,
         triplet_lr=1e-3,
         weight_decay=1e-4,
+        triplet_weight_decay=None,
         crop_frames=200,
         freq_masks=2,
         freq_mask_width=8,
@@ -699,9 +715,11 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         self.n_classes_per_batch = n_classes_per_batch
         self.n_samples_per_class = n_samples_per_class
         self.batch_size = batch_size
+        self.softmax_optimizer = softmax_optimizer
         self.lr = lr
         self.triplet_lr = triplet_lr
         self.weight_decay = weight_decay
+        self.triplet_weight_decay = triplet_weight_decay
         self.crop_frames = crop_frames
         self.freq_masks = freq_masks
         self.freq_mask_width = freq_mask_width

@@ -395,8 +395,17 @@ class EmbeddingNet(NeuralNet):
         As for :class:`skorch.NeuralNet`.
     pretrain_epochs, triplet_epochs : int, default=300, 30
         Epochs of the two phases.
+    softmax_optimizer : {"adamw", "sgd"}, default="adamw"
+        Optimizer of the softmax phase: the net's ``optimizer`` (AdamW, as
+        :func:`make_net` builds it), or :class:`torch.optim.SGD` with Nesterov
+        momentum 0.9 at ``lr``, with ``optimizer__weight_decay`` as its L2
+        weight decay (:meth:`initialize_optimizer`). The triplet phase always
+        uses the net's ``optimizer``.
     triplet_lr : float or None, default=None
         Learning rate of the triplet phase; ``None`` means ``lr / 3``.
+    triplet_weight_decay : float or None, default=None
+        Weight decay of the triplet phase's optimizer; ``None`` means
+        ``optimizer__weight_decay``, that of the softmax phase.
     margin : float, default=0.2
         Triplet margin, in cosine distance.
     mining : str, default="semi_hard"
@@ -499,7 +508,9 @@ class EmbeddingNet(NeuralNet):
         *args,
         pretrain_epochs=300,
         triplet_epochs=30,
+        softmax_optimizer="adamw",
         triplet_lr=None,
+        triplet_weight_decay=None,
         margin=0.2,
         mining="semi_hard",
         ce_weight=0.0,
@@ -534,7 +545,9 @@ class EmbeddingNet(NeuralNet):
         super().__init__(module, *args, **kwargs)
         self.pretrain_epochs = pretrain_epochs
         self.triplet_epochs = triplet_epochs
+        self.softmax_optimizer = softmax_optimizer
         self.triplet_lr = triplet_lr
+        self.triplet_weight_decay = triplet_weight_decay
         self.margin = margin
         self.mining = mining
         self.ce_weight = ce_weight
@@ -574,6 +587,36 @@ class EmbeddingNet(NeuralNet):
             ("softmax", self.pretrain_epochs, self.lr),
             ("triplet", self.triplet_epochs, triplet_lr),
         ]
+
+    def initialize_optimizer(self, triggered_directly=None):
+        """The optimizer of the phase being trained (``phase_``).
+
+        The softmax phase with ``softmax_optimizer="sgd"`` steps with
+        :class:`torch.optim.SGD` (Nesterov momentum 0.9, L2 weight decay
+        ``optimizer__weight_decay``); otherwise, skorch's optimizer (the
+        net's ``optimizer`` and ``optimizer__`` parameters), with
+        ``triplet_weight_decay``, when set, in the triplet phase. The
+        learning rate of either is set at every epoch by
+        :class:`CosineAnnealing`.
+        """
+        phase = getattr(self, "phase_", None)
+        if phase == "softmax" and self.softmax_optimizer == "sgd":
+            _, kwargs = self.get_params_for_optimizer(
+                "optimizer", self.get_all_learnable_params()
+            )
+            self.optimizer_ = torch.optim.SGD(
+                [w for _, w in self.get_all_learnable_params()],
+                lr=self.phase_lr_,
+                momentum=0.9,
+                nesterov=True,
+                weight_decay=kwargs.get("weight_decay", 0.0),
+            )
+            return self
+        super().initialize_optimizer(triggered_directly)
+        if phase == "triplet" and self.triplet_weight_decay is not None:
+            for group in self.optimizer_.param_groups:
+                group["weight_decay"] = self.triplet_weight_decay
+        return self
 
     def fit_phases(self, train_set, valid_set=None, *, stop=None):
         """Train on ``train_set`` phase after phase; see the class docstring.
@@ -2068,7 +2111,9 @@ def training_params(params, *, device, random_state):
         max_epochs=p["pretrain_epochs"],
         pretrain_epochs=p["pretrain_epochs"],
         triplet_epochs=p["triplet_epochs"],
+        softmax_optimizer=p["softmax_optimizer"],
         triplet_lr=p["triplet_lr"],
+        triplet_weight_decay=p["triplet_weight_decay"],
         margin=p["margin"],
         mining=p["mining"],
         ce_weight=p["ce_weight"],

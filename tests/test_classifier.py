@@ -241,6 +241,8 @@ def test_warm_start_continues_training(data):
         ({"noise_spectrum": "pink"}, "'noise_spectrum' parameter"),
         ({"noise_fraction": 0.0}, "'noise_fraction' parameter"),
         ({"noise_fraction": 1.5}, "'noise_fraction' parameter"),
+        ({"softmax_optimizer": "adam"}, "'softmax_optimizer' parameter"),
+        ({"triplet_weight_decay": -1e-4}, "'triplet_weight_decay' parameter"),
     ],
 )
 def test_bad_parameters(params, match, data):

@@ -931,6 +931,31 @@ def test_sgd_softmax_patch_steps_the_softmax_phase_with_sgd(monkeypatch, audio):
         EmotionEmbeddingClassifier(**{**params, "triplet_lr": None}).fit(S, y)
 
 
+def test_sgd_softmax_patch_is_the_softmax_optimizer_parameter(monkeypatch, audio):
+    """The screen's patch and ``softmax_optimizer="sgd"`` (with the same
+    weight decays) train the same networks, to the bit."""
+    import sgd_softmax
+
+    import sklearn_tser._classifier as classifier_module
+
+    monkeypatch.setattr(classifier_module, "make_net", classifier_module.make_net)
+    X, y = audio
+    S = LogMelTransformer(output="padded").fit_transform(X)
+    params = {**TINY, "n_networks": 2, "pretrain_epochs": 3, "triplet_epochs": 2}
+    option = EmotionEmbeddingClassifier(
+        **params,
+        softmax_optimizer="sgd",
+        lr=0.05,
+        weight_decay=5e-4,
+        triplet_weight_decay=1e-4,
+    ).fit(S, y)
+    sgd_softmax.patch(0.05, 5e-4)
+    patched = EmotionEmbeddingClassifier(**params, weight_decay=1e-4).fit(S, y)
+    for a, b in zip(option.net_.nets, patched.net_.nets, strict=True):
+        assert a.history[:, "train_loss"] == b.history[:, "train_loss"]
+    np.testing.assert_array_equal(option.transform(S), patched.transform(S))
+
+
 def test_batch_norm_statistics_recomputed_as_the_mean_of_batches(audio):
     """batch_norm_statistics.py: with ``clean``, each normalisation layer's
     running mean and variance become the plain means over the passes' batches

@@ -381,6 +381,39 @@ def test_softmax_losses_learn_separable_emotions(softmax_loss):
     assert clf.score(X, y) > 0.9
 
 
+def test_sgd_softmax_phase_learns_separable_emotions():
+    X, y = make_spectrograms(n=60)
+    params = {**TINY, "pretrain_epochs": 15, "triplet_epochs": 0, "mixup_alpha": 0.0}
+    clf = EmotionEmbeddingClassifier(
+        **params, softmax_optimizer="sgd", lr=0.05, weight_decay=5e-4
+    ).fit(X, y)
+    assert clf.score(X, y) > 0.9
+
+
+@pytest.mark.parametrize("softmax_optimizer", ["adamw", "sgd"])
+def test_each_phase_has_its_optimizer_and_weight_decay(monkeypatch, softmax_optimizer):
+    """The softmax phase steps with ``softmax_optimizer`` and ``weight_decay``;
+    the triplet phase with AdamW and ``triplet_weight_decay`` (or
+    ``weight_decay`` when it is None)."""
+    X, y = make_spectrograms(n=30)
+    seen = {}
+    step = EmbeddingNet.train_step
+
+    def spy(self, batch, **kwargs):
+        group = self.optimizer_.param_groups[0]
+        seen.setdefault(self.phase_, (type(self.optimizer_), group["weight_decay"]))
+        return step(self, batch, **kwargs)
+
+    monkeypatch.setattr(EmbeddingNet, "train_step", spy)
+    params = {**TINY, "softmax_optimizer": softmax_optimizer, "weight_decay": 3e-4}
+    EmotionEmbeddingClassifier(**params, triplet_weight_decay=2e-5).fit(X, y)
+    softmax = torch.optim.SGD if softmax_optimizer == "sgd" else torch.optim.AdamW
+    assert seen == {"softmax": (softmax, 3e-4), "triplet": (torch.optim.AdamW, 2e-5)}
+    seen.clear()
+    EmotionEmbeddingClassifier(**params).fit(X, y)
+    assert seen["triplet"] == (torch.optim.AdamW, 3e-4)
+
+
 def test_mixup_mixes_the_softmax_phase_only(monkeypatch):
     """The softmax phase trains on mixtures of clips, the triplet phase on the
     clips themselves."""
