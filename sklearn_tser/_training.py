@@ -601,11 +601,13 @@ class EmbeddingNet(NeuralNet):
         """
         phase = getattr(self, "phase_", None)
         if phase == "softmax" and self.softmax_optimizer == "sgd":
-            _, kwargs = self.get_params_for_optimizer(
+            # The weights as skorch hands them to any optimizer; of the
+            # ``optimizer__`` parameters, only the weight decay carries over.
+            args, kwargs = self.get_params_for_optimizer(
                 "optimizer", self.get_all_learnable_params()
             )
             self.optimizer_ = torch.optim.SGD(
-                [w for _, w in self.get_all_learnable_params()],
+                *args,
                 lr=self.phase_lr_,
                 momentum=0.9,
                 nesterov=True,
