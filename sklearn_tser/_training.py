@@ -589,35 +589,34 @@ class EmbeddingNet(NeuralNet):
         ]
 
     def initialize_optimizer(self, triggered_directly=None):
-        """The optimizer of the phase being trained (``phase_``).
+        """The optimizer of the phase being trained (``phase_``), from the
+        arguments skorch gives any optimizer (the weights, ``lr`` and the
+        ``optimizer__`` parameters).
 
         The softmax phase with ``softmax_optimizer="sgd"`` steps with
         :class:`torch.optim.SGD` (Nesterov momentum 0.9, L2 weight decay
-        ``optimizer__weight_decay``); otherwise, skorch's optimizer (the
-        net's ``optimizer`` and ``optimizer__`` parameters), with
-        ``triplet_weight_decay``, when set, in the triplet phase. The
-        learning rate of either is set at every epoch by
-        :class:`CosineAnnealing`.
+        ``optimizer__weight_decay``); otherwise the net's ``optimizer``
+        steps, with ``triplet_weight_decay``, when set, as the triplet
+        phase's weight decay. The learning rate of either is set at every
+        epoch by :class:`CosineAnnealing`.
         """
         phase = getattr(self, "phase_", None)
+        args, kwargs = self.get_params_for_optimizer(
+            "optimizer", self.get_all_learnable_params()
+        )
         if phase == "softmax" and self.softmax_optimizer == "sgd":
-            # The weights as skorch hands them to any optimizer; of the
-            # ``optimizer__`` parameters, only the weight decay carries over.
-            args, kwargs = self.get_params_for_optimizer(
-                "optimizer", self.get_all_learnable_params()
-            )
+            # Of AdamW's arguments, only the rate and weight decay carry over.
             self.optimizer_ = torch.optim.SGD(
                 *args,
-                lr=self.phase_lr_,
+                lr=kwargs["lr"],
                 momentum=0.9,
                 nesterov=True,
                 weight_decay=kwargs.get("weight_decay", 0.0),
             )
-            return self
-        super().initialize_optimizer(triggered_directly)
-        if phase == "triplet" and self.triplet_weight_decay is not None:
-            for group in self.optimizer_.param_groups:
-                group["weight_decay"] = self.triplet_weight_decay
+        else:
+            if phase == "triplet" and self.triplet_weight_decay is not None:
+                kwargs["weight_decay"] = self.triplet_weight_decay
+            self.optimizer_ = self.optimizer(*args, **kwargs)
         return self
 
     def fit_phases(self, train_set, valid_set=None, *, stop=None):

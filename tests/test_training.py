@@ -402,10 +402,19 @@ def test_each_phase_has_its_optimizer_and_weight_decay(monkeypatch, softmax_opti
     def spy(self, batch, **kwargs):
         group = self.optimizer_.param_groups[0]
         seen.setdefault(self.phase_, (type(self.optimizer_), group["weight_decay"]))
+        if isinstance(self.optimizer_, torch.optim.SGD):
+            assert group["momentum"] == 0.9 and group["nesterov"]
+            assert group["lr"] == pytest.approx(0.05)  # the schedule's first
         return step(self, batch, **kwargs)
 
     monkeypatch.setattr(EmbeddingNet, "train_step", spy)
-    params = {**TINY, "softmax_optimizer": softmax_optimizer, "weight_decay": 3e-4}
+    params = {
+        **TINY,
+        "softmax_optimizer": softmax_optimizer,
+        "lr": 0.05,
+        "weight_decay": 3e-4,
+        "pretrain_epochs": 1,  # the first epoch's rate is the peak
+    }
     EmotionEmbeddingClassifier(**params, triplet_weight_decay=2e-5).fit(X, y)
     softmax = torch.optim.SGD if softmax_optimizer == "sgd" else torch.optim.AdamW
     assert seen == {"softmax": (softmax, 3e-4), "triplet": (torch.optim.AdamW, 2e-5)}
