@@ -31,6 +31,7 @@ from ._training import (
     group_standardization,
     make_net,
     member_nets,
+    optimizer_settings,
     serves_scales,
     speech_regions,
     standardization,
@@ -201,26 +202,29 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         runs in batches of up to 128 clips of similar length.
     softmax_optimizer : {"adamw", "sgd"}, default="adamw"
         Optimizer of the softmax phase: AdamW, or SGD with Nesterov momentum
-        0.9. Each wants its own ``lr`` and ``weight_decay``: the defaults are
-        AdamW's; for ``"sgd"`` the rate of residual networks' usual recipe,
-        scaled to batches of 64, is ``lr=0.05`` with ``weight_decay=5e-4``
-        (screened in :doc:`/benchmarks`). The triplet phase uses AdamW.
-    lr : float > 0, default=4.243e-3
+        0.9. Each has its own rate and weight decay (``lr`` and
+        ``weight_decay`` of None, below). The triplet phase uses AdamW.
+    lr : float > 0 or None, default=None
         Peak learning rate of the softmax phase, annealed with a cosine
-        schedule. The default, AdamW's, is ``3e-3 * sqrt(2)``: the rate chosen
-        for batches of 32, scaled with the square root of the batch size;
-        scale it likewise with ``batch_size``.
+        schedule. None is the optimizer's own: ``4.243e-3`` for AdamW
+        (``3e-3`` chosen for batches of 32, scaled with the square root of
+        the batch size to 64) and ``0.05`` for SGD (residual networks' usual
+        0.1 for batches of 128, scaled linearly to 64); scale it likewise
+        with ``batch_size``.
     triplet_lr : float > 0 or None, default=1e-3
         Learning rate of the triplet phase, whose class-balanced batches do not
-        depend on ``batch_size``; ``None`` means ``lr / 3``.
-    weight_decay : float >= 0, default=1e-4
+        depend on ``batch_size``; ``None`` means a third of the softmax
+        phase's AdamW rate (of ``lr`` when ``softmax_optimizer="adamw"``, of
+        ``4.243e-3`` after SGD).
+    weight_decay : float >= 0 or None, default=None
         Weight decay of the softmax phase's optimizer (torch's
         ``weight_decay``: decoupled for AdamW, an L2 term of the gradient for
-        SGD), and of the triplet phase's unless ``triplet_weight_decay`` is
-        set.
+        SGD). None is the optimizer's own: ``1e-4`` for AdamW, ``5e-4`` for
+        SGD.
     triplet_weight_decay : float >= 0 or None, default=None
-        AdamW weight decay of the triplet phase; ``None`` means
-        ``weight_decay``.
+        AdamW weight decay of the triplet phase; ``None`` means the softmax
+        phase's when that phase is AdamW too, and AdamW's ``1e-4`` after SGD
+        (whose L2 decay is on another scale).
     crop_frames : int > 0 or None, default=200
         Length of the random training crops in frames (2 s at the default 10 ms
         hop); ``None`` trains on whole clips.
@@ -585,9 +589,9 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         "n_samples_per_class": [Interval(numbers.Integral, 2, None, closed="left")],
         "batch_size": [Interval(numbers.Integral, 1, None, closed="left")],
         "softmax_optimizer": [StrOptions({"adamw", "sgd"})],
-        "lr": [Interval(numbers.Real, 0, None, closed="neither")],
+        "lr": [Interval(numbers.Real, 0, None, closed="neither"), None],
         "triplet_lr": [Interval(numbers.Real, 0, None, closed="neither"), None],
-        "weight_decay": [Interval(numbers.Real, 0, None, closed="left")],
+        "weight_decay": [Interval(numbers.Real, 0, None, closed="left"), None],
         "triplet_weight_decay": [Interval(numbers.Real, 0, None, closed="left"), None],
         "crop_frames": [Interval(numbers.Integral, 1, None, closed="left"), None],
         "freq_masks": [Interval(numbers.Integral, 0, None, closed="left")],
@@ -656,9 +660,9 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         n_samples_per_class=8,
         batch_size=64,
         softmax_optimizer="adamw",
-        lr=4.243e-3,
+        lr=None,
         triplet_lr=1e-3,
-        weight_decay=1e-4,
+        weight_decay=None,
         triplet_weight_decay=None,
         crop_frames=200,
         freq_masks=2,
@@ -896,11 +900,12 @@ of shape (n_mels, n_frames_i), or SpectrogramStore
             except RuntimeError as exc:
                 if isinstance(exc, TrainingDivergedError) or "overflow" not in str(exc):
                     raise
+                rates = optimizer_settings(self.get_params())
                 raise TrainingDivergedError(
                     f"Training overflowed ({exc}). Lower the learning rate "
-                    f"(lr={self.lr}, triplet_lr={self.triplet_lr}) or the weight "
-                    f"decay (weight_decay={self.weight_decay}), or check the "
-                    "input scale."
+                    f"(lr={rates['lr']:g}, triplet_lr={rates['triplet_lr']:g}) or "
+                    f"the weight decay (weight_decay={rates['weight_decay']:g}), "
+                    "or check the input scale."
                 ) from exc
         self.net_ = net
         self.interrupted_ = net.interrupted_

@@ -58,6 +58,7 @@ __all__ = [
     "group_standardization",
     "networks_at_once",
     "network_shapes",
+    "optimizer_settings",
     "serves_scales",
     "speech_regions",
     "standardization",
@@ -2097,24 +2098,89 @@ def _native_bfloat16(cuda_index):
 
 _FUSED_DEVICES = ("cpu", "cuda")  # where torch's fused AdamW runs
 
+#: The softmax phase's peak learning rate and weight decay when a classifier's
+#: ``lr`` and ``weight_decay`` are None, for each ``softmax_optimizer``.
+#: AdamW's rate is the one chosen for batches of 32 (3e-3) scaled with the
+#: square root of the batch size to the default 64; SGD's is residual
+#: networks' usual recipe (0.1 for batches of 128, with an L2 decay of 5e-4)
+#: scaled linearly to 64.
+SOFTMAX_OPTIMIZER_DEFAULTS = {
+    "adamw": {"lr": 4.243e-3, "weight_decay": 1e-4},
+    "sgd": {"lr": 0.05, "weight_decay": 5e-4},
+}
+
+
+def optimizer_settings(params):
+    """The learning rates and weight decays of both phases that a
+    classifier's parameters set, with their ``None`` resolved.
+
+    ``lr`` and ``weight_decay`` of None are the softmax phase's optimizer's
+    own (:data:`SOFTMAX_OPTIMIZER_DEFAULTS`). The triplet phase steps with
+    AdamW: ``triplet_lr`` of None is a third of the softmax phase's rate, and
+    ``triplet_weight_decay`` of None its weight decay, when that phase is
+    AdamW too; after SGD, whose rate and L2 decay are on another scale, they
+    are a third of AdamW's default rate and AdamW's default decay.
+
+    Parameters
+    ----------
+    params : dict
+        ``EmotionEmbeddingClassifier.get_params()``, validated.
+
+    Returns
+    -------
+    settings : dict
+        ``lr``, ``weight_decay``, ``triplet_lr`` and ``triplet_weight_decay``,
+        each a float.
+
+    Examples
+    --------
+    >>> names = ["lr", "weight_decay", "triplet_lr", "triplet_weight_decay"]
+    >>> sgd = optimizer_settings({**dict.fromkeys(names), "softmax_optimizer": "sgd"})
+    >>> sgd["lr"], sgd["weight_decay"], sgd["triplet_weight_decay"]
+    (0.05, 0.0005, 0.0001)
+    """
+
+    def given(name, default):
+        return default if params[name] is None else params[name]
+
+    own = SOFTMAX_OPTIMIZER_DEFAULTS[params["softmax_optimizer"]]
+    lr, weight_decay = (
+        given("lr", own["lr"]),
+        given("weight_decay", own["weight_decay"]),
+    )
+    # The triplet phase's AdamW falls back on the softmax phase's settings
+    # when that phase is AdamW too, on AdamW's defaults otherwise.
+    adamw = (
+        {"lr": lr, "weight_decay": weight_decay}
+        if params["softmax_optimizer"] == "adamw"
+        else SOFTMAX_OPTIMIZER_DEFAULTS["adamw"]
+    )
+    return {
+        "lr": lr,
+        "weight_decay": weight_decay,
+        "triplet_lr": given("triplet_lr", adamw["lr"] / 3),
+        "triplet_weight_decay": given("triplet_weight_decay", adamw["weight_decay"]),
+    }
+
 
 def training_params(params, *, device, random_state):
     """The parameters of an :class:`EmbeddingNet` that a classifier's
     parameters set, but for the module's: what a warm start updates."""
     p = params
+    rates = optimizer_settings(p)
     return dict(
-        optimizer__weight_decay=p["weight_decay"],
+        optimizer__weight_decay=rates["weight_decay"],
         # One kernel for the whole update instead of a loop over the weights:
         # the same AdamW, several times faster per step on the CPU.
         optimizer__fused=torch.device(device).type in _FUSED_DEVICES,
-        lr=p["lr"],
+        lr=rates["lr"],
         batch_size=p["batch_size"],
         max_epochs=p["pretrain_epochs"],
         pretrain_epochs=p["pretrain_epochs"],
         triplet_epochs=p["triplet_epochs"],
         softmax_optimizer=p["softmax_optimizer"],
-        triplet_lr=p["triplet_lr"],
-        triplet_weight_decay=p["triplet_weight_decay"],
+        triplet_lr=rates["triplet_lr"],
+        triplet_weight_decay=rates["triplet_weight_decay"],
         margin=p["margin"],
         mining=p["mining"],
         ce_weight=p["ce_weight"],

@@ -407,7 +407,7 @@ def test_safe_format_stores_weights_on_the_cpu(saved):
         {"pooling": "blocks"},
         {"pooling": "attentive"},
         {"softmax_loss": "aam", "aam_margin": 0.3},
-        {"softmax_optimizer": "sgd", "lr": 0.05, "triplet_weight_decay": 1e-5},
+        {"softmax_optimizer": "sgd", "triplet_weight_decay": 1e-5},
         {"trim_db": 30.0, "standardize": "clip", "mixup_alpha": 0.0},
         {"standardize": "group"},
         {"standardize": "group", "center_embeddings": "group"},
