@@ -51,7 +51,7 @@ def weights(clf):
         # torch's overflow error comes from AdamW's loop over the weights, the
         # optimizer of devices without the fused kernel (which lets the loss
         # become NaN instead, as above).
-        ({"lr": 1e38}, False, r"Training overflowed"),
+        ({"softmax_optimizer": "adamw", "lr": 1e38}, False, r"Training overflowed"),
         ({"pretrain_epochs": 0, "triplet_lr": 1e30}, True, "triplet loss became nan"),
     ],
     ids=["nan-loss", "overflow", "triplet-phase"],
@@ -305,11 +305,10 @@ def test_warm_start_continues_from_the_last_weights(data):
     X, y = data
     clf = EmotionEmbeddingClassifier(**{**TINY, "weight_decay": 0.0}).fit(X, y)
     net, first, n_epochs = clf.net_, weights(clf), len(clf.net_.history)
-    # Another seed and a vanishing learning rate in both phases (triplet_lr=None
-    # is lr / 3): a warm start keeps the weights (a cold start would draw new
-    # ones from the new seed).
+    # Another seed and a vanishing learning rate in both phases: a warm start
+    # keeps the weights (a cold start would draw new ones from the new seed).
     params = dict(
-        random_state=1, lr=1e-12, triplet_lr=None, pretrain_epochs=1, triplet_epochs=1
+        random_state=1, lr=1e-12, triplet_lr=1e-12, pretrain_epochs=1, triplet_epochs=1
     )
     clf.set_params(warm_start=True, **params).fit(X, y)
     assert clf.net_ is net
