@@ -402,11 +402,12 @@ class EmbeddingNet(NeuralNet):
         momentum 0.9 at ``lr``, with ``optimizer__weight_decay`` as its L2
         weight decay (:meth:`initialize_optimizer`). The triplet phase always
         uses the net's ``optimizer``.
-    triplet_lr : float or None, default=None
-        Learning rate of the triplet phase; ``None`` means ``lr / 3``.
+    triplet_lr : float, default=1e-3
+        Learning rate of the triplet phase (a classifier's ``triplet_lr=None``
+        is resolved before it gets here, by :func:`optimizer_settings`).
     triplet_weight_decay : float or None, default=None
-        Weight decay of the triplet phase's optimizer; ``None`` means
-        ``optimizer__weight_decay``, that of the softmax phase.
+        Weight decay of the triplet phase's optimizer; ``None`` keeps the
+        net's ``optimizer__weight_decay``.
     margin : float, default=0.2
         Triplet margin, in cosine distance.
     mining : str, default="semi_hard"
@@ -510,7 +511,7 @@ class EmbeddingNet(NeuralNet):
         pretrain_epochs=300,
         triplet_epochs=30,
         softmax_optimizer="adamw",
-        triplet_lr=None,
+        triplet_lr=1e-3,
         triplet_weight_decay=None,
         margin=0.2,
         mining="semi_hard",
@@ -583,10 +584,9 @@ class EmbeddingNet(NeuralNet):
 
     def phases(self):
         """The training phases: ``(name, epochs, learning rate)``."""
-        triplet_lr = self.lr / 3 if self.triplet_lr is None else self.triplet_lr
         return [
             ("softmax", self.pretrain_epochs, self.lr),
-            ("triplet", self.triplet_epochs, triplet_lr),
+            ("triplet", self.triplet_epochs, self.triplet_lr),
         ]
 
     def initialize_optimizer(self, triggered_directly=None):
