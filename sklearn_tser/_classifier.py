@@ -54,6 +54,7 @@ PARAMS_BEFORE_ADDED = {
     "noise_snr": None,
     "noise_spectrum": "speech",
     "noise_fraction": 1.0,
+    "zero_init_residual": False,
 }
 
 
@@ -165,6 +166,12 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         its valid frames, a clip-level context for the frame-level features (see
         :class:`sklearn_tser._networks.EmbeddingNetwork`). Ignored by the
         families other than the ResNet and CNN.
+    zero_init_residual : bool, default=False
+        Whether each residual block of the ResNet starts as its shortcut: the
+        batch normalisation that ends the block's branch starts with zero
+        scales (Goyal et al., 2017; torchvision's option of the same name), so
+        the network starts shallow and grows the branches as it trains.
+        Ignored by the other families.
     dropout : float in [0, 1), default=0.1
         Dropout before the embedding layer.
     n_networks : int >= 1, default=2
@@ -575,6 +582,7 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         "dilation": [Interval(numbers.Integral, 1, None, closed="left")],
         "deltas": [Interval(numbers.Integral, 0, 2, closed="both")],
         "squeeze_excitation": ["boolean"],
+        "zero_init_residual": ["boolean"],
         "dropout": [Interval(numbers.Real, 0, 1, closed="left")],
         "n_networks": [Interval(numbers.Integral, 1, None, closed="left")],
         "pretrain_epochs": [Interval(numbers.Integral, 0, None, closed="left")],
@@ -649,6 +657,7 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         dilation=1,
         deltas=0,
         squeeze_excitation=False,
+        zero_init_residual=False,
         dropout=0.1,
         n_networks=2,
         pretrain_epochs=360,
@@ -709,6 +718,7 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         self.dilation = dilation
         self.deltas = deltas
         self.squeeze_excitation = squeeze_excitation
+        self.zero_init_residual = zero_init_residual
         self.dropout = dropout
         self.n_networks = n_networks
         self.pretrain_epochs = pretrain_epochs

@@ -58,7 +58,10 @@ normalisation and ReLU, as are the frame-wise ``Linear`` layers. With
 padding ``dilation``: a longer context for the same weights. With
 ``squeeze_excitation=True`` every block of the ResNet and CNN scales the
 channels of its second convolution's output by gates computed from the
-clip's mean of each channel over its valid frames (SE-ResNet).
+clip's mean of each channel over its valid frames (SE-ResNet). With
+``zero_init_residual=True`` the batch normalisation that ends each residual
+block starts with zero scales, so that every block of the ResNet starts as
+its shortcut and the network as a shallow one (Goyal et al., 2017).
 
 With ``deltas > 0`` the network first appends time derivatives of the log-mel
 values to its input (see :func:`time_deltas`): every family then reads
@@ -331,7 +334,8 @@ def initialize_weights(module, generator):
     Convolutions and linear layers: Kaiming-uniform weights (``a = sqrt(5)``)
     and biases uniform in ``+-1 / sqrt(fan_in)``; recurrent layers: every
     weight uniform in ``+-1 / sqrt(hidden_size)``; batch normalisation: ones
-    and zeros.
+    and zeros, but zero scales for the last one of each residual block built
+    with ``zero_init_residual`` (its branch then starts at zero).
     """
     with torch.no_grad():
         for m in module.modules():
@@ -346,6 +350,10 @@ def initialize_weights(module, generator):
                     nn.init.uniform_(weight, -bound, bound, generator=generator)
             elif isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
                 m.reset_parameters()
+        for m in module.modules():
+            if isinstance(m, _Block) and m.residual and m.zero_init:
+                # The block's branch starts at zero: the block is its shortcut.
+                nn.init.zeros_(m.norm2.weight)
 
 
 class _MaskedBatchNorm1d(nn.BatchNorm1d):
@@ -566,7 +574,9 @@ class _Block(nn.Module):
     strided convolution and adds no weight layer. Convolutions of stride 1 have
     dilation ``dilation``. With ``squeeze_excitation`` the second convolution's
     normalised output is gated per channel (:class:`_SqueezeExcitation`) before
-    the shortcut is added, as in SE-ResNet.
+    the shortcut is added, as in SE-ResNet. With ``zero_init`` (and
+    ``residual``), :func:`initialize_weights` starts the second normalisation's
+    scales at zero, so that the block starts as its shortcut.
     """
 
     def __init__(
@@ -577,12 +587,14 @@ class _Block(nn.Module):
         residual,
         dilation=1,
         squeeze_excitation=False,
+        zero_init=False,
     ):
         super().__init__()
         if out_channels < in_channels:
             raise ValueError("A block cannot reduce the number of channels.")
         self.stride = stride
         self.residual = residual
+        self.zero_init = zero_init
         self.extra_channels = out_channels - in_channels
         self.conv1 = _ConvLayer(
             in_channels, out_channels, stride, dilation=1 if stride == 2 else dilation
@@ -659,6 +671,7 @@ class _ConvBackbone(nn.Module):
         dilation=1,
         planes=1,
         squeeze_excitation=False,
+        zero_init_residual=False,
     ):
         super().__init__()
         if stem == "conv2d":
@@ -683,6 +696,7 @@ class _ConvBackbone(nn.Module):
                     residual,
                     dilation=dilation,
                     squeeze_excitation=squeeze_excitation,
+                    zero_init=zero_init_residual,
                 )
             )
             channels, stage = out_channels, block_stage
@@ -835,6 +849,13 @@ class EmbeddingNetwork(nn.Module):
         features, for few weights (two small ``Linear`` layers a block) but a
         mean and a product over every frame; its ``Linear`` layers are not
         counted in ``n_layers``. Ignored by the other families.
+    zero_init_residual : bool, default=False
+        Whether the batch normalisation that ends each block of the ResNet
+        starts with zero scales (set by :func:`initialize_weights`, as
+        torchvision's ``zero_init_residual``; Goyal et al., 2017), so that
+        every block starts as its shortcut: the network starts as a shallow
+        one and grows its blocks' branches as it trains. Ignored by the
+        other families (the CNN's blocks have no shortcut to start as).
 
     Attributes
     ----------
@@ -877,6 +898,7 @@ class EmbeddingNetwork(nn.Module):
         dilation=1,
         deltas=0,
         squeeze_excitation=False,
+        zero_init_residual=False,
     ):
         super().__init__()
         check_architecture(architecture, n_layers)
@@ -891,11 +913,15 @@ class EmbeddingNetwork(nn.Module):
         check_integer(dilation, "dilation", low=1)
         check_integer(deltas, "deltas", low=0, high=2)
         _check_dropout(dropout)
-        if not isinstance(squeeze_excitation, (bool, np.bool_)):
-            raise TypeError(
-                "squeeze_excitation must be a bool; got "
-                f"{squeeze_excitation!r} of type {type(squeeze_excitation).__name__}."
-            )
+        for name, value in (
+            ("squeeze_excitation", squeeze_excitation),
+            ("zero_init_residual", zero_init_residual),
+        ):
+            if not isinstance(value, (bool, np.bool_)):
+                raise TypeError(
+                    f"{name} must be a bool; got {value!r} of type "
+                    f"{type(value).__name__}."
+                )
         # Plain Python numbers: hyper-parameters may come as NumPy scalars.
         n_layers, n_mels, n_classes = int(n_layers), int(n_mels), int(n_classes)
         embedding_dim, width, dropout = int(embedding_dim), int(width), float(dropout)
@@ -919,6 +945,7 @@ class EmbeddingNetwork(nn.Module):
                 dilation,
                 planes=1 + deltas,
                 squeeze_excitation=bool(squeeze_excitation),
+                zero_init_residual=bool(zero_init_residual),
             )
         elif architecture == "fc":
             self.backbone = _FrameWiseBackbone(n_channels, width, n_backbone)

@@ -77,6 +77,7 @@ NETWORK_PARAMS = (
     "dilation",
     "deltas",
     "squeeze_excitation",
+    "zero_init_residual",
     "dropout",
 )
 

@@ -229,6 +229,7 @@ def test_warm_start_continues_training(data):
         ({"deltas": 3}, "'deltas' parameter"),
         ({"deltas": 1.0}, "'deltas' parameter"),
         ({"squeeze_excitation": 1}, "'squeeze_excitation' parameter"),
+        ({"zero_init_residual": 1}, "'zero_init_residual' parameter"),
         ({"freq_mixstyle": 1.5}, "'freq_mixstyle' parameter"),
         ({"freq_mixstyle_alpha": 0}, "'freq_mixstyle_alpha' parameter"),
         ({"copy_paste": -0.1}, "'copy_paste' parameter"),

@@ -890,3 +890,49 @@ def test_backbone_trains_channels_last(architecture):
     (logits.square().sum() + embeddings.square().sum()).backward()
     assert len(layouts) == 2 * len(net.backbone.layers)
     assert all(stride == 1 for *_, stride in layouts), layouts
+
+
+@pytest.mark.parametrize("n_layers", [6, 11, 15])
+def test_zero_init_residual_starts_every_block_as_its_shortcut(n_layers):
+    """With zero scales at the end of each branch, a block's output at
+    initialisation is its shortcut through the ReLU: the input subsampled by
+    the stride, the new channels zero (computed here frame by frame)."""
+    from sklearn_tser._networks import _Block
+
+    net = _small_net("resnet", n_layers, zero_init_residual=True)
+    initialize_weights(net, torch.Generator().manual_seed(0))
+    blocks = [m for m in net.backbone.layers if isinstance(m, _Block)]
+    assert blocks
+    net.train()  # batch statistics: the branch is zero whatever they are
+    torch.manual_seed(1)
+    for block in blocks:
+        assert torch.equal(block.norm2.weight, torch.zeros_like(block.norm2.weight))
+        n_in = block.conv1.conv.in_channels
+        x = torch.relu(torch.randn(3, n_in, 11))
+        lengths = torch.tensor([11, 7, 4])
+        x = x * (torch.arange(11)[None, :] < lengths[:, None])[:, None, :]
+        out, out_lengths = block(x, lengths)
+        n_out = block.conv2.out_channels
+        for i, length in enumerate(out_lengths.tolist()):
+            for t in range(out.shape[2]):
+                for c in range(n_out):
+                    source = t * block.stride
+                    expected = (
+                        x[i, c, source].item() if c < n_in and t < length else 0.0
+                    )
+                    assert out[i, c, t].item() == pytest.approx(expected, abs=1e-6)
+
+
+def test_zero_init_residual_leaves_the_cnn_and_the_default_alone():
+    """The CNN's blocks have no shortcut (a zero branch would zero them) and
+    the default draws the batch normalisation's ones."""
+    for architecture, zero in (("cnn", True), ("resnet", False)):
+        net = _small_net(architecture, 11, zero_init_residual=zero)
+        initialize_weights(net, torch.Generator().manual_seed(0))
+        scales = [m.weight for m in net.modules() if isinstance(m, nn.BatchNorm1d)]
+        assert scales and all(torch.equal(w, torch.ones_like(w)) for w in scales)
+
+
+def test_zero_init_residual_must_be_a_bool():
+    with pytest.raises(TypeError, match="zero_init_residual must be a bool; got 1"):
+        _small_net("resnet", 11, zero_init_residual=1)

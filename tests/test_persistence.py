@@ -505,6 +505,24 @@ def test_a_file_saved_before_reverberation_existed_loads_without_it(
     assert load(saved)[-1].reverberation == 50.0
 
 
+def test_a_file_lacking_the_parameters_added_since_loads_with_their_old_values(
+    saved, tmp_path
+):
+    """Each parameter added after the format was fixed loads, when a file
+    lacks it, at the value the classifier trained with before it existed."""
+    from sklearn_tser._classifier import PARAMS_BEFORE_ADDED
+
+    def edit(doc, tensors):
+        for name in PARAMS_BEFORE_ADDED:
+            del _clf(doc)["params"][name]
+
+    old = load(_craft(saved, tmp_path / "old.safetensors", edit))[-1]
+    assert {name: getattr(old, name) for name in PARAMS_BEFORE_ADDED} == (
+        PARAMS_BEFORE_ADDED
+    )
+    assert "zero_init_residual" in PARAMS_BEFORE_ADDED
+
+
 @pytest.mark.parametrize(
     "name, today, before",
     [

@@ -1986,3 +1986,26 @@ def test_initial_weights_are_drawn_on_the_cpu_whatever_the_device(monkeypatch):
     for name, w in on_cpu.items():
         assert elsewhere[name].device.type == "cpu"
         torch.testing.assert_close(elsewhere[name], w)
+
+
+def test_zero_init_residual_reaches_every_member_at_initialisation():
+    """The classifier's zero_init_residual starts the last batch
+    normalisation of every residual block of every member at zero scales."""
+    from sklearn_tser._networks import _Block
+
+    params = {**EmotionEmbeddingClassifier(**TINY).get_params(), "n_networks": 2}
+    for zero in (False, True):
+        net = make_net(
+            {**params, "zero_init_residual": zero},
+            n_mels=12,
+            n_classes=3,
+            device="cpu",
+        ).initialize()
+        scales = [
+            block.norm2.weight
+            for member in net.nets
+            for block in member.module_.modules()
+            if isinstance(block, _Block)
+        ]
+        assert len(scales) == 2  # one block in each 6-layer member
+        assert all(torch.equal(w, torch.full_like(w, 1.0 - zero)) for w in scales)
