@@ -55,6 +55,8 @@ PARAMS_BEFORE_ADDED = {
     "noise_spectrum": "speech",
     "noise_fraction": 1.0,
     "zero_init_residual": False,
+    # Files saved before it trained the softmax phase with AdamW.
+    "softmax_optimizer": "adamw",
 }
 
 
@@ -207,7 +209,7 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
     batch_size : int > 0, default=64
         Batch size of softmax pre-training. Inference (and the validation loss)
         runs in batches of up to 128 clips of similar length.
-    softmax_optimizer : {"adamw", "sgd"}, default="adamw"
+    softmax_optimizer : {"adamw", "sgd"}, default="sgd"
         Optimizer of the softmax phase: AdamW, or SGD with Nesterov momentum
         0.9. Each has its own rate and weight decay (``lr`` and
         ``weight_decay`` of None, below). The triplet phase uses AdamW.
@@ -668,7 +670,7 @@ class EmotionEmbeddingClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         n_classes_per_batch=None,
         n_samples_per_class=8,
         batch_size=64,
-        softmax_optimizer="adamw",
+        softmax_optimizer="sgd",
         lr=None,
         triplet_lr=1e-3,
         weight_decay=None,
