@@ -20,7 +20,7 @@ By default it is reduced: the default classifier (an ensemble of two networks)
 on 8 actors, 5 and 4 folds and the 70/30 split, 10 fits on 336 to 384 clips;
 it took 28 minutes on an idle 2-core CPU. Set ``FULL = True`` for the paper's
 setting (all 24 actors, 10 folds and 6 folds by actor): 17 fits on 1008 to
-1296 clips, of which the 70/30 one (1008 clips) took 517 s alone in the
+1296 clips, of which the 70/30 one (1008 clips) took 346 s alone in the
 benchmark run, so hours on a 2-core CPU (the benchmark table runs these
 folds). The command line does the same::
 

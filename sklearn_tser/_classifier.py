@@ -45,9 +45,9 @@ __all__ = ["EmotionEmbeddingClassifier"]
 
 # Options added after models were saved and benchmark fits cached, each with
 # the value at which training is what it was before the option existed (off,
-# or rooms for every crop as before reverberation_fraction): a model file
-# without one was trained so and loads so, and a benchmark's cache key leaves
-# one out at that value.
+# rooms for every crop as before reverberation_fraction, AdamW as before
+# softmax_optimizer): a model file without one was trained so and loads so,
+# and a benchmark's cache key leaves one out at that value.
 PARAMS_BEFORE_ADDED = {
     "reverberation": 0.0,
     "reverberation_fraction": 1.0,
@@ -55,7 +55,6 @@ PARAMS_BEFORE_ADDED = {
     "noise_spectrum": "speech",
     "noise_fraction": 1.0,
     "zero_init_residual": False,
-    # Files saved before it trained the softmax phase with AdamW.
     "softmax_optimizer": "adamw",
 }
 

@@ -575,8 +575,9 @@ class _Block(nn.Module):
     dilation ``dilation``. With ``squeeze_excitation`` the second convolution's
     normalised output is gated per channel (:class:`_SqueezeExcitation`) before
     the shortcut is added, as in SE-ResNet. With ``zero_init`` (and
-    ``residual``), :func:`initialize_weights` starts the second normalisation's
-    scales at zero, so that the block starts as its shortcut.
+    ``residual``) the second normalisation's scales start at zero, as built
+    and as :func:`initialize_weights` draws them, so that the block starts as
+    its shortcut.
     """
 
     def __init__(
@@ -601,6 +602,8 @@ class _Block(nn.Module):
         )
         self.conv2 = _conv3(out_channels, out_channels, dilation=dilation)
         self.norm2 = _MaskedBatchNorm1d(out_channels)
+        if zero_init and residual:
+            nn.init.zeros_(self.norm2.weight)
         self.gate = _SqueezeExcitation(out_channels) if squeeze_excitation else None
 
     def forward(self, x, lengths):
@@ -851,8 +854,9 @@ class EmbeddingNetwork(nn.Module):
         counted in ``n_layers``. Ignored by the other families.
     zero_init_residual : bool, default=False
         Whether the batch normalisation that ends each block of the ResNet
-        starts with zero scales (set by :func:`initialize_weights`, as
-        torchvision's ``zero_init_residual``; Goyal et al., 2017), so that
+        starts with zero scales (as built, and as :func:`initialize_weights`
+        draws the weights again; torchvision's ``zero_init_residual``,
+        Goyal et al., 2017), so that
         every block starts as its shortcut: the network starts as a shallow
         one and grows its blocks' branches as it trains. Ignored by the
         other families (the CNN's blocks have no shortcut to start as).

@@ -1097,9 +1097,9 @@ n_frames), or None, default=None
         generator = torch.Generator("cpu").manual_seed(self.random_state)
         initialize_weights(self.module_, generator)
         if self.softmax_loss == "aam":
-            # Class rows of unit-variance entries: Adam's steps of about lr per
-            # entry then turn them slowly (rows of a small norm spin and the
-            # margin loss collapses).
+            # Class rows of unit-variance entries: AdamW's steps of about lr
+            # per entry then turn them slowly (rows of a small norm spin and
+            # the margin loss collapses).
             with torch.no_grad():
                 self.module_.head.weight.normal_(generator=generator)
         return self

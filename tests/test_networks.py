@@ -900,9 +900,10 @@ def test_zero_init_residual_starts_every_block_as_its_shortcut(n_layers):
     from sklearn_tser._networks import _Block
 
     net = _small_net("resnet", n_layers, zero_init_residual=True)
-    initialize_weights(net, torch.Generator().manual_seed(0))
     blocks = [m for m in net.backbone.layers if isinstance(m, _Block)]
-    assert blocks
+    assert blocks  # zero as built, and as drawn again
+    assert all(not b.norm2.weight.any() for b in blocks)
+    initialize_weights(net, torch.Generator().manual_seed(0))
     net.train()  # batch statistics: the branch is zero whatever they are
     torch.manual_seed(1)
     for block in blocks:
@@ -928,9 +929,10 @@ def test_zero_init_residual_leaves_the_cnn_and_the_default_alone():
     the default draws the batch normalisation's ones."""
     for architecture, zero in (("cnn", True), ("resnet", False)):
         net = _small_net(architecture, 11, zero_init_residual=zero)
-        initialize_weights(net, torch.Generator().manual_seed(0))
-        scales = [m.weight for m in net.modules() if isinstance(m, nn.BatchNorm1d)]
-        assert scales and all(torch.equal(w, torch.ones_like(w)) for w in scales)
+        for _ in range(2):  # as built, then as drawn again
+            scales = [m.weight for m in net.modules() if isinstance(m, nn.BatchNorm1d)]
+            assert scales and all(torch.equal(w, torch.ones_like(w)) for w in scales)
+            initialize_weights(net, torch.Generator().manual_seed(0))
 
 
 def test_zero_init_residual_must_be_a_bool():

@@ -520,7 +520,10 @@ def test_a_file_lacking_the_parameters_added_since_loads_with_their_old_values(
     assert {name: getattr(old, name) for name in PARAMS_BEFORE_ADDED} == (
         PARAMS_BEFORE_ADDED
     )
-    assert "zero_init_residual" in PARAMS_BEFORE_ADDED
+    # Files saved before softmax_optimizer existed trained with AdamW, no
+    # longer the default; before zero_init_residual, without it.
+    assert old.softmax_optimizer == "adamw" != load(saved)[-1].softmax_optimizer
+    assert old.zero_init_residual is False
 
 
 @pytest.mark.parametrize(
