@@ -333,9 +333,8 @@ def initialize_weights(module, generator):
 
     Convolutions and linear layers: Kaiming-uniform weights (``a = sqrt(5)``)
     and biases uniform in ``+-1 / sqrt(fan_in)``; recurrent layers: every
-    weight uniform in ``+-1 / sqrt(hidden_size)``; batch normalisation: ones
-    and zeros, but zero scales for the last one of each residual block built
-    with ``zero_init_residual`` (its branch then starts at zero).
+    weight uniform in ``+-1 / sqrt(hidden_size)``; batch normalisation: its
+    own ``reset_parameters`` (ones and zeros, or zero scales where built so).
     """
     with torch.no_grad():
         for m in module.modules():
@@ -350,10 +349,6 @@ def initialize_weights(module, generator):
                     nn.init.uniform_(weight, -bound, bound, generator=generator)
             elif isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
                 m.reset_parameters()
-        for m in module.modules():
-            if isinstance(m, _Block) and m.residual and m.zero_init:
-                # The block's branch starts at zero: the block is its shortcut.
-                nn.init.zeros_(m.norm2.weight)
 
 
 class _MaskedBatchNorm1d(nn.BatchNorm1d):
@@ -367,8 +362,20 @@ class _MaskedBatchNorm1d(nn.BatchNorm1d):
     :class:`torch.nn.BatchNorm1d`, which also does the work when there is no
     mask. Unlike the latter it accepts a single value per channel in training
     mode (a one-frame clip in a batch of one). Padded outputs are not zeroed
-    here: the caller masks after the activation.
+    here: the caller masks after the activation. With ``zero_scale`` its
+    scales start (and :meth:`reset_parameters` resets them) at zero instead
+    of one: what ends a residual branch that starts at zero.
     """
+
+    def __init__(self, num_features, zero_scale=False):
+        # Set first: the parent's __init__ calls reset_parameters.
+        self.zero_scale = zero_scale
+        super().__init__(num_features)
+
+    def reset_parameters(self):
+        super().reset_parameters()
+        if self.zero_scale:
+            nn.init.zeros_(self.weight)
 
     def forward(self, x, mask=None):
         if not self.training:
@@ -575,9 +582,8 @@ class _Block(nn.Module):
     dilation ``dilation``. With ``squeeze_excitation`` the second convolution's
     normalised output is gated per channel (:class:`_SqueezeExcitation`) before
     the shortcut is added, as in SE-ResNet. With ``zero_init`` (and
-    ``residual``) the second normalisation's scales start at zero, as built
-    and as :func:`initialize_weights` draws them, so that the block starts as
-    its shortcut.
+    ``residual``) the second normalisation's scales start at zero
+    (``zero_scale``), so that the block starts as its shortcut.
     """
 
     def __init__(
@@ -595,15 +601,12 @@ class _Block(nn.Module):
             raise ValueError("A block cannot reduce the number of channels.")
         self.stride = stride
         self.residual = residual
-        self.zero_init = zero_init
         self.extra_channels = out_channels - in_channels
         self.conv1 = _ConvLayer(
             in_channels, out_channels, stride, dilation=1 if stride == 2 else dilation
         )
         self.conv2 = _conv3(out_channels, out_channels, dilation=dilation)
-        self.norm2 = _MaskedBatchNorm1d(out_channels)
-        if zero_init and residual:
-            nn.init.zeros_(self.norm2.weight)
+        self.norm2 = _MaskedBatchNorm1d(out_channels, zero_scale=zero_init and residual)
         self.gate = _SqueezeExcitation(out_channels) if squeeze_excitation else None
 
     def forward(self, x, lengths):
@@ -854,12 +857,11 @@ class EmbeddingNetwork(nn.Module):
         counted in ``n_layers``. Ignored by the other families.
     zero_init_residual : bool, default=False
         Whether the batch normalisation that ends each block of the ResNet
-        starts with zero scales (as built, and as :func:`initialize_weights`
-        draws the weights again; torchvision's ``zero_init_residual``,
-        Goyal et al., 2017), so that
-        every block starts as its shortcut: the network starts as a shallow
-        one and grows its blocks' branches as it trains. Ignored by the
-        other families (the CNN's blocks have no shortcut to start as).
+        starts with zero scales (torchvision's ``zero_init_residual``; Goyal
+        et al., 2017), so that every block starts as its shortcut: the
+        network starts as a shallow one and grows its blocks' branches as it
+        trains. Ignored by the other families (the CNN's blocks have no
+        shortcut to start as).
 
     Attributes
     ----------
