@@ -18,6 +18,7 @@ Training is a chain of short steps, each overridable (skorch's habit):
 """
 
 import contextlib
+import copy
 import functools
 import math
 import threading
@@ -119,7 +120,7 @@ def speech_regions(X, trim_db=None):
         return starts, lengths.copy()
     out = lengths.copy()
     for chunk in _blocks(np.arange(len(lengths)), lengths, X.n_mels):
-        x, valid = _frames(X, starts, lengths, chunk)
+        x, valid = _frames(X, chunk, starts[chunk], lengths[chunk])
         peak = np.where(valid, x, -np.inf).max(axis=(1, 2), keepdims=True)
         # Powers relative to the clip's peak: no overflow whatever the scale.
         power = np.where(valid, 10.0 ** ((x - peak) / 10.0), 0.0).mean(axis=1)
@@ -154,13 +155,13 @@ def standardization(X, starts, lengths, indices=None):
     blocks = _blocks(indices, lengths, X.n_mels)
     total = np.zeros(X.n_mels)
     for block in blocks:  # the frames after a clip's region are 0
-        total += _frames(X, starts, lengths, block)[0].sum(
+        total += _frames(X, block, starts[block], lengths[block])[0].sum(
             axis=(0, 2), dtype=np.float64
         )
     mean = (total / count).astype(np.float32)
     squares = np.zeros(X.n_mels)
     for block in blocks:
-        x, valid = _frames(X, starts, lengths, block)
+        x, valid = _frames(X, block, starts[block], lengths[block])
         x -= mean[None, :, None]
         x *= valid
         squares += np.square(x, out=x).sum(axis=(0, 2), dtype=np.float64)
@@ -225,19 +226,45 @@ def _blocks(indices, lengths, n_mels):
     return blocks
 
 
-def _frames(X, starts, lengths, indices):
-    """The regions of clips ``indices`` of ``X`` (:class:`Spectrograms`),
-    left-aligned in a zero-padded float32 array (n, n_mels, longest), and the
-    mask of their frames: the one copy of clip regions into a padded array,
-    for the served batches, the feature statistics and the speech regions."""
-    indices = np.asarray(indices)
-    n = lengths[indices]
-    out = np.zeros((len(indices), X.n_mels, int(n.max())), dtype=np.float32)
-    for row, (i, first, count) in enumerate(
-        zip(indices, starts[indices], n, strict=True)
-    ):
+def _frames(X, indices, firsts, counts):
+    """Frames ``firsts[k]`` to ``firsts[k] + counts[k]`` of clip
+    ``indices[k]`` of ``X`` (:class:`Spectrograms`) for every ``k``,
+    left-aligned in a zero-padded float32 array (n, n_mels, max(counts)), and
+    the mask of those frames: the one copy of clip frames into a padded array,
+    for the served batches (regions or crops of them), the feature statistics
+    and the speech regions."""
+    counts = np.asarray(counts)
+    out = np.zeros((len(counts), X.n_mels, int(counts.max())), dtype=np.float32)
+    for row, (i, first, count) in enumerate(zip(indices, firsts, counts, strict=True)):
         out[row, :, :count] = X[i][:, first : first + count]
-    return out, (np.arange(out.shape[2]) < n[:, None])[:, None, :]
+    return out, (np.arange(out.shape[2]) < counts[:, None])[:, None, :]
+
+
+def crop_starts(lengths, crop_frames, generator):
+    """Where each clip's random crop of ``crop_frames`` frames starts.
+
+    A crop ends within its clip (``start <= lengths - crop_frames``), or
+    starts at 0 when the clip is shorter, so no crop reads past its clip's
+    frames. The one draw of the training crops, whether the batch's clips
+    are cropped as they are served (:class:`SpectrogramDataset`) or on the
+    device (:meth:`EmbeddingNet.augment`): one uniform number per clip from
+    ``generator``.
+
+    Parameters
+    ----------
+    lengths : torch.Tensor of shape (batch,), dtype int64
+        Frames of each clip, on ``generator``'s device.
+    crop_frames : int
+    generator : torch.Generator
+
+    Returns
+    -------
+    starts : torch.Tensor of shape (batch,), dtype int64
+        On ``generator``'s device.
+    """
+    room = (lengths - crop_frames).clamp(min=0)
+    draw = torch.rand(len(lengths), generator=generator, device=lengths.device)
+    return (draw * (room + 1)).long()
 
 
 class SpectrogramDataset(torch.utils.data.Dataset):
@@ -287,6 +314,9 @@ default=None
         Frames and labels of the clips served.
     speakers : ndarray of shape (n_served,) or None
         Speakers of the clips served.
+    crop_frames : int or None
+        Frames of the random crop of each clip served, or ``None`` for whole
+        regions (see :meth:`cropped`).
     """
 
     def __init__(
@@ -305,6 +335,7 @@ default=None
     ):
         self.X = X
         self.scales = scales
+        self.crop_frames, self.generator = None, None  # see cropped()
         self.indices = np.arange(len(X)) if indices is None else np.asarray(indices)
         self._starts = np.asarray(starts, dtype=np.int64)
         self._lengths = np.asarray(lengths, dtype=np.int64)
@@ -335,20 +366,47 @@ default=None
     def __len__(self):
         return len(self.indices)
 
+    def cropped(self, crop_frames, generator):
+        """This dataset, serving a random crop of each clip's region.
+
+        Each batch then holds, for each clip, ``crop_frames`` consecutive
+        frames of its region (all of them when it is shorter), from where
+        :func:`crop_starts` draws with ``generator`` as the batch is read:
+        only the crops are copied and standardised. The clips are
+        standardised as the whole clips would be (with ``mean=None``, by the
+        statistics of their whole regions).
+
+        Parameters
+        ----------
+        crop_frames : int >= 1
+        generator : torch.Generator
+            Source of the draws, read as the batches are; the dataset does
+            not own it.
+
+        Returns
+        -------
+        dataset : SpectrogramDataset
+            A shallow copy: no spectrogram is copied.
+        """
+        view = copy.copy(self)
+        view.crop_frames, view.generator = int(crop_frames), generator
+        return view
+
     def __getitems__(self, indices):
         idx = np.asarray(indices, dtype=np.int64)
-        lengths = self.lengths[idx]
-        x, valid = _frames(self.X, self._starts, self._lengths, self.indices[idx])
-        if self.mean is None:  # the frames after a clip's end are 0
-            n = lengths[:, None, None].astype(np.float32)
-            mean = x.sum(axis=2, keepdims=True) / n
-            var = np.square(np.where(valid, x - mean, 0)).sum(axis=2, keepdims=True)
-            std = np.maximum(np.sqrt(var / n), _STD_FLOOR)
-        elif self.stat_rows is not None:  # one row per group of clips
-            rows = self.stat_rows[idx]
-            mean, std = self.mean[rows][:, :, None], self.std[rows][:, :, None]
-        else:
-            mean, std = self.mean[None, :, None], self.std[None, :, None]
+        clips, lengths = self.indices[idx], self.lengths[idx]
+        firsts = self._starts[clips]
+        region = None  # the whole regions, where they are read
+        if self.mean is None or self.crop_frames is None:
+            region = _frames(self.X, clips, firsts, lengths)
+        mean, std = self._statistics(idx, lengths, region)
+        if self.crop_frames is not None:
+            on = torch.from_numpy(lengths).to(self.generator.device)
+            drawn = crop_starts(on, self.crop_frames, self.generator)
+            firsts = firsts + drawn.cpu().numpy()
+            lengths = np.minimum(lengths, self.crop_frames)
+            region = _frames(self.X, clips, firsts, lengths)
+        x, valid = region
         x -= mean
         x /= std
         x *= valid
@@ -364,6 +422,22 @@ default=None
 
     def __getitem__(self, i):
         return self.__getitems__([i])
+
+    def _statistics(self, idx, lengths, region):
+        """The mean and standard deviation the clips ``idx`` served are
+        standardised with, each of shape (n, n_mels, 1) or (1, n_mels, 1);
+        ``region`` is their whole regions' ``(frames, mask)`` (read only
+        with ``mean=None``, each clip's own statistics)."""
+        if self.stat_rows is not None:  # one row per group of clips
+            rows = self.stat_rows[idx]
+            return self.mean[rows][:, :, None], self.std[rows][:, :, None]
+        if self.mean is not None:
+            return self.mean[None, :, None], self.std[None, :, None]
+        x, valid = region
+        n = lengths[:, None, None].astype(np.float32)  # 0 after a clip's end
+        mean = x.sum(axis=2, keepdims=True) / n
+        var = np.square(np.where(valid, x - mean, 0)).sum(axis=2, keepdims=True)
+        return mean, np.maximum(np.sqrt(var / n), _STD_FLOOR)
 
 
 def _copy_state(state):
@@ -783,11 +857,23 @@ class EmbeddingNet(NeuralNet):
     def get_iterator(self, dataset, training=False):
         """Batches of ``dataset``: class-balanced P x K ones to train the
         triplet phase, shuffled ones to train the softmax phase, and sorted by
-        length (so that little padding is computed) otherwise."""
+        length (so that little padding is computed) otherwise.
+
+        Training batches are cropped as they are read
+        (:meth:`SpectrogramDataset.cropped`) unless ``tempo_perturbation`` or
+        ``copy_paste`` needs whole clips first; either way a crop is drawn at
+        the same point of the generator's sequence, so the training is the
+        same to the bit."""
         loader = torch.utils.data.DataLoader
         if not training:
             batches = _inference_batches(dataset.lengths)
             return loader(dataset, batch_sampler=batches, collate_fn=_batch_as_is)
+        if self.crop_frames is not None and not (
+            self.tempo_perturbation or self.copy_paste
+        ):
+            # Only the crops are copied. The crop is the first draw of a
+            # step either way; the stretch and the pasting come before it.
+            dataset = dataset.cropped(self.crop_frames, self.generator_)
         if self.phase_ == "triplet":
             n_classes = len(np.unique(dataset.y))
             sampler = ClassBalancedBatchSampler(
@@ -885,6 +971,8 @@ class EmbeddingNet(NeuralNet):
         """Tempo changes, random crops of ``crop_frames``, reverberation,
         noise, frequency warps and SpecAugment masks of a batch.
 
+        A batch no wider than ``crop_frames`` (as a
+        :meth:`SpectrogramDataset.cropped` serves them) is not cropped again.
         With ``tempo_perturbation = t > 0``, each clip is first resampled in
         time at a random rate ``r`` in ``[1 - t, 1 + t]``: output frame ``j``
         is the linear interpolation of input frames at ``j * r``, so that the
@@ -964,11 +1052,11 @@ n_frames), or None, default=None
             rate = 1.0 + uniform_around_zero(n, self.tempo_perturbation, g, dev)
             stretch, lengths = (lengths, rate), stretched_lengths(lengths, rate)
         frames = None  # the frames kept: all, or each clip's crop
-        if self.crop_frames is not None:
-            # A crop ends within its clip (start <= lengths - crop_frames), or
-            # starts at 0 when the clip is shorter: no frame past the longest.
-            room = (lengths - self.crop_frames).clamp(min=0)
-            start = (torch.rand(n, generator=g, device=dev) * (room + 1)).long()
+        # A batch no wider than a crop (as SpectrogramDataset.cropped serves
+        # them) is kept whole, unless stretched: nothing to draw.
+        wide = stretch is not None or x.shape[2] > (self.crop_frames or 0)
+        if self.crop_frames is not None and wide:
+            start = crop_starts(lengths, self.crop_frames, g)
             lengths = lengths.clamp(max=self.crop_frames)
             frames = start[:, None] + torch.arange(int(lengths.max()), device=dev)
         if stretch is not None:  # only the frames kept are interpolated

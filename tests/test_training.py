@@ -271,6 +271,71 @@ def test_dataset_batches_are_standardised_valid_frames(per_clip):
     assert set(plain) == {"x", "lengths"}
 
 
+@pytest.mark.parametrize("standardize", ["global", "clip", "group"])
+def test_cropped_dataset_serves_windows_of_the_standardised_regions(standardize):
+    """Each clip served is ``crop_frames`` frames of its region (all of it
+    when shorter) from where a loop over the clips draws with the same
+    generator, standardised as the whole region is; the lengths are those of
+    the crops."""
+    X, y = make_spectrograms(n=12)
+    S = check_spectrograms(X)
+    starts = np.array([0, 3, 0, 5, 0, 0, 1, 0, 0, 2, 0, 0])
+    lengths = S.lengths - starts
+    if standardize == "global":
+        mean, std = standardization(S, starts, lengths)
+        scale = {"mean": mean, "std": std}
+    elif standardize == "group":
+        mean, std, codes = group_standardization(S, starts, lengths, np.arange(12) % 3)
+        scale = {"mean": mean, "std": std, "stat_rows": codes}
+    else:
+        scale = {}
+    whole = SpectrogramDataset(S, starts, lengths, y, scales=True, **scale)
+    crop = 25
+    cropped = whole.cropped(crop, torch.Generator().manual_seed(7))
+    assert whole.crop_frames is None and cropped.crop_frames == crop  # a copy
+    order = [4, 0, 9, 3, 11]
+    batch, target = cropped.__getitems__(order)
+    full, _ = whole.__getitems__(order)
+    g = torch.Generator().manual_seed(7)
+    draws = torch.rand(len(order), generator=g)
+    np.testing.assert_array_equal(target.numpy(), y[order])
+    for row, i in enumerate(order):
+        room = max(int(lengths[i]) - crop, 0)
+        first = int(draws[row] * (room + 1))  # uniform over the starts
+        n = min(int(lengths[i]), crop)
+        assert int(batch["lengths"][row]) == n
+        np.testing.assert_array_equal(
+            batch["x"][row, :, :n], full["x"][row, :, first : first + n]
+        )
+        assert (batch["x"][row, :, n:] == 0).all()
+        np.testing.assert_array_equal(batch["scale"][row], full["scale"][row])
+    assert batch["x"].shape[2] == min(crop, int(lengths[order].max()))
+
+
+def test_cropping_as_served_trains_as_cropping_in_augment(monkeypatch):
+    """The crops a fit reads as its batches are served are those augment
+    would draw from the whole clips: the same networks, to the bit."""
+    X, y = make_spectrograms(n=40)
+    params = {**TINY, "crop_frames": 30, "n_networks": 2}
+    calls = []
+    cropped = SpectrogramDataset.cropped
+
+    def spy(self, crop_frames, generator):
+        calls.append(crop_frames)
+        return cropped(self, crop_frames, generator)
+
+    monkeypatch.setattr(SpectrogramDataset, "cropped", spy)
+    served = EmotionEmbeddingClassifier(**params).fit(X, y)
+    assert calls and set(calls) == {30}
+    monkeypatch.setattr(SpectrogramDataset, "cropped", lambda self, *_: self)
+    in_augment = EmotionEmbeddingClassifier(**params).fit(X, y)
+    np.testing.assert_array_equal(served.transform(X), in_augment.transform(X))
+    assert (
+        served.net_.history[:, "train_loss"]
+        == (in_augment.net_.history[:, "train_loss"])
+    )
+
+
 def test_augment_crops_within_each_clip_and_masks():
     """Each crop is a window of its own clip's valid frames; masks zero whole
     bands and frames; the same seed gives the same batch."""
