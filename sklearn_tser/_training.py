@@ -21,7 +21,6 @@ import contextlib
 import copy
 import functools
 import math
-import sys
 import threading
 import warnings
 from concurrent.futures import ThreadPoolExecutor, wait
@@ -1294,39 +1293,6 @@ def _using(device):
     return contextlib.nullcontext()
 
 
-# Python's switch interval while an ensemble's networks train in threads:
-# how long a thread that waits for the GIL lets the one holding it run on
-# before asking for it (Python's default is 5 ms). Each training step holds
-# the GIL only between torch's operations, so a waiting thread would often
-# idle that long with its own work ready; shorter, the two networks overlap
-# better and a fit takes less time (measured on the benchmarks page,
-# "Threads switching more often"). Scheduling only: the training is the same
-# to the bit.
-_SWITCH_INTERVAL = 5e-4
-_switching = {"fits": 0, "caller": None}
-_switching_lock = threading.Lock()
-
-
-@contextlib.contextmanager
-def switching_often():
-    """Context in which Python switches threads every ``_SWITCH_INTERVAL``
-    seconds at most (:func:`sys.setswitchinterval`); the caller's interval
-    is restored when the last of the contexts that overlap ends, whatever
-    order they end in."""
-    with _switching_lock:
-        if not _switching["fits"]:
-            _switching["caller"] = sys.getswitchinterval()
-            sys.setswitchinterval(min(_SWITCH_INTERVAL, _switching["caller"]))
-        _switching["fits"] += 1
-    try:
-        yield
-    finally:
-        with _switching_lock:
-            _switching["fits"] -= 1
-            if not _switching["fits"]:
-                sys.setswitchinterval(_switching["caller"])
-
-
 def member_seeds(random_state, n_networks):
     """Seeds of the members of an ensemble: the first is ``random_state``
     itself (so that one network is the net a single fit trains), the others
@@ -1505,7 +1471,7 @@ class EmbeddingEnsemble:
                 train(k, net)
             return self
         members = []
-        with switching_often(), ThreadPoolExecutor(n_jobs) as pool:
+        with ThreadPoolExecutor(n_jobs) as pool:
             try:
                 for k, net in enumerate(self.nets):
                     members.append(pool.submit(train, k, net))

@@ -1,6 +1,5 @@
 """The training machinery: fold statistics, validation split, batches, phases."""
 
-import sys
 import threading
 import time
 import warnings
@@ -43,7 +42,6 @@ from sklearn_tser._training import (
     speech_regions,
     standardization,
     stretched_lengths,
-    switching_often,
 )
 from sklearn_tser._validation import check_spectrograms
 from sklearn_tser.exceptions import MissingGroupsWarning
@@ -1705,51 +1703,6 @@ def test_the_default_ensemble_trains_its_two_networks_at_once(monkeypatch):
         assert len(set(threads)) == 2 and met == [True, True]
     else:
         assert len(set(threads)) == 1
-
-
-@pytest.mark.parametrize("n_jobs", [1, 2])
-def test_networks_in_threads_switch_often_and_restore_the_callers_interval(
-    monkeypatch, n_jobs
-):
-    """While an ensemble's networks train in threads, Python switches threads
-    every 0.5 ms; the caller's interval is back after the fit, and a fit of
-    one network at a time leaves it as it is."""
-    X, y = make_spectrograms()
-    seen = set()
-    train_step = EmbeddingNet.train_step
-
-    def spy_train_step(self, batch, **fit_params):
-        seen.add(sys.getswitchinterval())
-        return train_step(self, batch, **fit_params)
-
-    monkeypatch.setattr(EmbeddingNet, "train_step", spy_train_step)
-    caller = sys.getswitchinterval()
-    try:
-        sys.setswitchinterval(0.003)
-        params = {**TINY, "n_networks": 2, "n_jobs": n_jobs}
-        EmotionEmbeddingClassifier(**params).fit(X, y)
-        assert sys.getswitchinterval() == pytest.approx(0.003)
-    finally:
-        sys.setswitchinterval(caller)
-    assert len(seen) == 1
-    assert seen.pop() == pytest.approx(5e-4 if n_jobs == 2 else 0.003)
-
-
-def test_switching_often_restores_the_interval_after_the_last_overlapping_fit():
-    """Overlapping fits (in threads of the caller's) end in any order: the
-    interval stays short until the last ends, then is the caller's again."""
-    caller = sys.getswitchinterval()
-    first, second = switching_often(), switching_often()
-    first.__enter__()
-    assert sys.getswitchinterval() == pytest.approx(5e-4)
-    second.__enter__()
-    first.__exit__(None, None, None)  # the first to start ends first
-    assert sys.getswitchinterval() == pytest.approx(5e-4)
-    second.__exit__(None, None, None)
-    assert sys.getswitchinterval() == caller
-    with pytest.raises(RuntimeError, match="boom"), switching_often():
-        raise RuntimeError("boom")
-    assert sys.getswitchinterval() == caller
 
 
 def test_member_nets_lists_an_ensembles_networks_or_the_one():
