@@ -254,8 +254,10 @@ def crop_starts(lengths, crop_frames, generator):
     ----------
     lengths : torch.Tensor of shape (batch,), dtype int64
         Frames of each clip, on ``generator``'s device.
-    crop_frames : int
+    crop_frames : int >= 1
+        Frames of a crop.
     generator : torch.Generator
+        Source of the draw: one uniform number per clip.
 
     Returns
     -------
@@ -317,6 +319,8 @@ default=None
     crop_frames : int or None
         Frames of the random crop of each clip served, or ``None`` for whole
         regions (see :meth:`cropped`).
+    generator : torch.Generator or None
+        Source of the crops' draws (see :meth:`cropped`).
     """
 
     def __init__(
@@ -379,9 +383,10 @@ default=None
         Parameters
         ----------
         crop_frames : int >= 1
+            Frames of each crop.
         generator : torch.Generator
-            Source of the draws, read as the batches are; the dataset does
-            not own it.
+            Source of the draws (:func:`crop_starts`), read as the batches
+            are; the dataset does not own it.
 
         Returns
         -------
@@ -396,17 +401,17 @@ default=None
         idx = np.asarray(indices, dtype=np.int64)
         clips, lengths = self.indices[idx], self.lengths[idx]
         firsts = self._starts[clips]
-        region = None  # the whole regions, where they are read
-        if self.mean is None or self.crop_frames is None:
-            region = _frames(self.X, clips, firsts, lengths)
-        mean, std = self._statistics(idx, lengths, region)
+        served = None  # (frames, mask) of what is served
+        if self.mean is None or self.crop_frames is None:  # the whole regions
+            served = _frames(self.X, clips, firsts, lengths)
+        mean, std = self._statistics(idx, lengths, served)
         if self.crop_frames is not None:
             on = torch.from_numpy(lengths).to(self.generator.device)
             drawn = crop_starts(on, self.crop_frames, self.generator)
             firsts = firsts + drawn.cpu().numpy()
             lengths = np.minimum(lengths, self.crop_frames)
-            region = _frames(self.X, clips, firsts, lengths)
-        x, valid = region
+            served = _frames(self.X, clips, firsts, lengths)
+        x, valid = served
         x -= mean
         x /= std
         x *= valid
@@ -868,11 +873,7 @@ class EmbeddingNet(NeuralNet):
         if not training:
             batches = _inference_batches(dataset.lengths)
             return loader(dataset, batch_sampler=batches, collate_fn=_batch_as_is)
-        if self.crop_frames is not None and not (
-            self.tempo_perturbation or self.copy_paste
-        ):
-            # Only the crops are copied. The crop is the first draw of a
-            # step either way; the stretch and the pasting come before it.
+        if self.crops_as_served():
             dataset = dataset.cropped(self.crop_frames, self.generator_)
         if self.phase_ == "triplet":
             n_classes = len(np.unique(dataset.y))
@@ -891,6 +892,16 @@ class EmbeddingNet(NeuralNet):
             for i in range(0, len(order), self.batch_size)
         ]
         return loader(dataset, batch_sampler=batches, collate_fn=_batch_as_is)
+
+    def crops_as_served(self):
+        """Whether training batches are cropped as they are read
+        (:meth:`SpectrogramDataset.cropped`) rather than in :meth:`augment`:
+        with ``crop_frames``, unless ``tempo_perturbation`` or ``copy_paste``
+        needs the whole clips first. The crop is the first draw of a step
+        either way, so the training is the same."""
+        return self.crop_frames is not None and not (
+            self.tempo_perturbation or self.copy_paste
+        )
 
     # ------------------------------------------------------------- steps
 
@@ -931,7 +942,9 @@ class EmbeddingNet(NeuralNet):
                 )
                 x, scale, *offset = both.split(n_mels, dim=1)
                 offset = offset[0] if offset else None
-        X = self.augment(x, lengths, scale=scale, offset=offset)
+        X = self.augment(
+            x, lengths, scale=scale, offset=offset, cropped=self.crops_as_served()
+        )
         lam, perm = 1.0, None
         if self.phase_ == "softmax" and self.mixup_alpha:
             lam = float(self.rng_.beta(self.mixup_alpha, self.mixup_alpha))
@@ -967,12 +980,12 @@ class EmbeddingNet(NeuralNet):
             self.module_.speaker_adversary(unit), speakers
         )
 
-    def augment(self, x, lengths, generator=None, scale=None, offset=None):
+    def augment(
+        self, x, lengths, generator=None, scale=None, offset=None, *, cropped=False
+    ):
         """Tempo changes, random crops of ``crop_frames``, reverberation,
         noise, frequency warps and SpecAugment masks of a batch.
 
-        A batch no wider than ``crop_frames`` (as a
-        :meth:`SpectrogramDataset.cropped` serves them) is not cropped again.
         With ``tempo_perturbation = t > 0``, each clip is first resampled in
         time at a random rate ``r`` in ``[1 - t, 1 + t]``: output frame ``j``
         is the linear interpolation of input frames at ``j * r``, so that the
@@ -1020,6 +1033,11 @@ n_frames), or None, default=None
             What each clip's bands (or frames) were centred on, in dB (the
             ``"offset"`` of the batch); needed with
             ``noise_spectrum="tilted"``, unused otherwise.
+        cropped : bool, default=False
+            Whether the batch's clips are crops already, as a
+            :meth:`SpectrogramDataset.cropped` serves them (see
+            :meth:`crops_as_served`): then they are not cropped again, and
+            no crop is drawn.
 
         Returns
         -------
@@ -1052,10 +1070,7 @@ n_frames), or None, default=None
             rate = 1.0 + uniform_around_zero(n, self.tempo_perturbation, g, dev)
             stretch, lengths = (lengths, rate), stretched_lengths(lengths, rate)
         frames = None  # the frames kept: all, or each clip's crop
-        # A batch no wider than a crop (as SpectrogramDataset.cropped serves
-        # them) is kept whole, unless stretched: nothing to draw.
-        wide = stretch is not None or x.shape[2] > (self.crop_frames or 0)
-        if self.crop_frames is not None and wide:
+        if self.crop_frames is not None and not cropped:
             start = crop_starts(lengths, self.crop_frames, g)
             lengths = lengths.clamp(max=self.crop_frames)
             frames = start[:, None] + torch.arange(int(lengths.max()), device=dev)

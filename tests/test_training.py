@@ -327,13 +327,40 @@ def test_cropping_as_served_trains_as_cropping_in_augment(monkeypatch):
     monkeypatch.setattr(SpectrogramDataset, "cropped", spy)
     served = EmotionEmbeddingClassifier(**params).fit(X, y)
     assert calls and set(calls) == {30}
-    monkeypatch.setattr(SpectrogramDataset, "cropped", lambda self, *_: self)
+    n_calls = len(calls)
+    monkeypatch.setattr(EmbeddingNet, "crops_as_served", lambda self: False)
     in_augment = EmotionEmbeddingClassifier(**params).fit(X, y)
+    assert len(calls) == n_calls  # no view served this time
     np.testing.assert_array_equal(served.transform(X), in_augment.transform(X))
-    assert (
-        served.net_.history[:, "train_loss"]
-        == (in_augment.net_.history[:, "train_loss"])
+    losses = served.net_.history[:, "train_loss"]
+    assert losses == in_augment.net_.history[:, "train_loss"]
+    # The calibration's views, cropped in augment both times.
+    assert served.proba_scale_ == in_augment.proba_scale_
+
+
+def test_augment_crops_a_batch_no_wider_than_a_crop_unless_served_cropped():
+    """A batch of whole clips no wider than a crop is still cropped: one draw,
+    and trimmed to its longest clip (as the calibration's views of short
+    clips are); a batch served cropped is left as it is, without the draw."""
+    net = EmbeddingNet(
+        torch.nn.Identity, criterion=torch.nn.CrossEntropyLoss, crop_frames=20
     )
+    lengths = torch.tensor([8, 12])
+    x = torch.randn(2, 5, 16) * (torch.arange(16) < lengths[:, None])[:, None, :]
+
+    def run(cropped):
+        net.generator_ = torch.Generator().manual_seed(0)
+        if cropped:  # the draw the dataset made
+            torch.rand(len(lengths), generator=net.generator_)
+        out = net.augment(x, lengths, cropped=cropped)
+        return out["x"], net.generator_.get_state()
+
+    whole, after_whole = run(False)
+    served, after_served = run(True)
+    assert torch.equal(after_whole, after_served)
+    assert whole.shape[2] == 12 and served.shape[2] == 16
+    torch.testing.assert_close(whole, served[:, :, :12])
+    assert (served[:, :, 12:] == 0).all()
 
 
 def test_augment_crops_within_each_clip_and_masks():
